@@ -1,0 +1,53 @@
+// One build file, named entries (DESIGN.md convention 10).
+// node esbuild.mjs [--production] [--watch]
+import * as esbuild from 'esbuild';
+import { existsSync } from 'node:fs';
+
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+
+/** onnxruntime-node carries native binaries and sharp is never loaded for text models: both stay outside bundles. */
+const nodeExternals = ['vscode', 'onnxruntime-node', 'sharp', 'onnxruntime-web'];
+
+const nodeEntry = (name, entry, extra = {}) => ({
+  entryPoints: { [name]: entry },
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  outdir: 'dist',
+  external: nodeExternals,
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+  ...extra,
+});
+
+const entries = [
+  nodeEntry('extension', 'src/extension/extension.ts'),
+  nodeEntry('modelHost', 'src/host/server.ts'),
+  nodeEntry('cli', 'src/cli/main.ts', { banner: { js: '#!/usr/bin/env node' } }),
+  nodeEntry('makeTestModel', 'test/support/makeTestModelCli.ts'),
+  {
+    entryPoints: { webview: 'media/main.ts' },
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+    outdir: 'dist',
+    sourcemap: !production,
+    minify: production,
+    logLevel: 'warning',
+  },
+].filter((options) => Object.values(options.entryPoints).every((file) => existsSync(file)));
+
+if (existsSync('test/integration/index.ts')) {
+  entries.push(nodeEntry('test/integration/index', 'test/integration/index.ts', { external: [...nodeExternals, 'mocha'] }));
+}
+
+if (watch) {
+  const contexts = await Promise.all(entries.map((options) => esbuild.context(options)));
+  await Promise.all(contexts.map((context) => context.watch()));
+} else {
+  await Promise.all(entries.map((options) => esbuild.build(options)));
+}

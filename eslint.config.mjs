@@ -1,0 +1,26 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'out/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' }],
+    },
+  },
+  {
+    // The engine must stay usable from plain Node (CLI, model process, unit tests).
+    files: ['src/core/**/*.ts', 'src/host/**/*.ts', 'src/cli/**/*.ts', 'media/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'src/core, src/host, src/cli and media must not depend on vscode.' }] }],
+    },
+  },
+  {
+    files: ['src/extension/**/*.ts'],
+    rules: { 'no-console': 'error' },
+  },
+);
