@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadEngine } from '../core/engine';
+import type { Engine } from '../core/engine';
+import { LmLensError, errorMessage } from '../core/errors';
+import { DEFAULT_MODEL } from '../core/modelSource';
+import { commands, type CliCommand, type CliValues } from './commands';
+
+const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT [options]
+  TEXT                 the text; "-" reads standard input
+  --model M            hub id or model folder (default ${DEFAULT_MODEL}, env LM_LENS_MODEL)
+  --dtype D            fp32 (default, exact) | fp16 | q8 | int8 | q4
+  --cache-dir DIR      where hub downloads are cached (default ~/.cache/lm-lens)
+  --offline            never download; use the cache or a local folder
+  --threads N          intra-op threads (0 = all cores)
+  --json               machine-readable output
+  loss:      --bos (prepend <|endoftext|> so the first token is scored) --stride N
+  next:      --top K --temperature T --top-k K --top-p P --bos
+  sample:    -n N --max-new-tokens T --seed S --temperature T --top-k K (default 50, as HF) --top-p P
+  complete:  --max-new-tokens T
+Exit status: 0 ok, 1 model or runtime error (one line on stderr), 2 usage error.`;
+
+class UsageError extends Error {}
+
+function parse(argv: string[]): { command: CliCommand; text: string; values: CliValues } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string' },
+        dtype: { type: 'string' },
+        'cache-dir': { type: 'string' },
+        offline: { type: 'boolean' },
+        threads: { type: 'string' },
+        json: { type: 'boolean' },
+        bos: { type: 'boolean' },
+        stride: { type: 'string' },
+        top: { type: 'string' },
+        temperature: { type: 'string' },
+        'top-k': { type: 'string' },
+        'top-p': { type: 'string' },
+        n: { type: 'string', short: 'n' },
+        'max-new-tokens': { type: 'string' },
+        seed: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(errorMessage(error));
+  }
+  const [name, text, ...rest] = parsed.positionals;
+  if (parsed.values.help) throw new UsageError('');
+  if (!name || !(name in commands)) throw new UsageError(name ? `Unknown command "${name}".` : 'Missing command.');
+  if (text === undefined) throw new UsageError(`"${name}" needs a TEXT argument ("-" reads standard input).`);
+  if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}" (quote the text).`);
+  const number = (key: string, integer: boolean): number | undefined => {
+    const raw = (parsed.values as Record<string, unknown>)[key];
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) throw new UsageError(`--${key} needs a${integer ? 'n integer' : ' number'}, got "${String(raw)}".`);
+    return value;
+  };
+  const values: CliValues = {
+    json: parsed.values.json ?? false,
+    bos: parsed.values.bos ?? false,
+    stride: number('stride', true),
+    top: number('top', true),
+    temperature: number('temperature', false),
+    topK: number('top-k', true),
+    topP: number('top-p', false),
+    n: number('n', true),
+    maxNewTokens: number('max-new-tokens', true),
+    seed: number('seed', true),
+    threads: number('threads', true),
+    model: parsed.values.model ?? process.env.LM_LENS_MODEL ?? DEFAULT_MODEL,
+    dtype: parsed.values.dtype ?? 'fp32',
+    cacheDir: parsed.values['cache-dir'] ?? process.env.LM_LENS_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'lm-lens'),
+    offline: parsed.values.offline ?? process.env.LM_LENS_OFFLINE === '1',
+  };
+  const resolvedText = text === '-' ? readFileSync(0, 'utf8') : text;
+  return { command: commands[name as keyof typeof commands], text: resolvedText, values };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let request;
+  try {
+    request = parse(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      if (error.message) process.stderr.write(`lm-lens: ${error.message}\n`);
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+    }
+    process.stderr.write(`lm-lens: ${errorMessage(error)}\n`);
+    return 1;
+  }
+  let engine: Engine | undefined;
+  try {
+    engine = await loadEngine({
+      model: request.values.model,
+      dtype: request.values.dtype,
+      cacheDir: request.values.cacheDir,
+      allowDownloads: !request.values.offline,
+      threads: request.values.threads,
+    });
+    const output = await request.command(engine, request.text, request.values);
+    process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
+    return 0;
+  } catch (error) {
+    const message = error instanceof LmLensError ? error.message : `Unexpected error: ${errorMessage(error)}`;
+    process.stderr.write(`lm-lens: ${message}\n`);
+    return 1;
+  } finally {
+    await engine?.dispose().catch(() => undefined);
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

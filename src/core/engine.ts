@@ -1,0 +1,134 @@
+import { throwIfAborted } from './errors';
+import { LanguageModel } from './model';
+import type { ForwardResult, KvState, LoadOptions } from './model';
+import { PrefixCache, sliceKv } from './prefixCache';
+import type { PrefixCacheStats } from './prefixCache';
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** First position whose logits the caller wants (default: only the last position). */
+  logitsFrom?: number;
+  /** Receives logits rows `[count, vocab]` for positions `first..first+count-1`, chunk by chunk. */
+  onLogits?: (first: number, rows: Float32Array, count: number) => void;
+  /** Skip the prefix cache (used by tests and the benchmark's baselines). */
+  noCache?: boolean;
+}
+
+export interface ContextRun {
+  kv: KvState;
+  lastLogits: Float32Array;
+  reusedTokens: number;
+  computedTokens: number;
+}
+
+/** Tokens per forward call during prefill: a cancellation is noticed at most one chunk late. */
+export const PREFILL_CHUNK = 128;
+
+export interface EngineOptions {
+  cacheBytes?: number;
+}
+
+/**
+ * The model plus its prefix-KV cache, with every forward pass serialised: requests from the
+ * panel, ghost text and scoring interleave at step boundaries instead of blocking each other
+ * for a whole request.
+ */
+export class Engine {
+  readonly cache: PrefixCache;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly model: LanguageModel,
+    options: EngineOptions = {},
+  ) {
+    this.cache = new PrefixCache(options.cacheBytes ?? 384 * 1024 * 1024);
+  }
+
+  get vocabSize(): number {
+    return this.model.info.vocabSize;
+  }
+
+  get contextSize(): number {
+    return this.model.info.contextSize;
+  }
+
+  /** One forward pass, queued behind the ones already running. */
+  forward(inputIds: number[][], past: KvState | undefined, options: { attentionMask?: number[][]; logitsToKeep?: number; signal?: AbortSignal } = {}): Promise<ForwardResult> {
+    const run = this.queue.then(() => {
+      throwIfAborted(options.signal);
+      return this.model.forward(inputIds, past, options);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Runs `ids` (at most one context window) and returns their KV state and last logits,
+   * computing only what the cache does not already hold.
+   */
+  async run(ids: number[], options: RunOptions = {}): Promise<ContextRun> {
+    const n = ids.length;
+    const vocab = this.vocabSize;
+    const logitsFrom = Math.min(Math.max(0, options.logitsFrom ?? n - 1), n - 1);
+    const match = options.noCache ? undefined : this.cache.longestPrefix(ids);
+
+    if (match && match.length === n && match.entry.ids.length === n && match.entry.lastLogits && logitsFrom === n - 1) {
+      this.cache.recordWork(n, 0);
+      options.onLogits?.(n - 1, match.entry.lastLogits, 1);
+      return { kv: match.entry.kv, lastLogits: match.entry.lastLogits, reusedTokens: n, computedTokens: 0 };
+    }
+
+    const start = Math.min(match?.length ?? 0, logitsFrom);
+    let kv: KvState | undefined = start > 0 && match ? sliceKv(match.entry.kv, start) : undefined;
+    let lastLogits = new Float32Array(0);
+    for (let chunkStart = start; chunkStart < n; chunkStart += PREFILL_CHUNK) {
+      throwIfAborted(options.signal);
+      const chunkEnd = Math.min(n, chunkStart + PREFILL_CHUNK);
+      const wanted = chunkEnd - Math.max(chunkStart, logitsFrom);
+      const keep = Math.max(1, wanted);
+      if (kv && kv.length > 0 && chunkStart === start) {
+        // The past this run starts from is itself a reusable context (typing usually edits the last token).
+        this.cache.put(ids.slice(0, start), kv);
+      }
+      const result = await this.forward([ids.slice(chunkStart, chunkEnd)], kv, { logitsToKeep: keep, signal: options.signal });
+      kv = result.present;
+      const rows = result.keptPositions;
+      const firstRowPosition = chunkEnd - rows;
+      lastLogits = result.logits.slice((rows - 1) * vocab, rows * vocab);
+      if (options.onLogits && wanted > 0) {
+        const skip = Math.max(chunkStart, logitsFrom) - firstRowPosition;
+        options.onLogits(Math.max(chunkStart, logitsFrom), result.logits.subarray(skip * vocab, rows * vocab), rows - skip);
+      }
+    }
+    if (!kv) throw new Error('run() needs at least one token');
+    if (!options.noCache) {
+      this.cache.put(ids, kv, lastLogits);
+      this.cache.recordWork(start, n - start);
+    }
+    return { kv, lastLogits, reusedTokens: start, computedTokens: n - start };
+  }
+
+  cacheStats(): PrefixCacheStats {
+    return this.cache.stats();
+  }
+
+  async dispose(): Promise<void> {
+    this.cache.clear();
+    await this.model.dispose();
+  }
+}
+
+/**
+ * The tokens a next-token or generation request conditions on when the text is longer than
+ * the window leaves room for. The start moves in steps of a quarter window so consecutive
+ * keystrokes keep sharing a prefix (and its cached KV state) instead of shifting every time.
+ */
+export function contextWindowStart(tokenCount: number, room: number): number {
+  if (tokenCount <= room) return 0;
+  const step = Math.max(1, Math.floor(room / 4));
+  return Math.ceil((tokenCount - room) / step) * step;
+}
+
+export async function loadEngine(options: LoadOptions & EngineOptions = {}): Promise<Engine> {
+  return new Engine(await LanguageModel.load(options), options);
+}

@@ -1,0 +1,235 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
+import type { PreTrainedModel, PreTrainedTokenizer, ProgressInfo } from '@huggingface/transformers';
+import { LmLensError, errorMessage } from './errors';
+import { DEFAULT_MODEL, onnxFileFor, parseDtype, parseModelConfig, resolveModelSource, validateModelFolder } from './modelSource';
+import type { Dtype, ModelConfig } from './modelSource';
+import { GptTokenizer } from './tokenizer';
+
+export interface LoadProgress {
+  /** `download` while bytes arrive from the hub, `load` while onnxruntime builds the session. */
+  phase: 'download' | 'load';
+  file?: string;
+  loadedBytes?: number;
+  totalBytes?: number;
+}
+
+export interface LoadOptions {
+  /** Hub id (`Xenova/gpt2`) or a folder path; see `resolveModelSource`. */
+  model?: string;
+  dtype?: Dtype | string;
+  /** Where hub downloads are cached. Must be set by callers: transformers.js's default lies inside its own package. */
+  cacheDir?: string;
+  allowDownloads?: boolean;
+  /** Intra-op threads; 0 or undefined = all cores. */
+  threads?: number;
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+export interface ModelInfo {
+  /** What the user asked for: hub id or absolute folder. */
+  id: string;
+  source: 'hub' | 'folder';
+  dtype: Dtype;
+  vocabSize: number;
+  contextSize: number;
+  layers: number;
+  heads: number;
+  headDim: number;
+  eosTokenId: number;
+  threads: number;
+  /** Whether the ONNX graph can skip the output projection for positions nobody reads. */
+  supportsLogitsToKeep: boolean;
+  loadMs: number;
+}
+
+/** Past keys/values of one or more rows, in the ONNX graph's own layout `[batch, heads, length, headDim]`. */
+export interface KvState {
+  batch: number;
+  length: number;
+  tensors: Record<string, Tensor>;
+}
+
+export interface ForwardResult {
+  /** Row-major `[batch, keptPositions, vocab]`. */
+  logits: Float32Array;
+  keptPositions: number;
+  present: KvState;
+}
+
+export function resolveThreads(threads: number | undefined): number {
+  return threads && threads > 0 ? Math.floor(threads) : Math.max(1, os.availableParallelism());
+}
+
+/**
+ * A loaded tokenizer + ONNX decoder. All maths on top of it (scoring, top-k, sampling) lives
+ * in other modules; this one only turns token ids into logits and KV state.
+ */
+export class LanguageModel {
+  private constructor(
+    readonly info: ModelInfo,
+    readonly config: ModelConfig,
+    readonly tokenizer: GptTokenizer,
+    private readonly model: PreTrainedModel,
+  ) {}
+
+  static async load(options: LoadOptions = {}): Promise<LanguageModel> {
+    const started = Date.now();
+    const dtype = parseDtype(options.dtype ?? 'fp32');
+    const source = resolveModelSource(options.model ?? DEFAULT_MODEL);
+    const threads = resolveThreads(options.threads);
+    const allowDownloads = options.allowDownloads ?? true;
+
+    env.allowLocalModels = true;
+    env.allowRemoteModels = source.kind === 'hub' && allowDownloads;
+    env.useFSCache = true;
+    if (options.cacheDir) env.cacheDir = options.cacheDir;
+
+    const name = source.kind === 'folder' ? source.folder : source.id;
+    const where = source.kind === 'folder' ? source.folder : `hub model ${source.id}`;
+    let config: ModelConfig | undefined = source.kind === 'folder' ? validateModelFolder(source.folder, dtype) : undefined;
+
+    const progress_callback = (info: ProgressInfo): void => {
+      if (!options.onProgress) return;
+      if (info.status === 'progress') {
+        options.onProgress({ phase: 'download', file: info.file, loadedBytes: info.loaded, totalBytes: info.total });
+      } else if (info.status === 'done' && info.file.endsWith('.onnx')) {
+        options.onProgress({ phase: 'load', file: info.file });
+      }
+    };
+    const hubOptions = { progress_callback, local_files_only: !env.allowRemoteModels, cache_dir: options.cacheDir };
+
+    let tokenizer: PreTrainedTokenizer;
+    let model: PreTrainedModel;
+    try {
+      if (!config) {
+        const { AutoConfig } = await import('@huggingface/transformers');
+        const loaded = await AutoConfig.from_pretrained(name, hubOptions);
+        config = parseModelConfig(JSON.stringify(loaded), `config.json of ${where}`);
+      }
+      tokenizer = await AutoTokenizer.from_pretrained(name, hubOptions);
+      options.onProgress?.({ phase: 'load', file: onnxFileFor(dtype) });
+      model = await AutoModelForCausalLM.from_pretrained(name, {
+        ...hubOptions,
+        dtype,
+        device: 'cpu',
+        session_options: {
+          intraOpNumThreads: threads,
+          interOpNumThreads: 1,
+          // Spin-waiting intra-op threads made 2 threads twice as slow as 1 on small machines (FACTS).
+          extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+        },
+      });
+    } catch (error) {
+      throw translateLoadError(error, { source: source.kind, name, where, dtype, allowDownloads });
+    }
+
+    const wrapped = new GptTokenizer(tokenizer);
+    if (wrapped.vocabSize > config.vocabSize) {
+      await model.dispose();
+      throw new LmLensError(
+        'vocab-mismatch',
+        `The tokenizer of ${where} has ${wrapped.vocabSize} tokens but the model only ${config.vocabSize}. Use the tokenizer.json that belongs to this model.`,
+      );
+    }
+    const session = (model as unknown as { sessions: Record<string, { inputNames: string[] }> }).sessions.model;
+    const info: ModelInfo = {
+      id: name,
+      source: source.kind,
+      dtype,
+      vocabSize: config.vocabSize,
+      contextSize: config.contextSize,
+      layers: config.layers,
+      heads: config.heads,
+      headDim: config.hiddenSize / config.heads,
+      eosTokenId: config.eosTokenId,
+      threads,
+      supportsLogitsToKeep: session?.inputNames.includes('num_logits_to_keep') ?? false,
+      loadMs: Date.now() - started,
+    };
+    return new LanguageModel(info, config, wrapped, model);
+  }
+
+  /**
+   * One forward pass. Rows of `inputIds` share a length; `attentionMask` (over past + new
+   * positions) marks left padding, and transformers.js derives position ids from it the way
+   * HF does. `logitsToKeep` > 0 asks only for the last positions' logits.
+   */
+  async forward(inputIds: number[][], past: KvState | undefined, options: { attentionMask?: number[][]; logitsToKeep?: number } = {}): Promise<ForwardResult> {
+    const batch = inputIds.length;
+    const length = inputIds[0]?.length ?? 0;
+    if (batch === 0 || length === 0) throw new LmLensError('internal', 'forward() needs at least one token.');
+    const pastLength = past?.length ?? 0;
+    const total = pastLength + length;
+    const mask = options.attentionMask ?? inputIds.map(() => new Array<number>(total).fill(1));
+    const inputs: Record<string, unknown> = {
+      input_ids: new Tensor('int64', BigInt64Array.from(inputIds.flat(), BigInt), [batch, length]),
+      attention_mask: new Tensor('int64', BigInt64Array.from(mask.flat(), BigInt), [batch, total]),
+    };
+    if (past && past.length > 0) inputs.past_key_values = { ...past.tensors };
+    const keep = options.logitsToKeep && this.info.supportsLogitsToKeep ? Math.min(options.logitsToKeep, length) : 0;
+    if (this.info.supportsLogitsToKeep) inputs.num_logits_to_keep = new Tensor('int64', [BigInt(keep)], []);
+
+    let outputs: Record<string, Tensor>;
+    try {
+      outputs = (await this.model.forward(inputs)) as Record<string, Tensor>;
+    } catch (error) {
+      throw new LmLensError('internal', `The model failed to run: ${errorMessage(error)}`);
+    }
+    const logitsTensor = outputs.logits;
+    const present: Record<string, Tensor> = {};
+    for (const [key, value] of Object.entries(outputs)) {
+      if (key.startsWith('present')) present[key.replace('present', 'past_key_values')] = value;
+    }
+    return {
+      logits: logitsTensor.data as Float32Array,
+      keptPositions: logitsTensor.dims[1] as number,
+      present: { batch, length: total, tensors: present },
+    };
+  }
+
+  async dispose(): Promise<void> {
+    await this.model.dispose();
+  }
+}
+
+interface LoadContext {
+  source: 'hub' | 'folder';
+  name: string;
+  where: string;
+  dtype: Dtype;
+  allowDownloads: boolean;
+}
+
+/** transformers.js and onnxruntime throw multi-line, library-worded errors; users need one line with a fix. */
+function translateLoadError(error: unknown, context: LoadContext): LmLensError {
+  if (error instanceof LmLensError) return error;
+  const message = errorMessage(error);
+  const full = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? '')}` : message;
+  if (context.source === 'hub') {
+    if (!context.allowDownloads && /local_files_only|allowRemoteModels|not found locally/i.test(full)) {
+      return new LmLensError(
+        'downloads-disabled',
+        `${context.name} is not in the model cache and downloads are off. Turn on lmLens.allowDownloads, or set lmLens.model to a local model folder.`,
+      );
+    }
+    if (/Could not locate file|404|Unauthorized|401/i.test(full)) {
+      return new LmLensError('hub-not-found', `The hub has no ${context.dtype} ONNX export at ${context.name} (${message}). Check lmLens.model and lmLens.dtype.`);
+    }
+    if (/fetch failed|ENOTFOUND|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|network|getaddrinfo|socket/i.test(full)) {
+      return new LmLensError(
+        'hub-unreachable',
+        `Cannot reach the Hugging Face hub to download ${context.name}. Check your connection and retry, or set lmLens.model to a local model folder.`,
+      );
+    }
+  }
+  if (/protobuf|onnx|session|Load model|invalid model|graph/i.test(full)) {
+    const file = context.source === 'folder' ? path.join(context.name, onnxFileFor(context.dtype)) : `${context.name}/${onnxFileFor(context.dtype)}`;
+    return new LmLensError('onnx-invalid', `${file} is not a readable ONNX model (truncated or corrupt?). Replace the file or choose another model with lmLens.model.`);
+  }
+  if (/JSON/i.test(full)) {
+    return new LmLensError('config-invalid', `A JSON file of ${context.where} is corrupt (${message}). Re-download or fix the model files.`);
+  }
+  return new LmLensError('internal', `Could not load ${context.where}: ${message}`);
+}

@@ -1,0 +1,134 @@
+import { Tensor } from '@huggingface/transformers';
+import type { KvState } from './model';
+
+export interface CachedContext {
+  ids: number[];
+  kv: KvState;
+  /** Logits after the last id, when known: a request for exactly `ids` then costs nothing. */
+  lastLogits?: Float32Array;
+  bytes: number;
+}
+
+export interface PrefixCacheStats {
+  lookups: number;
+  hits: number;
+  reusedTokens: number;
+  computedTokens: number;
+  entries: number;
+  bytes: number;
+}
+
+export interface PrefixMatch {
+  entry: CachedContext;
+  /** Number of leading ids shared with `entry.ids`. */
+  length: number;
+}
+
+/**
+ * Recent contexts and their KV state, least recently used first out, bounded in bytes.
+ * A request re-runs only the tokens after its longest common prefix with an entry.
+ */
+export class PrefixCache {
+  private readonly entries: CachedContext[] = [];
+  private readonly counters = { lookups: 0, hits: 0, reusedTokens: 0, computedTokens: 0 };
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxEntries = 8,
+  ) {}
+
+  longestPrefix(ids: number[]): PrefixMatch | undefined {
+    this.counters.lookups++;
+    let best: PrefixMatch | undefined;
+    for (const entry of this.entries) {
+      const length = commonPrefixLength(entry.ids, ids);
+      // Prefer the shortest entry among equal matches: it avoids copying a KV slice.
+      if (length > 0 && (!best || length > best.length || (length === best.length && entry.ids.length < best.entry.ids.length))) {
+        best = { entry, length };
+      }
+    }
+    if (best) {
+      this.touch(best.entry);
+      this.counters.hits++;
+    }
+    return best;
+  }
+
+  recordWork(reusedTokens: number, computedTokens: number): void {
+    this.counters.reusedTokens += reusedTokens;
+    this.counters.computedTokens += computedTokens;
+  }
+
+  put(ids: number[], kv: KvState, lastLogits?: Float32Array): void {
+    if (ids.length === 0 || kv.batch !== 1 || kv.length !== ids.length) return;
+    const existing = this.entries.findIndex((entry) => sameIds(entry.ids, ids));
+    if (existing >= 0) this.entries.splice(existing, 1);
+    const bytes = kvBytes(kv) + (lastLogits?.byteLength ?? 0) + ids.length * 8;
+    if (bytes > this.maxBytes) return;
+    this.entries.push({ ids: [...ids], kv, lastLogits, bytes });
+    while (this.entries.length > this.maxEntries || this.totalBytes() > this.maxBytes) this.entries.shift();
+  }
+
+  clear(): void {
+    this.entries.length = 0;
+  }
+
+  stats(): PrefixCacheStats {
+    return { ...this.counters, entries: this.entries.length, bytes: this.totalBytes() };
+  }
+
+  private touch(entry: CachedContext): void {
+    const index = this.entries.indexOf(entry);
+    if (index >= 0) this.entries.push(...this.entries.splice(index, 1));
+  }
+
+  private totalBytes(): number {
+    return this.entries.reduce((sum, entry) => sum + entry.bytes, 0);
+  }
+}
+
+export function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
+  const limit = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < limit && a[i] === b[i]) i++;
+  return i;
+}
+
+function sameIds(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && commonPrefixLength(a, b) === a.length;
+}
+
+export function kvBytes(kv: KvState): number {
+  let bytes = 0;
+  for (const tensor of Object.values(kv.tensors)) bytes += (tensor.data as Float32Array).byteLength;
+  return bytes;
+}
+
+/** The first `length` positions of a batch-1 KV state (a copy: ORT needs contiguous inputs). */
+export function sliceKv(kv: KvState, length: number): KvState {
+  if (length === kv.length) return kv;
+  const tensors: Record<string, Tensor> = {};
+  for (const [name, tensor] of Object.entries(kv.tensors)) {
+    const [batch, heads, past, headDim] = tensor.dims as [number, number, number, number];
+    const source = tensor.data as Float32Array;
+    const target = new Float32Array(batch * heads * length * headDim);
+    for (let row = 0; row < batch * heads; row++) {
+      target.set(source.subarray(row * past * headDim, (row * past + length) * headDim), row * length * headDim);
+    }
+    tensors[name] = new Tensor('float32', target, [batch, heads, length, headDim]);
+  }
+  return { batch: kv.batch, length, tensors };
+}
+
+/** Repeats a batch-1 KV state `rows` times, so N continuations of one prompt run as one batch. */
+export function tileKv(kv: KvState, rows: number): KvState {
+  const tensors: Record<string, Tensor> = {};
+  for (const [name, tensor] of Object.entries(kv.tensors)) {
+    const [, heads, past, headDim] = tensor.dims as [number, number, number, number];
+    const source = tensor.data as Float32Array;
+    const target = new Float32Array(rows * source.length);
+    for (let row = 0; row < rows; row++) target.set(source, row * source.length);
+    tensors[name] = new Tensor('float32', target, [rows, heads, past, headDim]);
+  }
+  return { batch: rows, length: kv.length, tensors };
+}

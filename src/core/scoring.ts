@@ -1,0 +1,125 @@
+import type { Engine } from './engine';
+import { LmLensError, throwIfAborted } from './errors';
+import { entropy, logSoftmax, rankOf, topKIndices } from './distribution';
+
+export interface TokenScore {
+  /** Index of the token in the scored id sequence. */
+  index: number;
+  id: number;
+  logprob: number;
+  prob: number;
+  /** 1 = the model's most likely choice. */
+  rank: number;
+  /** Entropy (nats) of the distribution the token was drawn against. */
+  entropy: number;
+  /** The model's most likely tokens at this position, when asked for. */
+  alternatives?: Array<{ id: number; prob: number }>;
+}
+
+export interface ScoreOptions {
+  signal?: AbortSignal;
+  /** First token index to score (default 1: the first token has nothing to be predicted from). */
+  fromToken?: number;
+  /** How many top alternatives to attach per token (0 = none). */
+  alternatives?: number;
+  /** Window stride when the sequence is longer than the model's context (default: half a window). */
+  stride?: number;
+  /** Called after each window with the number of tokens scored so far. */
+  onProgress?: (scored: number, total: number) => void;
+}
+
+export interface ScoreWindow {
+  begin: number;
+  end: number;
+  /** Tokens `[scoreFrom, end)` are scored in this window, each with context `ids[begin..i)`. */
+  scoreFrom: number;
+}
+
+/**
+ * HF's strided perplexity recipe: windows of `contextSize` tokens, `stride` apart; each
+ * token is scored exactly once, in the first window that contains it with at least one token
+ * before it, so it sees as much left context as that window allows.
+ */
+export function scoreWindows(tokenCount: number, contextSize: number, stride = Math.floor(contextSize / 2)): ScoreWindow[] {
+  const windows: ScoreWindow[] = [];
+  if (tokenCount < 2) return windows;
+  const step = Math.max(1, Math.min(stride, contextSize - 1));
+  let scoredUpTo = 1;
+  for (let begin = 0; ; begin += step) {
+    const end = Math.min(begin + contextSize, tokenCount);
+    const scoreFrom = Math.max(scoredUpTo, begin + 1);
+    if (scoreFrom < end) windows.push({ begin, end, scoreFrom });
+    scoredUpTo = end;
+    if (end >= tokenCount) break;
+  }
+  return windows;
+}
+
+/**
+ * Per-token log-probability, rank and entropy of `ids[fromToken..]`, each conditioned on
+ * the ids before it. The mean of `-logprob` over tokens 1..n-1 is exactly HF's
+ * `GPT2LMHeadModel(input_ids, labels=input_ids).loss`.
+ */
+export async function scoreIds(engine: Engine, ids: number[], options: ScoreOptions = {}): Promise<TokenScore[]> {
+  const fromToken = Math.max(1, options.fromToken ?? 1);
+  const vocab = engine.vocabSize;
+  const scores: TokenScore[] = [];
+  const windows = scoreWindows(ids.length, engine.contextSize, options.stride).filter((window) => window.end > fromToken);
+  for (const window of windows) {
+    throwIfAborted(options.signal);
+    const windowIds = ids.slice(window.begin, window.end);
+    const firstScored = Math.max(window.scoreFrom, fromToken);
+    await engine.run(windowIds, {
+      signal: options.signal,
+      // Logits at position p predict token p + 1.
+      logitsFrom: firstScored - window.begin - 1,
+      onLogits: (first, rows, count) => {
+        for (let row = 0; row < count; row++) {
+          const position = first + row;
+          const target = position + 1;
+          if (target >= windowIds.length) break;
+          scores.push(scoreRow(rows, row * vocab, vocab, windowIds[target] as number, window.begin + target, options.alternatives ?? 0));
+        }
+      },
+    });
+    options.onProgress?.(scores.length, Math.max(0, ids.length - fromToken));
+  }
+  return scores;
+}
+
+function scoreRow(rows: Float32Array, offset: number, vocab: number, id: number, index: number, alternatives: number): TokenScore {
+  const logProbs = logSoftmax(rows, offset, vocab);
+  const logprob = logProbs[id] as number;
+  const score: TokenScore = { index, id, logprob, prob: Math.exp(logprob), rank: rankOf(rows, id, offset, vocab), entropy: entropy(logProbs) };
+  if (alternatives > 0) {
+    score.alternatives = topKIndices(logProbs, alternatives).map((alt) => ({ id: alt, prob: Math.exp(logProbs[alt] as number) }));
+  }
+  return score;
+}
+
+/** Mean negative log-likelihood; NaN when nothing was predicted (as HF returns for one token). */
+export function meanLoss(scores: readonly TokenScore[]): number {
+  if (scores.length === 0) return Number.NaN;
+  return scores.reduce((sum, score) => sum - score.logprob, 0) / scores.length;
+}
+
+export interface TextScore {
+  ids: number[];
+  /** Whether `<|endoftext|>` was prepended so the first real token is scored too. */
+  bos: boolean;
+  loss: number;
+  perplexity: number;
+  tokens: TokenScore[];
+}
+
+export async function scoreText(engine: Engine, text: string, options: ScoreOptions & { bos?: boolean } = {}): Promise<TextScore> {
+  const textIds = engine.model.tokenizer.encode(text);
+  const bos = options.bos ?? false;
+  if (textIds.length === 0 && !bos) {
+    throw new LmLensError('text-invalid', 'The text is empty: give at least one token (or use --bos to score from the start of a text).');
+  }
+  const ids = bos ? [engine.model.info.eosTokenId, ...textIds] : textIds;
+  const tokens = await scoreIds(engine, ids, options);
+  const loss = meanLoss(tokens);
+  return { ids, bos, loss, perplexity: Math.exp(loss), tokens };
+}

@@ -1,0 +1,132 @@
+import type { Engine } from './engine';
+import { meanLoss, scoreIds } from './scoring';
+import type { TokenScore } from './scoring';
+import { splitSentences } from './sentences';
+import type { SentenceSpan } from './sentences';
+
+export interface ScoredToken {
+  start: number;
+  end: number;
+  id: number;
+  text: string;
+  logprob: number;
+  prob: number;
+  rank: number;
+}
+
+export interface UnlikelyToken extends ScoredToken {
+  alternatives: Array<{ id: number; text: string; prob: number }>;
+}
+
+export interface SentenceScore {
+  start: number;
+  end: number;
+  text: string;
+  /** Mean token loss (nats) of the tokens that start in this sentence, given all text before them. */
+  loss: number;
+  perplexity: number;
+  tokenCount: number;
+  tokens: ScoredToken[];
+  /** The least likely tokens, least likely first, with the model's top alternatives there. */
+  leastLikely: UnlikelyToken[];
+}
+
+export interface DocumentScore {
+  sentences: SentenceScore[];
+  /** Mean loss over every scored token of the document (after `<|endoftext|>`). */
+  loss: number;
+  perplexity: number;
+  tokenCount: number;
+  /** Tokens whose model state had to be computed (the rest came from the prefix cache). */
+  computedTokens: number;
+}
+
+export interface SentenceScoreOptions {
+  languageId?: string;
+  /** Only sentences that end after this UTF-16 offset are (re)scored; earlier ones are omitted. */
+  fromOffset?: number;
+  signal?: AbortSignal;
+  leastLikely?: number;
+  alternatives?: number;
+  onProgress?: (scored: number, total: number) => void;
+}
+
+/**
+ * Each sentence's mean loss conditioned on the document before it: the document is scored
+ * once after `<|endoftext|>` (sliding past the window), and each token is credited to the
+ * sentence holding its first non-space character. The prefix cache makes a re-score after an
+ * edit compute only from the edit onward.
+ */
+export async function scoreSentences(engine: Engine, text: string, options: SentenceScoreOptions = {}): Promise<DocumentScore> {
+  const tokenizer = engine.model.tokenizer;
+  const spans = splitSentences(text, { languageId: options.languageId });
+  const textIds = tokenizer.encode(text);
+  const tokenSpans = tokenizer.spans(text, textIds);
+  const ids = [engine.model.info.eosTokenId, ...textIds];
+  const fromOffset = options.fromOffset ?? 0;
+  const firstSentence = spans.findIndex((span) => span.end > fromOffset);
+  const wanted = firstSentence < 0 ? [] : spans.slice(firstSentence);
+  if (wanted.length === 0) return { sentences: [], loss: Number.NaN, perplexity: Number.NaN, tokenCount: 0, computedTokens: 0 };
+
+  // Token k of the text is id k + 1 (after <|endoftext|>); score from the first token touching the first wanted sentence.
+  const firstStart = (wanted[0] as SentenceSpan).start;
+  let fromToken = tokenSpans.findIndex((span) => span.end > firstStart);
+  fromToken = fromToken < 0 ? ids.length : fromToken + 1;
+  const before = engine.cacheStats().computedTokens;
+  const scores = fromToken < ids.length ? await scoreIds(engine, ids, { fromToken, signal: options.signal, alternatives: options.alternatives ?? 5, onProgress: options.onProgress }) : [];
+  const computedTokens = engine.cacheStats().computedTokens - before;
+
+  const buckets = wanted.map(() => [] as Array<{ score: TokenScore; token: ScoredToken }>);
+  for (const score of scores) {
+    const span = tokenSpans[score.index - 1];
+    if (!span) continue;
+    const anchor = firstNonSpace(text, span.start, span.end);
+    if (anchor < 0) continue;
+    const sentence = findSentence(wanted, anchor);
+    if (sentence < 0) continue;
+    const token: ScoredToken = { start: span.start, end: span.end, id: score.id, text: tokenizer.tokenText(score.id), logprob: score.logprob, prob: score.prob, rank: score.rank };
+    buckets[sentence]?.push({ score, token });
+  }
+
+  const leastLikely = options.leastLikely ?? 3;
+  const sentences = wanted.map((span, i): SentenceScore => {
+    const bucket = buckets[i] ?? [];
+    const loss = meanLoss(bucket.map((entry) => entry.score));
+    return {
+      start: span.start,
+      end: span.end,
+      text: span.text,
+      loss,
+      perplexity: Math.exp(loss),
+      tokenCount: bucket.length,
+      tokens: bucket.map((entry) => entry.token),
+      leastLikely: [...bucket]
+        .sort((a, b) => a.score.logprob - b.score.logprob)
+        .slice(0, leastLikely)
+        .map((entry) => ({
+          ...entry.token,
+          alternatives: (entry.score.alternatives ?? []).map((alt) => ({ id: alt.id, text: tokenizer.tokenText(alt.id), prob: alt.prob })),
+        })),
+    };
+  });
+  const documentLoss = meanLoss(scores);
+  return { sentences, loss: documentLoss, perplexity: Math.exp(documentLoss), tokenCount: scores.length, computedTokens };
+}
+
+function firstNonSpace(text: string, start: number, end: number): number {
+  for (let i = start; i < end; i++) if (!/\s/u.test(text[i] as string)) return i;
+  return -1;
+}
+
+function findSentence(spans: readonly SentenceSpan[], offset: number): number {
+  let low = 0;
+  let high = spans.length - 1;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    const span = spans[mid] as SentenceSpan;
+    if (offset < span.start) high = mid - 1;
+    else if (offset >= span.end) low = mid + 1;
+    else return mid;
+  }
+  return -1;
+}

@@ -1,0 +1,107 @@
+import type { PreTrainedTokenizer } from '@huggingface/transformers';
+
+export interface TokenSpan {
+  /** UTF-16 offsets into the encoded text; a token that splits a character covers the whole character. */
+  start: number;
+  end: number;
+}
+
+/**
+ * GPT-2's byte-level BPE as the rest of LM Lens needs it: ids, display text per token, and
+ * exact character offsets. transformers.js has no offset mapping, but byte-level BPE makes
+ * one cheap to compute by hand: every character of a vocabulary entry stands for exactly
+ * one UTF-8 byte of the input.
+ */
+export class GptTokenizer {
+  readonly vocabSize: number;
+  private readonly tokenStrings: string[] = [];
+  private readonly specialIds = new Set<number>();
+  private readonly textCache = new Map<number, string>();
+
+  constructor(readonly inner: PreTrainedTokenizer) {
+    const vocab = inner.get_vocab() as Map<string, number> | Record<string, number>;
+    const entries = vocab instanceof Map ? [...vocab.entries()] : Object.entries(vocab);
+    for (const [token, id] of entries) this.tokenStrings[id] = token;
+    this.vocabSize = this.tokenStrings.length;
+    for (const id of inner.all_special_ids) this.specialIds.add(Number(id));
+  }
+
+  get eosTokenId(): number {
+    return Number(this.inner.eos_token_id ?? this.vocabSize - 1);
+  }
+
+  encode(text: string): number[] {
+    if (text === '') return [];
+    return (this.inner.encode(text, { add_special_tokens: false }) as number[]).map(Number);
+  }
+
+  decode(ids: number[]): string {
+    if (ids.length === 0) return '';
+    return this.inner.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+  }
+
+  /** The text one token decodes to on its own (may be U+FFFD for half a multi-byte character). */
+  tokenText(id: number): string {
+    let text = this.textCache.get(id);
+    if (text === undefined) {
+      text = this.decode([id]);
+      this.textCache.set(id, text);
+    }
+    return text;
+  }
+
+  /** The raw vocabulary entry, e.g. `ĠAlice` for " Alice". */
+  tokenString(id: number): string {
+    return this.tokenStrings[id] ?? '';
+  }
+
+  private byteLength(id: number): number {
+    const token = this.tokenStrings[id] ?? '';
+    if (this.specialIds.has(id)) return Buffer.byteLength(token, 'utf8');
+    return [...token].length;
+  }
+
+  /** Character span of each token of `encode(text)`. */
+  spans(text: string, ids: number[]): TokenSpan[] {
+    const byteToUnit = utf8ByteToUtf16(text);
+    const totalBytes = byteToUnit.length - 1;
+    const spans: TokenSpan[] = [];
+    let byte = 0;
+    for (const id of ids) {
+      const next = Math.min(totalBytes, byte + this.byteLength(id));
+      spans.push({ start: byteToUnit[byte] ?? text.length, end: ceilUnit(byteToUnit, next, text.length) });
+      byte = next;
+    }
+    return spans;
+  }
+}
+
+/**
+ * For each UTF-8 byte offset (0..byteLength), the UTF-16 offset of the character containing it
+ * (continuation bytes map to their character's start), so a span can snap to whole characters.
+ */
+function utf8ByteToUtf16(text: string): Int32Array {
+  const map = new Int32Array(Buffer.byteLength(text, 'utf8') + 1);
+  let byte = 0;
+  for (let unit = 0; unit < text.length; ) {
+    const codePoint = text.codePointAt(unit) ?? 0;
+    const bytes = codePoint < 0x80 ? 1 : codePoint < 0x800 ? 2 : codePoint < 0x10000 ? 3 : 4;
+    for (let k = 0; k < bytes; k++) map[byte + k] = unit;
+    byte += bytes;
+    unit += codePoint >= 0x10000 ? 2 : 1;
+  }
+  map[byte] = text.length;
+  return map;
+}
+
+function ceilUnit(byteToUnit: Int32Array, byte: number, textLength: number): number {
+  if (byte >= byteToUnit.length - 1) return textLength;
+  const unit = byteToUnit[byte] ?? textLength;
+  // Inside a character: the span must include all of it.
+  if (byte > 0 && byteToUnit[byte - 1] === unit) {
+    let next = byte;
+    while (next < byteToUnit.length - 1 && byteToUnit[next] === unit) next++;
+    return byteToUnit[next] ?? textLength;
+  }
+  return unit;
+}
