@@ -2,6 +2,8 @@ import { throwIfAborted } from './errors';
 import { LanguageModel } from './model';
 import type { ForwardResult, KvState, LoadOptions } from './model';
 import { PrefixCache, sliceKv } from './prefixCache';
+import { ScoringHead } from './scoringHead';
+import type { RowStats } from './scoringHead';
 import type { PrefixCacheStats } from './prefixCache';
 
 export interface RunOptions {
@@ -9,7 +11,7 @@ export interface RunOptions {
   /** First position whose logits the caller wants (default: only the last position). */
   logitsFrom?: number;
   /** Receives logits rows `[count, vocab]` for positions `first..first+count-1`, chunk by chunk. */
-  onLogits?: (first: number, rows: Float32Array, count: number) => void;
+  onLogits?: (first: number, rows: Float32Array, count: number) => void | Promise<void>;
   /** Skip the prefix cache (used by tests and the benchmark's baselines). */
   noCache?: boolean;
 }
@@ -36,6 +38,7 @@ export interface EngineOptions {
 export class Engine {
   readonly cache: PrefixCache;
   private queue: Promise<unknown> = Promise.resolve();
+  private head: Promise<ScoringHead> | undefined;
 
   constructor(
     readonly model: LanguageModel,
@@ -62,6 +65,18 @@ export class Engine {
     return run;
   }
 
+  /** Log-prob, entropy, rank and top-k of logits rows against targets, computed by ORT (see ScoringHead). */
+  rowStats(logits: Float32Array, rows: number, targets: ArrayLike<number>, k: number, signal?: AbortSignal): Promise<RowStats> {
+    this.head ??= ScoringHead.create(this.model.info.threads);
+    const head = this.head;
+    const run = this.queue.then(async () => {
+      throwIfAborted(signal);
+      return (await head).analyze(logits, rows, this.vocabSize, targets, k);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   /**
    * Runs `ids` (at most one context window) and returns their KV state and last logits,
    * computing only what the cache does not already hold.
@@ -74,7 +89,7 @@ export class Engine {
 
     if (match && match.length === n && match.entry.ids.length === n && match.entry.lastLogits && logitsFrom === n - 1) {
       this.cache.recordWork(n, 0);
-      options.onLogits?.(n - 1, match.entry.lastLogits, 1);
+      await options.onLogits?.(n - 1, match.entry.lastLogits, 1);
       return { kv: match.entry.kv, lastLogits: match.entry.lastLogits, reusedTokens: n, computedTokens: 0 };
     }
 
@@ -97,7 +112,7 @@ export class Engine {
       lastLogits = result.logits.slice((rows - 1) * vocab, rows * vocab);
       if (options.onLogits && wanted > 0) {
         const skip = Math.max(chunkStart, logitsFrom) - firstRowPosition;
-        options.onLogits(Math.max(chunkStart, logitsFrom), result.logits.subarray(skip * vocab, rows * vocab), rows - skip);
+        await options.onLogits(Math.max(chunkStart, logitsFrom), result.logits.subarray(skip * vocab, rows * vocab), rows - skip);
       }
     }
     if (!kv) throw new Error('run() needs at least one token');
@@ -114,6 +129,7 @@ export class Engine {
 
   async dispose(): Promise<void> {
     this.cache.clear();
+    if (this.head) await (await this.head).dispose();
     await this.model.dispose();
   }
 }

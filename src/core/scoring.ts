@@ -1,6 +1,5 @@
 import type { Engine } from './engine';
 import { LmLensError, throwIfAborted } from './errors';
-import { entropy, logSoftmax, rankOf, topKIndices } from './distribution';
 
 export interface TokenScore {
   /** Index of the token in the scored id sequence. */
@@ -62,7 +61,6 @@ export function scoreWindows(tokenCount: number, contextSize: number, stride = M
  */
 export async function scoreIds(engine: Engine, ids: number[], options: ScoreOptions = {}): Promise<TokenScore[]> {
   const fromToken = Math.max(1, options.fromToken ?? 1);
-  const vocab = engine.vocabSize;
   const scores: TokenScore[] = [];
   const windows = scoreWindows(ids.length, engine.contextSize, options.stride).filter((window) => window.end > fromToken);
   for (const window of windows) {
@@ -73,28 +71,37 @@ export async function scoreIds(engine: Engine, ids: number[], options: ScoreOpti
       signal: options.signal,
       // Logits at position p predict token p + 1.
       logitsFrom: firstScored - window.begin - 1,
-      onLogits: (first, rows, count) => {
-        for (let row = 0; row < count; row++) {
-          const position = first + row;
-          const target = position + 1;
-          if (target >= windowIds.length) break;
-          scores.push(scoreRow(rows, row * vocab, vocab, windowIds[target] as number, window.begin + target, options.alternatives ?? 0));
+      onLogits: async (first, rows, count) => {
+        // Logits at position p predict token p + 1; the window's last position predicts nothing here.
+        const usable = Math.min(count, windowIds.length - 1 - first);
+        if (usable <= 0) return;
+        const targets = windowIds.slice(first + 1, first + 1 + usable);
+        const k = Math.max(1, options.alternatives ?? 0);
+        const stats = await engine.rowStats(rows, usable, targets, k, options.signal);
+        for (let row = 0; row < usable; row++) {
+          const logprob = stats.logprob[row] as number;
+          const score: TokenScore = {
+            index: window.begin + first + 1 + row,
+            id: targets[row] as number,
+            logprob,
+            prob: Math.exp(logprob),
+            rank: (stats.greater[row] as number) + 1,
+            entropy: stats.entropy[row] as number,
+          };
+          if (options.alternatives) {
+            const logZ = stats.logZ[row] as number;
+            score.alternatives = Array.from({ length: k }, (_, j) => ({
+              id: Number(stats.topIds[row * k + j]),
+              prob: Math.exp((stats.topLogits[row * k + j] as number) - logZ),
+            }));
+          }
+          scores.push(score);
         }
       },
     });
     options.onProgress?.(scores.length, Math.max(0, ids.length - fromToken));
   }
   return scores;
-}
-
-function scoreRow(rows: Float32Array, offset: number, vocab: number, id: number, index: number, alternatives: number): TokenScore {
-  const logProbs = logSoftmax(rows, offset, vocab);
-  const logprob = logProbs[id] as number;
-  const score: TokenScore = { index, id, logprob, prob: Math.exp(logprob), rank: rankOf(rows, id, offset, vocab), entropy: entropy(logProbs) };
-  if (alternatives > 0) {
-    score.alternatives = topKIndices(logProbs, alternatives).map((alt) => ({ id: alt, prob: Math.exp(logProbs[alt] as number) }));
-  }
-  return score;
 }
 
 /** Mean negative log-likelihood; NaN when nothing was predicted (as HF returns for one token). */

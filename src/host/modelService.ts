@@ -1,0 +1,194 @@
+import { completeGreedy, completeSampled } from '../core/completion';
+import { loadEngine } from '../core/engine';
+import type { Engine } from '../core/engine';
+import { LmLensError, errorMessage } from '../core/errors';
+import { sampleContinuations } from '../core/generation';
+import type { LoadProgress, ModelInfo } from '../core/model';
+import { logSoftmax } from '../core/distribution';
+import { describeDistribution, fitContext, promptIds } from '../core/nextToken';
+import { scoreText } from '../core/scoring';
+import { LruMap } from '../core/lruMap';
+import { scoreSentences } from '../core/sentenceLoss';
+import type {
+  CompleteParams,
+  CompleteResponse,
+  ContextToken,
+  HostStats,
+  ModelSettings,
+  ModelState,
+  NextTokenParams,
+  NextTokenResponse,
+  SampleParams,
+  SampleResponse,
+  ScoreSentencesParams,
+  ScoreSentencesResponse,
+  ScoreTextParams,
+  ScoreTextResponse,
+} from './protocol';
+
+const sameSettings = (a: ModelSettings | undefined, b: ModelSettings): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/** Bounds every request so a huge document never makes one call unbounded. */
+export const MAX_TEXT_CHARS = 2_000_000;
+
+/**
+ * What the model process does, independent of the transport: lazy loading with state
+ * reports, and one handler per request. Unit tests drive it in-process.
+ */
+export class ModelService {
+  private settings: ModelSettings | undefined;
+  private engine: Promise<Engine> | undefined;
+  /** Recent next-token distributions (logits) keyed by a hash of their context, for the panel's chips. */
+  private readonly distributions = new LruMap<string, Float32Array>(64);
+
+  constructor(
+    private readonly onState: (state: ModelState) => void,
+    private readonly log: (level: 'info' | 'warn' | 'error', message: string) => void,
+  ) {}
+
+  async configure(settings: ModelSettings): Promise<void> {
+    if (sameSettings(this.settings, settings)) return;
+    this.settings = settings;
+    this.distributions.clear();
+    const previous = this.engine;
+    this.engine = undefined;
+    this.onState({ state: 'idle' });
+    if (previous) await previous.then((engine) => engine.dispose()).catch(() => undefined);
+  }
+
+  /** The loaded engine, loading it on first use; a failed load is retried on the next request. */
+  ready(): Promise<Engine> {
+    if (!this.settings) return Promise.reject(new LmLensError('internal', 'The model process was not configured.'));
+    if (!this.engine) {
+      const settings = this.settings;
+      this.onState({ state: 'loading' });
+      this.log('info', `Loading ${settings.model} (${settings.dtype}, threads ${settings.threads || 'auto'})`);
+      const loading = loadEngine({
+        model: settings.model,
+        dtype: settings.dtype,
+        allowDownloads: settings.allowDownloads,
+        cacheDir: settings.cacheDir || undefined,
+        threads: settings.threads,
+        onProgress: (progress: LoadProgress) => this.onState({ state: 'loading', progress }),
+      });
+      this.engine = loading;
+      loading.then(
+        (engine) => {
+          if (this.engine !== loading) return;
+          const info = engine.model.info;
+          this.log('info', `Loaded ${info.id} in ${info.loadMs} ms: ${info.layers} layers, ${info.vocabSize} tokens, window ${info.contextSize}, ${info.threads} threads`);
+          this.onState({ state: 'ready', info });
+        },
+        (error: unknown) => {
+          if (this.engine !== loading) return;
+          this.engine = undefined;
+          const failure = error instanceof LmLensError ? error : new LmLensError('internal', errorMessage(error));
+          this.log('error', failure.message);
+          this.onState({ state: 'error', code: failure.code, message: failure.message });
+        },
+      );
+    }
+    return this.engine;
+  }
+
+  async load(): Promise<ModelInfo> {
+    return (await this.ready()).model.info;
+  }
+
+  async nextToken(params: NextTokenParams, signal: AbortSignal): Promise<NextTokenResponse> {
+    const started = performance.now();
+    const engine = await this.ready();
+    const { ids, truncated } = fitContext(promptIds(engine, checkText(params.text)), engine.contextSize);
+    const tailFrom = Math.max(0, ids.length - (params.tailTokens ?? 8));
+    const prefixKeys = prefixHashes(ids);
+    // A chip's probability needs the distribution one position earlier; typing usually asked for it already.
+    const missing = ids.findIndex((_id, i) => i >= Math.max(1, tailFrom) && !this.distributions.has(prefixKeys[i - 1] as string));
+    const vocab = engine.vocabSize;
+    const run = await engine.run(ids, {
+      signal,
+      logitsFrom: missing > 0 ? missing - 1 : ids.length - 1,
+      onLogits: (first, rows, count) => {
+        for (let row = 0; row < count; row++) this.distributions.set(prefixKeys[first + row] as string, rows.slice(row * vocab, (row + 1) * vocab));
+      },
+    });
+    const { contextIds: _ids, ...result } = describeDistribution(engine, run.lastLogits, ids, truncated, params);
+    const tail: ContextToken[] = ids.slice(tailFrom).map((id, offset) => {
+      const position = tailFrom + offset;
+      const logits = position > 0 ? this.distributions.get(prefixKeys[position - 1] as string) : undefined;
+      return { id, text: engine.model.tokenizer.tokenText(id), prob: logits ? Math.exp(logSoftmax(logits)[id] as number) : undefined };
+    });
+    return { ...result, tail, elapsedMs: performance.now() - started };
+  }
+
+  async sample(params: SampleParams, signal: AbortSignal): Promise<SampleResponse> {
+    const started = performance.now();
+    const engine = await this.ready();
+    const sequences = await sampleContinuations(engine, promptIds(engine, checkText(params.text)), { ...params, signal });
+    return { sequences, elapsedMs: performance.now() - started };
+  }
+
+  async complete(params: CompleteParams, signal: AbortSignal): Promise<CompleteResponse> {
+    const started = performance.now();
+    const engine = await this.ready();
+    const prompt = promptIds(engine, checkText(params.text));
+    const greedy = await completeGreedy(engine, prompt, { maxNewTokens: params.maxNewTokens, signal });
+    const alternatives =
+      params.alternatives > 0
+        ? (await completeSampled(engine, prompt, { n: params.alternatives, maxNewTokens: params.maxNewTokens, seed: params.seed, temperature: params.temperature ?? 0.8, topK: 50, signal })).filter(
+            (alternative) => alternative.text !== greedy.text,
+          )
+        : [];
+    return { greedy, alternatives, elapsedMs: performance.now() - started };
+  }
+
+  async scoreSentences(params: ScoreSentencesParams, signal: AbortSignal): Promise<ScoreSentencesResponse> {
+    const started = performance.now();
+    const engine = await this.ready();
+    const result = await scoreSentences(engine, checkText(params.text), { languageId: params.languageId, fromOffset: params.fromOffset, signal });
+    return { ...result, elapsedMs: performance.now() - started };
+  }
+
+  async scoreText(params: ScoreTextParams, signal: AbortSignal): Promise<ScoreTextResponse> {
+    const started = performance.now();
+    const engine = await this.ready();
+    const result = await scoreText(engine, checkText(params.text), { bos: params.bos, signal });
+    return { loss: result.loss, perplexity: result.perplexity, predicted: result.tokens.length, tokenCount: result.ids.length, elapsedMs: performance.now() - started };
+  }
+
+  async stats(): Promise<HostStats> {
+    const engine = this.engine ? await this.engine.catch(() => undefined) : undefined;
+    const memory = process.memoryUsage();
+    return {
+      info: engine?.model.info,
+      cache: engine?.cacheStats() ?? { lookups: 0, hits: 0, reusedTokens: 0, computedTokens: 0, entries: 0, bytes: 0 },
+      rssBytes: memory.rss,
+      heapBytes: memory.heapUsed,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    const engine = this.engine;
+    this.engine = undefined;
+    if (engine) await engine.then((loaded) => loaded.dispose()).catch(() => undefined);
+  }
+}
+
+/** Key of every prefix `ids[0..i]`, cheap to compare (FNV-1a over the ids, plus the length). */
+function prefixHashes(ids: number[]): string[] {
+  const keys: string[] = [];
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < ids.length; i++) {
+    hash = Math.imul(hash ^ (ids[i] as number), 0x01000193) >>> 0;
+    hash = Math.imul(hash ^ ((ids[i] as number) >>> 16), 0x01000193) >>> 0;
+    keys.push(`${i}:${hash.toString(36)}`);
+  }
+  return keys;
+}
+
+function checkText(text: unknown): string {
+  if (typeof text !== 'string') throw new LmLensError('text-invalid', 'The request carried no text.');
+  if (text.length > MAX_TEXT_CHARS) {
+    throw new LmLensError('text-invalid', `The text has ${text.length} characters; LM Lens handles up to ${MAX_TEXT_CHARS}. Score a selection instead.`);
+  }
+  return text;
+}
