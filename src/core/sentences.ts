@@ -161,7 +161,8 @@ function segmenterFor(locale: string): Intl.Segmenter {
 /** Blank lines and, per language, lines that start (headings: and end) a sentence. Unsorted. */
 function structuralBoundaries(text: string, language: string): number[] {
   const cuts: number[] = [];
-  for (const m of text.matchAll(/(?:\r\n?|\n)[^\S\r\n]*(?:\r\n?|\n)/g)) cuts.push(m.index);
+  // "\r(?!\n)" keeps one CRLF from counting as two line breaks.
+  for (const m of text.matchAll(/(?:\r\n|\r(?!\n)|\n)[^\S\r\n]*(?:\r\n|\r|\n)/g)) cuts.push(m.index);
   let lineStart: RegExp | undefined;
   if (language === 'markdown') {
     // Group 1 marks heading lines.
@@ -240,6 +241,13 @@ function icuBoundaries(segmenter: Intl.Segmenter, icuText: string, excluded: Tex
       out.push(a);
       w = MIN_WINDOW;
     }
+  }
+  // ICU keeps format characters (a right-to-left mark opening the next sentence) with the
+  // sentence before them, after its trailing spaces; they belong to the next one.
+  for (let i = 0; i < out.length; i++) {
+    let k = out[i];
+    while (FORMAT_CHAR.test(icuText[k - 1] ?? '')) k--;
+    if (k < out[i] && isWhitespace(icuText.charCodeAt(k - 1))) out[i] = k;
   }
   return out;
 }
@@ -435,6 +443,7 @@ function trimEnd(text: string, from: number, to: number): number {
 }
 
 const NON_ASCII_SPACE = /\s/;
+const FORMAT_CHAR = /^\p{Cf}$/u;
 
 function isWhitespace(code: number): boolean {
   return code < 128 ? code === 32 || (code >= 9 && code <= 13) : NON_ASCII_SPACE.test(String.fromCharCode(code));

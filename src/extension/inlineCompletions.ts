@@ -1,0 +1,12 @@
+import type * as vscode from 'vscode';
+import type { ModelController } from './modelController';
+
+/** Placeholder until the feature lands. */
+export class InlineCompletionsFeature implements vscode.Disposable {
+  constructor(
+    readonly context: vscode.ExtensionContext,
+    readonly model: ModelController,
+  ) {}
+
+  dispose(): void {}
+}

@@ -1,0 +1,179 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { LmLensError, isCancelled } from '../core/errors';
+import { ModelClient } from '../host/client';
+import { FeatureChannel } from '../host/featureChannel';
+import type { ChannelStats } from '../host/featureChannel';
+import type { ErrorData, HostStats, ModelSettings, ModelState } from '../host/protocol';
+import { statsRequest } from '../host/protocol';
+import type { RequestType } from 'vscode-jsonrpc';
+import { onConfigChange, readConfig } from './configuration';
+import type { LmLensConfig } from './configuration';
+
+export type Feature = 'panel' | 'inline' | 'loss' | 'command';
+
+/** Turns a VS Code CancellationToken into the AbortSignal the host client understands. */
+export function toAbortSignal(token: vscode.CancellationToken | undefined, disposables: vscode.Disposable[]): AbortSignal | undefined {
+  if (!token) return undefined;
+  const controller = new AbortController();
+  if (token.isCancellationRequested) controller.abort();
+  else disposables.push(token.onCancellationRequested(() => controller.abort()));
+  return controller.signal;
+}
+
+export function modelSettingsFrom(config: LmLensConfig, defaultCacheDir: string): ModelSettings {
+  return { model: config.model, dtype: config.dtype, allowDownloads: config.allowDownloads, cacheDir: config.cacheDir || defaultCacheDir, threads: config.threads };
+}
+
+/**
+ * The extension's one handle on the model process: settings → process, one latest-wins
+ * channel per feature, model state for the UI, recent latencies, and error messages with
+ * actions. Features never talk to the client directly.
+ */
+export class ModelController implements vscode.Disposable {
+  readonly client: ModelClient;
+  private readonly channels = new Map<Feature, FeatureChannel>();
+  private readonly stateEmitter = new vscode.EventEmitter<ModelState>();
+  readonly onDidChangeState = this.stateEmitter.event;
+  private currentState: ModelState = { state: 'idle' };
+  private readonly latencies = new Map<Feature, number[]>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private lastErrorShown = '';
+  readonly defaultCacheDir: string;
+
+  constructor(
+    context: vscode.ExtensionContext,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    // Downloads live in global storage, never inside the extension's install folder.
+    this.defaultCacheDir = path.join(context.globalStorageUri.fsPath, 'models');
+    this.client = new ModelClient({
+      hostScript: context.asAbsolutePath(path.join('dist', 'modelHost.js')),
+      log: (level, message) => (level === 'error' ? log.error(message) : level === 'warn' ? log.warn(message) : log.info(message)),
+      requestTimeoutMs: Number(process.env.LM_LENS_REQUEST_TIMEOUT_MS) || 120_000,
+    });
+    this.disposables.push(
+      this.stateEmitter,
+      { dispose: () => this.client.dispose() },
+      this.client.onState.on((state) => {
+        this.currentState = state;
+        this.stateEmitter.fire(state);
+      }),
+      this.client.onDown.on((message) => void this.showDown(message)),
+      onConfigChange(['model', 'dtype', 'allowDownloads', 'cacheDir', 'threads'], (config) => void this.applySettings(config)),
+    );
+    void this.applySettings(readConfig());
+  }
+
+  get state(): ModelState {
+    return this.currentState;
+  }
+
+  get settings(): ModelSettings {
+    return modelSettingsFrom(readConfig(), this.defaultCacheDir);
+  }
+
+  private async applySettings(config: LmLensConfig): Promise<void> {
+    // Switching models cancels what is running: its answers would be for the old model.
+    for (const channel of this.channels.values()) channel.cancel();
+    this.lastErrorShown = '';
+    try {
+      await this.client.configure(modelSettingsFrom(config, this.defaultCacheDir));
+    } catch (error) {
+      this.log.error(`Could not apply model settings: ${String(error)}`);
+    }
+  }
+
+  channel(feature: Feature): FeatureChannel {
+    let channel = this.channels.get(feature);
+    if (!channel) {
+      channel = new FeatureChannel();
+      this.channels.set(feature, channel);
+    }
+    return channel;
+  }
+
+  channelStats(): Record<string, ChannelStats> {
+    return Object.fromEntries([...this.channels].map(([feature, channel]) => [feature, { ...channel.stats }]));
+  }
+
+  /**
+   * Sends a request on a feature's channel (cancelling that feature's previous one) and
+   * records its latency. Rejects with CancelledError when superseded or cancelled.
+   */
+  async request<P, R>(feature: Feature, type: RequestType<P, R, ErrorData>, params: P, token?: vscode.CancellationToken, timeoutMs?: number): Promise<R> {
+    const disposables: vscode.Disposable[] = [];
+    const started = Date.now();
+    try {
+      const outer = toAbortSignal(token, disposables);
+      const result = await this.channel(feature).run((signal) => this.client.request(type, params, signal, timeoutMs), outer);
+      this.recordLatency(feature, Date.now() - started);
+      return result;
+    } finally {
+      for (const disposable of disposables) disposable.dispose();
+    }
+  }
+
+  private recordLatency(feature: Feature, ms: number): void {
+    const list = this.latencies.get(feature) ?? [];
+    list.push(ms);
+    if (list.length > 20) list.shift();
+    this.latencies.set(feature, list);
+  }
+
+  /** Median of the last requests per feature, in ms. */
+  medianLatencies(): Partial<Record<Feature, number>> {
+    const medians: Partial<Record<Feature, number>> = {};
+    for (const [feature, list] of this.latencies) {
+      const sorted = [...list].sort((a, b) => a - b);
+      medians[feature] = sorted[Math.floor(sorted.length / 2)] ?? 0;
+    }
+    return medians;
+  }
+
+  async stats(): Promise<HostStats | undefined> {
+    if (this.client.isDown || this.currentState.state !== 'ready') return undefined;
+    return this.client.request(statsRequest, null).catch(() => undefined);
+  }
+
+  async restart(): Promise<void> {
+    this.log.info('Restarting the model process');
+    for (const channel of this.channels.values()) channel.cancel();
+    this.lastErrorShown = '';
+    await this.client.restart();
+  }
+
+  /**
+   * Shows a model error once (features calling on every keystroke must not spam), with the
+   * actions that fix it. Cancellations are silent.
+   */
+  async reportError(error: unknown): Promise<void> {
+    if (isCancelled(error)) return;
+    const message = error instanceof Error ? error.message : String(error);
+    this.log.error(message);
+    if (message === this.lastErrorShown) return;
+    this.lastErrorShown = message;
+    const code = error instanceof LmLensError ? error.code : 'internal';
+    const actions: string[] = [];
+    if (['downloads-disabled', 'hub-unreachable', 'hub-not-found', 'folder-missing', 'file-missing', 'config-invalid', 'not-causal-lm', 'onnx-invalid', 'vocab-mismatch', 'dtype-unavailable', 'unknown-dtype'].includes(code)) {
+      actions.push('Choose a local folder…', 'Select model');
+    }
+    actions.push('Retry', 'Show log');
+    const choice = await vscode.window.showErrorMessage(`LM Lens: ${message}`, ...actions);
+    if (choice === 'Choose a local folder…') await vscode.commands.executeCommand('lmLens.selectModel', 'folder');
+    else if (choice === 'Select model') await vscode.commands.executeCommand('lmLens.selectModel');
+    else if (choice === 'Retry') await this.restart();
+    else if (choice === 'Show log') this.log.show(true);
+  }
+
+  private async showDown(message: string): Promise<void> {
+    const choice = await vscode.window.showErrorMessage(`LM Lens: ${message}`, 'Restart model', 'Show log');
+    if (choice === 'Restart model') await this.restart();
+    else if (choice === 'Show log') this.log.show(true);
+  }
+
+  dispose(): void {
+    for (const channel of this.channels.values()) channel.cancel();
+    for (const disposable of this.disposables.splice(0)) disposable.dispose();
+  }
+}
