@@ -86,7 +86,7 @@ export function describeDistribution(engine: Engine, logits: Float32Array, conte
     result.sampling = {
       entropy: entropy(sampled),
       keptTokens: kept,
-      top: topKIndices(sampled, top).map((id) => ({ id, text: tokenizer.tokenText(id), prob: Math.exp(sampled[id] as number) })),
+      top: topKIndices(sampled, Math.min(top, kept)).map((id) => ({ id, text: tokenizer.tokenText(id), prob: Math.exp(sampled[id] as number) })),
     };
   }
   return result;

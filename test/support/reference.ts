@@ -1,0 +1,203 @@
+// The test oracle: a plain float64 GPT-2 forward pass, written for obviousness rather than speed.
+// It reads its weights back out of onnx/model.onnx by initializer name (never from the builder's
+// memory) and its shape from config.json, so it checks the written file end to end.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { onnx } from 'onnx-proto';
+
+export interface ReferenceConfig {
+  layers: number;
+  dim: number;
+  heads: number;
+  vocabSize: number;
+  contextSize: number;
+  epsilon: number;
+}
+
+export interface ReferenceModel {
+  readonly config: ReferenceConfig;
+  /** One vocab-sized row of logits per position; position ids start at 0. */
+  logits(ids: number[]): Float64Array[];
+}
+
+export interface TopEntry {
+  id: number;
+  logit: number;
+  prob: number;
+}
+
+type Matrix = { rows: number; cols: number; data: Float64Array };
+
+function toNumber(value: number | { toNumber(): number }): number {
+  return typeof value === 'number' ? value : value.toNumber();
+}
+
+/** Every float32 initializer of an ONNX file, widened to float64, by name. */
+export function readOnnxFloatInitializers(file: string): Map<string, Matrix> {
+  const model = onnx.ModelProto.decode(readFileSync(file));
+  const result = new Map<string, Matrix>();
+  for (const tensor of model.graph?.initializer ?? []) {
+    if (tensor.dataType !== onnx.TensorProto.DataType.FLOAT || !tensor.name) continue;
+    const dims = (tensor.dims ?? []).map(toNumber);
+    const count = dims.reduce((a, b) => a * b, 1);
+    const data = new Float64Array(count);
+    if (tensor.rawData && tensor.rawData.length > 0) {
+      const view = new DataView(tensor.rawData.buffer, tensor.rawData.byteOffset, tensor.rawData.byteLength);
+      for (let i = 0; i < count; i++) data[i] = view.getFloat32(i * 4, true);
+    } else {
+      data.set(tensor.floatData ?? []);
+    }
+    const cols = dims.length > 0 ? dims[dims.length - 1] : 1;
+    result.set(tensor.name, { rows: count / cols, cols, data });
+  }
+  return result;
+}
+
+function layerNorm(x: Float64Array, gain: Matrix, bias: Matrix, epsilon: number): Float64Array {
+  let mean = 0;
+  for (const v of x) mean += v;
+  mean /= x.length;
+  let variance = 0;
+  for (const v of x) variance += (v - mean) ** 2;
+  variance /= x.length;
+  const inv = 1 / Math.sqrt(variance + epsilon);
+  return x.map((v, i) => (v - mean) * inv * gain.data[i] + bias.data[i]);
+}
+
+/** x · W + b with W stored [in, out] (HF Conv1D layout). */
+function affine(x: Float64Array, weight: Matrix, bias: Matrix): Float64Array {
+  const out = Float64Array.from(bias.data);
+  for (let i = 0; i < weight.rows; i++) {
+    const xi = x[i];
+    for (let j = 0; j < weight.cols; j++) out[j] += xi * weight.data[i * weight.cols + j];
+  }
+  return out;
+}
+
+function geluNew(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+}
+
+function dot(a: Float64Array, aOffset: number, b: Float64Array, bOffset: number, length: number): number {
+  let sum = 0;
+  for (let i = 0; i < length; i++) sum += a[aOffset + i] * b[bOffset + i];
+  return sum;
+}
+
+class Gpt2Reference implements ReferenceModel {
+  constructor(
+    readonly config: ReferenceConfig,
+    private readonly weights: Map<string, Matrix>,
+  ) {}
+
+  private w(name: string): Matrix {
+    const found = this.weights.get(name);
+    if (!found) throw new Error(`initializer ${name} not found in the ONNX file`);
+    return found;
+  }
+
+  logits(ids: number[]): Float64Array[] {
+    const { dim, heads, layers, epsilon, contextSize } = this.config;
+    if (ids.length > contextSize) throw new Error(`${ids.length} tokens exceed the context size ${contextSize}`);
+    const headDim = dim / heads;
+    const wte = this.w('transformer.wte.weight');
+    const wpe = this.w('transformer.wpe.weight');
+    let h = ids.map((id, t) => {
+      const row = new Float64Array(dim);
+      for (let d = 0; d < dim; d++) row[d] = wte.data[id * dim + d] + wpe.data[t * dim + d];
+      return row;
+    });
+
+    for (let layer = 0; layer < layers; layer++) {
+      const p = `transformer.h.${layer}`;
+      const qkv = h.map((x) =>
+        affine(layerNorm(x, this.w(`${p}.ln_1.weight`), this.w(`${p}.ln_1.bias`), epsilon), this.w(`${p}.attn.c_attn.weight`), this.w(`${p}.attn.c_attn.bias`)),
+      );
+      // Query i attends to keys 0..i; q, k, v of head hd live at offsets hd·headDim in thirds of qkv.
+      const attended = qkv.map((query, i) => {
+        const merged = new Float64Array(dim);
+        for (let head = 0; head < heads; head++) {
+          const offset = head * headDim;
+          const scores = Array.from({ length: i + 1 }, (_, j) => dot(query, offset, qkv[j], dim + offset, headDim) / Math.sqrt(headDim));
+          const probs = softmax(scores);
+          for (let j = 0; j <= i; j++) {
+            for (let d = 0; d < headDim; d++) merged[offset + d] += probs[j] * qkv[j][2 * dim + offset + d];
+          }
+        }
+        return merged;
+      });
+      h = h.map((x, t) => {
+        const afterAttention = affine(attended[t], this.w(`${p}.attn.c_proj.weight`), this.w(`${p}.attn.c_proj.bias`)).map((v, d) => v + x[d]);
+        const normed = layerNorm(afterAttention, this.w(`${p}.ln_2.weight`), this.w(`${p}.ln_2.bias`), epsilon);
+        const hidden = affine(normed, this.w(`${p}.mlp.c_fc.weight`), this.w(`${p}.mlp.c_fc.bias`)).map(geluNew);
+        return affine(hidden, this.w(`${p}.mlp.c_proj.weight`), this.w(`${p}.mlp.c_proj.bias`)).map((v, d) => v + afterAttention[d]);
+      });
+    }
+
+    return h.map((x) => {
+      const final = layerNorm(x, this.w('transformer.ln_f.weight'), this.w('transformer.ln_f.bias'), epsilon);
+      const row = new Float64Array(this.config.vocabSize);
+      for (let v = 0; v < row.length; v++) row[v] = dot(final, 0, wte.data, v * dim, dim);
+      return row;
+    });
+  }
+}
+
+/** Loads config.json and onnx/model.onnx of a GPT-2 folder into the float64 reference. */
+export async function loadReference(folder: string): Promise<ReferenceModel> {
+  const raw = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as Record<string, number>;
+  const config: ReferenceConfig = {
+    layers: raw.n_layer,
+    dim: raw.n_embd,
+    heads: raw.n_head,
+    vocabSize: raw.vocab_size,
+    contextSize: raw.n_positions,
+    epsilon: raw.layer_norm_epsilon ?? 1e-5,
+  };
+  return new Gpt2Reference(config, readOnnxFloatInitializers(join(folder, 'onnx', 'model.onnx')));
+}
+
+export function logSoftmax(row: ArrayLike<number>): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]);
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
+  const logSum = max + Math.log(sum);
+  return Float64Array.from({ length: row.length }, (_, i) => row[i] - logSum);
+}
+
+export function softmax(row: ArrayLike<number>): Float64Array {
+  return logSoftmax(row).map(Math.exp);
+}
+
+/** Shannon entropy (nats) of softmax(row). */
+export function entropy(row: ArrayLike<number>): number {
+  return logSoftmax(row).reduce((sum, lp) => sum - Math.exp(lp) * lp, 0);
+}
+
+/** HF-style loss: mean over positions 1..n-1 of -log p(ids[i] | ids[<i]), from the logits rows. */
+export function meanLossFromLogits(rows: ArrayLike<number>[], ids: number[]): number {
+  if (ids.length < 2) throw new Error('the loss needs at least two tokens');
+  let total = 0;
+  for (let i = 1; i < ids.length; i++) total -= logSoftmax(rows[i - 1])[ids[i]];
+  return total / (ids.length - 1);
+}
+
+export function meanLoss(model: ReferenceModel, ids: number[]): number {
+  return meanLossFromLogits(model.logits(ids), ids);
+}
+
+/** The k highest-logit tokens, ties broken by the lower id, with their probabilities. */
+export function topK(row: ArrayLike<number>, k: number): TopEntry[] {
+  const logProbs = logSoftmax(row);
+  // Insertion into a short sorted list: O(vocab · k), and plain enough to trust.
+  const best: number[] = [];
+  for (let id = 0; id < row.length; id++) {
+    if (best.length === k && row[id] <= row[best[k - 1]]) continue;
+    let at = best.length;
+    while (at > 0 && row[best[at - 1]] < row[id]) at--;
+    best.splice(at, 0, id);
+    if (best.length > k) best.pop();
+  }
+  return best.map((id) => ({ id, logit: row[id], prob: Math.exp(logProbs[id]) }));
+}
