@@ -2,11 +2,13 @@ import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadEngine } from '../core/engine';
 import type { Engine } from '../core/engine';
 import { LmLensError, errorMessage } from '../core/errors';
 import { DEFAULT_MODEL } from '../core/modelSource';
-import { commands, type CliCommand, type CliValues } from './commands';
+import type { CliValues } from './commands';
+
+const COMMANDS = ['tokens', 'loss', 'next', 'sample', 'complete', 'sentences'] as const;
+type CommandName = (typeof COMMANDS)[number];
 
 const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT [options]
   TEXT                 the text; "-" reads standard input
@@ -24,7 +26,7 @@ Exit status: 0 ok, 1 model or runtime error (one line on stderr), 2 usage error.
 
 class UsageError extends Error {}
 
-function parse(argv: string[]): { command: CliCommand; text: string; values: CliValues } {
+function parse(argv: string[]): { command: CommandName; text: string; values: CliValues } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -54,7 +56,7 @@ function parse(argv: string[]): { command: CliCommand; text: string; values: Cli
   }
   const [name, text, ...rest] = parsed.positionals;
   if (parsed.values.help) throw new UsageError('');
-  if (!name || !(name in commands)) throw new UsageError(name ? `Unknown command "${name}".` : 'Missing command.');
+  if (!name || !(COMMANDS as readonly string[]).includes(name)) throw new UsageError(name ? `Unknown command "${name}".` : 'Missing command.');
   if (text === undefined) throw new UsageError(`"${name}" needs a TEXT argument ("-" reads standard input).`);
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}" (quote the text).`);
   const number = (key: string, integer: boolean): number | undefined => {
@@ -82,7 +84,7 @@ function parse(argv: string[]): { command: CliCommand; text: string; values: Cli
     offline: parsed.values.offline ?? process.env.LM_LENS_OFFLINE === '1',
   };
   const resolvedText = text === '-' ? readFileSync(0, 'utf8') : text;
-  return { command: commands[name as keyof typeof commands], text: resolvedText, values };
+  return { command: name as CommandName, text: resolvedText, values };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -100,6 +102,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   let engine: Engine | undefined;
   try {
+    // Loaded only now: usage errors should not pay for loading transformers.js and onnxruntime.
+    const [{ loadEngine }, { commands }] = await Promise.all([import('../core/engine'), import('./commands')]);
     engine = await loadEngine({
       model: request.values.model,
       dtype: request.values.dtype,
@@ -107,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
       allowDownloads: !request.values.offline,
       threads: request.values.threads,
     });
-    const output = await request.command(engine, request.text, request.values);
+    const output = await commands[request.command](engine, request.text, request.values);
     process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
     return 0;
   } catch (error) {

@@ -211,7 +211,7 @@ function translateLoadError(error: unknown, context: LoadContext): LmLensError {
     if (!context.allowDownloads && /local_files_only|allowRemoteModels|not found locally/i.test(full)) {
       return new LmLensError(
         'downloads-disabled',
-        `${context.name} is not in the model cache and downloads are off. Turn on lmLens.allowDownloads, or set lmLens.model to a local model folder.`,
+        `${context.name} is not in the model cache and downloads are off. Turn on lmLens.allowDownloads (CLI: drop --offline), or set lmLens.model (--model) to a local model folder.`,
       );
     }
     if (/Could not locate file|404|Unauthorized|401/i.test(full)) {
@@ -220,13 +220,13 @@ function translateLoadError(error: unknown, context: LoadContext): LmLensError {
     if (/fetch failed|ENOTFOUND|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|network|getaddrinfo|socket/i.test(full)) {
       return new LmLensError(
         'hub-unreachable',
-        `Cannot reach the Hugging Face hub to download ${context.name}. Check your connection and retry, or set lmLens.model to a local model folder.`,
+        `Cannot reach the Hugging Face hub to download ${context.name}. Check your connection and retry, or set lmLens.model (--model) to a local model folder.`,
       );
     }
   }
   if (/protobuf|onnx|session|Load model|invalid model|graph/i.test(full)) {
     const file = context.source === 'folder' ? path.join(context.name, onnxFileFor(context.dtype)) : `${context.name}/${onnxFileFor(context.dtype)}`;
-    return new LmLensError('onnx-invalid', `${file} is not a readable ONNX model (truncated or corrupt?). Replace the file or choose another model with lmLens.model.`);
+    return new LmLensError('onnx-invalid', `${file} is not a readable ONNX model (truncated or corrupt?). Replace the file or choose another model with lmLens.model (--model).`);
   }
   if (/JSON/i.test(full)) {
     return new LmLensError('config-invalid', `A JSON file of ${context.where} is corrupt (${message}). Re-download or fix the model files.`);

@@ -35,7 +35,7 @@ export interface TextRange {
 const DEFAULT_MAX_SENTENCE_CHARS = 2000;
 // ICU's cost per sentence grows with the window it is given (see icuBoundaries).
 const MIN_WINDOW = 512;
-const WINDOW_SLACK = 64;
+const MAX_WINDOW = 8192;
 
 // V8 ships no ICU abbreviation suppressions, so "Mr. Smith" splits after "Mr.". Only English
 // locales merge, and only after abbreviations that almost never end a sentence ("etc." can).
@@ -113,7 +113,7 @@ export function splitSentences(text: string, options: SplitOptions = {}): Senten
   const language = options.languageId ?? 'plaintext';
   const excluded = excludedRanges(text, language);
   const forced = structuralBoundaries(text, language);
-  const icu = icuBoundaries(segmenterFor(locale), textForIcu(text, forced, excluded), excluded, maxChars);
+  const icu = icuBoundaries(segmenterFor(locale), textForIcu(text, forced, excluded), excluded);
   for (const r of excluded) forced.push(r.start, r.end);
   forced.sort((a, b) => a - b);
   const mergeAbbreviations = /^en(?:-|$)/i.test(locale);
@@ -184,37 +184,37 @@ function structuralBoundaries(text: string, language: string): number[] {
  * ("etc. 123 lowercase" is one sentence) never reaches across it.
  */
 function textForIcu(text: string, forced: number[], excluded: TextRange[]): string {
-  const codes = new Uint16Array(text.length);
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    codes[i] = isLineBreak(c) ? 32 : c;
-  }
+  // A UTF-16 buffer round-trips every code unit (lone surrogates included) and is far faster
+  // than building the string from char codes in JS.
+  const units = Buffer.from(text.replace(/[\r\n]/g, ' '), 'utf16le');
   for (const p of forced) {
-    if (isLineBreak(text.charCodeAt(p))) codes[p] = 10;
-    else if (isLineBreak(text.charCodeAt(p - 1))) codes[p - 1] = 10;
+    if (isLineBreak(text.charCodeAt(p))) units.writeUInt16LE(10, 2 * p);
+    else if (isLineBreak(text.charCodeAt(p - 1))) units.writeUInt16LE(10, 2 * (p - 1));
   }
-  for (const r of excluded) codes[r.start] = codes[r.end - 1] = 10;
-  const parts: string[] = [];
-  for (let i = 0; i < codes.length; i += 8192) parts.push(String.fromCharCode(...codes.subarray(i, i + 8192)));
-  return parts.join('');
+  for (const r of excluded) {
+    units.writeUInt16LE(10, 2 * r.start);
+    units.writeUInt16LE(10, 2 * (r.end - 1));
+  }
+  return units.toString('utf16le');
 }
 
 /**
  * Sentence boundaries from ICU, sorted. In Node 20's V8 every segment step costs time
  * proportional to the whole input (crbug.com/326176949: 1 MB took over a minute) and each
  * `segment()` call costs ~10 µs, so ICU reads the text once, in small windows that grow only
- * while they hold fewer than two boundaries; excluded regions are jumped over.
+ * while they hold fewer than two boundaries; long excluded regions are jumped over.
  */
-function icuBoundaries(segmenter: Intl.Segmenter, icuText: string, excluded: TextRange[], maxChars: number): number[] {
+function icuBoundaries(segmenter: Intl.Segmenter, icuText: string, excluded: TextRange[]): number[] {
   const out: number[] = [];
   const length = icuText.length;
-  const maxWindow = maxChars + WINDOW_SLACK;
   let xi = 0;
   let a = 0;
   let w = MIN_WINDOW;
   while (a < length) {
     while (xi < excluded.length && excluded[xi].end <= a) xi++;
-    if (xi < excluded.length && excluded[xi].start <= a) {
+    // Short excluded regions are cheaper to read through than to restart after; the walk in
+    // splitSentences drops the boundaries found inside them.
+    if (xi < excluded.length && excluded[xi].start <= a && excluded[xi].end - a > MIN_WINDOW) {
       a = excluded[xi].end;
       continue;
     }
@@ -232,13 +232,13 @@ function icuBoundaries(segmenter: Intl.Segmenter, icuText: string, excluded: Tex
       for (let i = 0; i < inner.length - 1; i++) out.push(inner[i]);
       a = inner[inner.length - 2];
       w = MIN_WINDOW;
-    } else if (w < maxWindow) {
-      w = Math.min(w * 2, maxWindow);
+    } else if (w < MAX_WINDOW) {
+      w *= 2;
     } else {
-      // The window is longer than any span: take its boundary, or cut where `emit` would.
-      const s = skipWhitespace(icuText, a, end);
-      a = inner.length === 1 ? inner[0] : s + maxChars < end ? cutPoint(icuText, s, maxChars) : end;
-      out.push(a);
+      if (inner.length === 1) out.push(inner[0]);
+      // A boundary-free run this long gets cut by `emit`; ICU resumes at its last word, which
+      // keeps the context ("end.  Next") that the next boundary depends on.
+      a = inner.length === 1 ? inner[0] : resumePoint(icuText, a, end);
       w = MIN_WINDOW;
     }
   }
@@ -250,6 +250,15 @@ function icuBoundaries(segmenter: Intl.Segmenter, icuText: string, excluded: Tex
     if (k < out[i] && isWhitespace(icuText.charCodeAt(k - 1))) out[i] = k;
   }
   return out;
+}
+
+/** Start of the last word in (a, end), else the last code point before `end`. */
+function resumePoint(text: string, a: number, end: number): number {
+  let k = trimEnd(text, a, end);
+  while (k > a && !isWhitespace(text.charCodeAt(k - 1))) k--;
+  if (k > a) return k;
+  k = end - 1;
+  return isLowSurrogate(text.charCodeAt(k)) && isHighSurrogate(text.charCodeAt(k - 1)) ? k - 1 : k;
 }
 
 function endsWithAbbreviation(text: string, from: number, to: number): boolean {
@@ -272,7 +281,8 @@ function emit(text: string, from: number, to: number, maxChars: number, spans: S
 
 /**
  * End of a piece that starts at non-whitespace `s` (with text.length > s + max): the last
- * whitespace in (s, s + max], else s + max moved off the middle of a surrogate pair.
+ * whitespace in (s, s + max], else s + max moved off the middle of a surrogate pair (a piece
+ * of one code point may thus exceed a max of 1).
  */
 function cutPoint(text: string, s: number, max: number): number {
   for (let i = s + max; i > s; i--) if (isWhitespace(text.charCodeAt(i))) return i;

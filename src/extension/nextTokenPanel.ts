@@ -1,12 +1,464 @@
-import type * as vscode from 'vscode';
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import { predictionToJson, predictionToMarkdown } from '../../media/exportTable';
+import { buildPanelHtml } from '../../media/panelHtml';
+import { errorMessage, isCancelled } from '../core/errors';
+import type { ModelState, NextTokenResponse } from '../host/protocol';
+import { nextTokenRequest, sampleRequest } from '../host/protocol';
+import { SECTION, onConfigChange, readConfig } from './configuration';
 import type { ModelController } from './modelController';
+import { CONTROL_LIMITS, DEFAULT_SAMPLE_OPTIONS, PANEL_VIEW_TYPE, SAMPLE_LIMITS, mergeLimited, parseWebviewMessage } from './panelProtocol';
+import type { CopyFormat, ExtensionMessage, ModelStatusView, PanelControls, PanelState, PredictionView, WebviewMessage } from './panelProtocol';
 
-/** Placeholder until the feature lands. */
+/** The model reads at most its last 1024 tokens; this many characters before the cursor cover them in any prose. */
+const MAX_CONTEXT_CHARS = 20_000;
+const TAIL_TOKENS = 12;
+/** Output channels and the like show up as text editors but are nothing a user writes in. */
+const UNFOLLOWED_SCHEMES = new Set(['output', 'vscode-scm', 'comment', 'debug']);
+
+const SETTING_KEYS: Record<keyof PanelControls, string> = {
+  k: 'nextToken.topK',
+  temperature: 'nextToken.temperature',
+  topP: 'nextToken.topP',
+  samplingTopK: 'nextToken.samplingTopK',
+};
+const CONTROL_KEYS = Object.keys(CONTROL_LIMITS) as Array<keyof PanelControls>;
+
+/** What a prediction is asked for: the text before the cursor, and a key that changes with the document version or the cursor. */
+interface Target {
+  key: string;
+  text: string;
+  /** The text was cut to MAX_CONTEXT_CHARS. */
+  cut: boolean;
+  document: vscode.TextDocument;
+  position: vscode.Position;
+}
+
+function controlsFromConfig(): PanelControls {
+  const { topK, temperature, topP, samplingTopK } = readConfig().nextToken;
+  return { k: topK, temperature, topP, samplingTopK };
+}
+
+function modelStatus(state: ModelState): ModelStatusView {
+  switch (state.state) {
+    case 'idle':
+      return { kind: 'starting' };
+    case 'loading':
+      return { kind: 'loading', phase: 'load', ...state.progress };
+    case 'ready':
+      return { kind: 'ready', modelId: state.info.id };
+    case 'error':
+      return { kind: 'error', message: state.message };
+  }
+}
+
+function isFollowable(editor: vscode.TextEditor | undefined): editor is vscode.TextEditor {
+  return editor !== undefined && !UNFOLLOWED_SCHEMES.has(editor.document.uri.scheme);
+}
+
+function keyOf(editor: vscode.TextEditor): string {
+  return `${editor.document.uri.toString()}@${editor.document.version}:${editor.document.offsetAt(editor.selection.active)}`;
+}
+
+/**
+ * The "Next token" webview panel: follows the cursor of the text editor the user writes in and
+ * shows the model's next-token distribution there, with sampling controls and a Sample action.
+ * One panel at most; editor listeners exist only while it is open.
+ */
 export class NextTokenPanelController implements vscode.Disposable {
-  constructor(
-    readonly context: vscode.ExtensionContext,
-    readonly model: ModelController,
-  ) {}
+  private readonly disposables: vscode.Disposable[] = [];
+  private panelDisposables: vscode.Disposable[] = [];
+  private panel: vscode.WebviewPanel | undefined;
+  /** The webview's script said `ready` and has not been unloaded since (hidden webviews are). */
+  private webviewReady = false;
+  private editor: vscode.TextEditor | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Numbers every prediction request; only the newest one's answer may reach the screen. */
+  private sequence = 0;
+  private sampleRuns = 0;
+  /** Target keys the shown prediction and samples were made for. */
+  private predictionKey: string | undefined;
+  private samplesKey: string | undefined;
+  /** Something changed while the panel was hidden: predict when it shows again. */
+  private stale = false;
+  private debounceMs = readConfig().nextToken.debounceMs;
+  private view: PanelState;
+  private rendered: PanelState | undefined;
+  private readonly renderEmitter = new vscode.EventEmitter<PanelState>();
+  /** Test hook: how many messages reached the webview. */
+  postedMessages = 0;
 
-  dispose(): void {}
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly model: ModelController,
+  ) {
+    this.view = { model: modelStatus(model.state), hasEditor: false, controls: controlsFromConfig(), sampleOptions: { ...DEFAULT_SAMPLE_OPTIONS }, updating: false, sampling: false };
+    this.disposables.push(
+      this.renderEmitter,
+      vscode.commands.registerCommand('lmLens.showNextTokenProbabilities', () => this.show()),
+      vscode.commands.registerCommand('lmLens.sampleContinuations', async () => {
+        this.show();
+        await this.sample();
+      }),
+      vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
+        deserializeWebviewPanel: async (panel, state) => this.adopt(panel, state),
+      }),
+    );
+  }
+
+  /** Test hook: the last state sent to the webview. */
+  get lastRendered(): PanelState | undefined {
+    return this.rendered;
+  }
+
+  get isOpen(): boolean {
+    return this.panel !== undefined;
+  }
+
+  /** Test hook: resolves with the first sent state (the current one included) that satisfies `predicate`. */
+  waitForRender(predicate: (state: PanelState) => boolean, timeoutMs = 30_000): Promise<PanelState> {
+    return new Promise((resolve, reject) => {
+      if (this.rendered && predicate(this.rendered)) return resolve(this.rendered);
+      const timer = setTimeout(() => {
+        listener.dispose();
+        reject(new Error(`The next-token panel did not render the expected state within ${timeoutMs} ms.`));
+      }, timeoutMs);
+      const listener = this.renderEmitter.event((state) => {
+        if (!predicate(state)) return;
+        clearTimeout(timer);
+        listener.dispose();
+        resolve(state);
+      });
+    });
+  }
+
+  /** Opens the panel beside the editor without taking focus, or reveals it. */
+  show(): void {
+    if (this.panel) {
+      this.panel.reveal(undefined, true);
+      this.schedule(0);
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, 'Next token', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, this.webviewOptions());
+    this.adopt(panel, undefined);
+  }
+
+  private webviewOptions(): vscode.WebviewOptions {
+    const root = this.context.extensionUri;
+    return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(root, 'dist'), vscode.Uri.joinPath(root, 'media')] };
+  }
+
+  /** Wires a new or restored panel; `saved` is the webview's `setState` value after a reload. */
+  private adopt(panel: vscode.WebviewPanel, saved: unknown): void {
+    if (this.panel) {
+      panel.dispose();
+      return;
+    }
+    this.panel = panel;
+    this.webviewReady = false;
+    const sampleOptions = parseWebviewMessage({ type: 'setSampleOptions', options: typeof saved === 'object' && saved ? (saved as Record<string, unknown>).sampleOptions : undefined });
+    this.view = {
+      ...this.view,
+      model: modelStatus(this.model.state),
+      controls: controlsFromConfig(),
+      ...(sampleOptions?.type === 'setSampleOptions' ? { sampleOptions: mergeLimited(SAMPLE_LIMITS, DEFAULT_SAMPLE_OPTIONS, sampleOptions.options) } : {}),
+    };
+    this.editor = undefined;
+    this.follow(vscode.window.activeTextEditor);
+    this.panelDisposables = [
+      panel.onDidDispose(() => this.closed()),
+      panel.onDidChangeViewState(() => {
+        // Without retainContextWhenHidden a hidden webview is unloaded; it says `ready` again when shown.
+        if (!panel.visible) this.webviewReady = false;
+        else if (this.stale) this.schedule(0);
+      }),
+      panel.webview.onDidReceiveMessage((message: unknown) => void this.handleMessage(message)),
+      vscode.window.onDidChangeActiveTextEditor((editor) => this.follow(editor)),
+      vscode.window.onDidChangeVisibleTextEditors(() => this.follow(vscode.window.activeTextEditor)),
+      vscode.window.onDidChangeTextEditorSelection((event) => (event.textEditor === this.editor ? this.schedule() : this.follow(event.textEditor))),
+      vscode.workspace.onDidChangeTextDocument((event) => {
+        if (event.contentChanges.length > 0 && event.document === this.editor?.document) this.schedule();
+      }),
+      this.model.onDidChangeState((state) => this.onModelState(state)),
+      onConfigChange(['nextToken'], () => this.onConfigChanged()),
+    ];
+    const webview = panel.webview;
+    panel.webview.html = buildPanelHtml({
+      cspSource: webview.cspSource,
+      nonce: randomBytes(16).toString('base64'),
+      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'webview.js')).toString(),
+      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'media', 'panel.css')).toString(),
+    });
+    this.schedule(0);
+  }
+
+  /**
+   * Follows `candidate` when it is an editor the user writes in. Otherwise (focus moved to the
+   * panel, an output view) keeps the current editor while it is visible, else any visible one.
+   */
+  private follow(candidate: vscode.TextEditor | undefined): void {
+    const visible = vscode.window.visibleTextEditors.filter(isFollowable);
+    const current = this.editor;
+    const next = isFollowable(candidate)
+      ? candidate
+      : current && visible.includes(current)
+        ? current
+        : (visible.find((editor) => editor.document === current?.document) ?? visible[0]);
+    if (next === this.editor) return;
+    this.editor = next;
+    if (this.view.hasEditor !== (next !== undefined)) this.update({ hasEditor: next !== undefined });
+    this.schedule(0);
+  }
+
+  /** Debounces a prediction; the shown one stays, marked as updating. */
+  private schedule(delay = this.debounceMs): void {
+    if (!this.panel) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.panel.visible) {
+      this.stale = true;
+      return;
+    }
+    this.stale = false;
+    this.setUpdating(true);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.refresh();
+    }, delay);
+  }
+
+  private target(): Target | undefined {
+    const editor = this.editor;
+    if (!editor || editor.document.isClosed) return undefined;
+    const { document } = editor;
+    const position = editor.selection.active;
+    const start = Math.max(0, document.offsetAt(position) - MAX_CONTEXT_CHARS);
+    // A cut through a surrogate pair would leave half a character for the tokenizer.
+    const text = document.getText(new vscode.Range(document.positionAt(start), position)).replace(/^[\uDC00-\uDFFF]/, '');
+    return { key: keyOf(editor), text, cut: start > 0, document, position };
+  }
+
+  private async refresh(): Promise<void> {
+    const sequence = ++this.sequence;
+    const target = this.target();
+    if (!target) {
+      this.update({ hasEditor: false, updating: false });
+      return;
+    }
+    const { controls } = this.view;
+    try {
+      const response = await this.model.request('panel', nextTokenRequest, {
+        text: target.text,
+        top: controls.k,
+        temperature: controls.temperature,
+        topP: controls.topP,
+        topK: controls.samplingTopK,
+        tailTokens: TAIL_TOKENS,
+      });
+      // A newer request, or an edit or cursor move while this one ran, makes the answer stale.
+      if (sequence !== this.sequence || !this.editor || keyOf(this.editor) !== target.key) return;
+      this.predictionKey = target.key;
+      this.update({
+        hasEditor: true,
+        model: modelStatus(this.model.state),
+        prediction: this.toPrediction(sequence, target, response),
+        samples: this.view.samples && { ...this.view.samples, stale: this.samplesKey !== target.key },
+        updating: this.timer !== undefined,
+      });
+    } catch (error) {
+      if (isCancelled(error) || sequence !== this.sequence) return;
+      this.update({ hasEditor: true, model: { kind: 'error', message: errorMessage(error) }, updating: false });
+      void this.model.reportError(error);
+    }
+  }
+
+  private toPrediction(id: number, target: Target, response: NextTokenResponse): PredictionView {
+    const sampling = response.sampling;
+    const sampled = new Map(sampling?.top.map((token) => [token.id, token.prob]));
+    return {
+      id,
+      emptyContext: target.text.length === 0,
+      contextTokens: response.contextTokens,
+      truncated: response.truncated || target.cut,
+      entropy: response.entropy,
+      rows: response.top.map(({ id: tokenId, text, prob, logprob, logit }) => ({
+        id: tokenId,
+        text,
+        prob,
+        logprob,
+        logit,
+        // Temperature, top-k and top-p keep the order, so a row missing here was truncated away.
+        ...(sampling ? { sampledProb: sampled.get(tokenId) ?? 0 } : {}),
+      })),
+      ...(sampling ? { sampling: { entropy: sampling.entropy, keptTokens: sampling.keptTokens } } : {}),
+      tail: response.tail,
+      elapsedMs: response.elapsedMs,
+      fileName: vscode.workspace.asRelativePath(target.document.uri, false),
+      line: target.position.line + 1,
+      column: target.position.character + 1,
+    };
+  }
+
+  private onModelState(state: ModelState): void {
+    this.update({ model: modelStatus(state) });
+    // After a restart or a model switch the pending request was cancelled: ask again, which also starts the load.
+    if (state.state === 'idle') this.schedule(0);
+  }
+
+  private onConfigChanged(): void {
+    this.debounceMs = readConfig().nextToken.debounceMs;
+    const controls = controlsFromConfig();
+    if (CONTROL_KEYS.every((key) => controls[key] === this.view.controls[key])) return;
+    this.update({ controls });
+    this.schedule(0);
+  }
+
+  /** Test hook and the webview's only way in: validates `raw` and acts on it; unknown messages are ignored. */
+  async handleMessage(raw: unknown): Promise<void> {
+    const message = parseWebviewMessage(raw);
+    switch (message?.type) {
+      case 'ready':
+        this.webviewReady = true;
+        this.post({ type: 'state', state: this.view });
+        if (!this.view.prediction && this.timer === undefined) this.schedule(0);
+        return;
+      case 'setControls':
+        return this.setControls(message.controls);
+      case 'setSampleOptions':
+        this.update({ sampleOptions: mergeLimited(SAMPLE_LIMITS, this.view.sampleOptions, message.options) });
+        return;
+      case 'insert':
+        return this.insert(message);
+      case 'sample':
+        return this.sample();
+      case 'copy':
+        return this.copy(message.format);
+      case 'retry':
+        await this.model.restart();
+        this.schedule(0);
+        return;
+      case 'selectModel':
+        await vscode.commands.executeCommand('lmLens.selectModel');
+        return;
+      case undefined:
+        return;
+    }
+  }
+
+  /** Applies at once, then persists to the settings where the value is defined (workspace, else user). */
+  private async setControls(changes: Partial<PanelControls>): Promise<void> {
+    const previous = this.view.controls;
+    const controls = mergeLimited(CONTROL_LIMITS, previous, changes);
+    this.update({ controls });
+    this.schedule(0);
+    const configuration = vscode.workspace.getConfiguration(SECTION);
+    try {
+      for (const key of CONTROL_KEYS.filter((name) => controls[name] !== previous[name])) {
+        const inWorkspace = configuration.inspect(SETTING_KEYS[key])?.workspaceValue !== undefined;
+        await configuration.update(SETTING_KEYS[key], controls[key], inWorkspace ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global);
+      }
+    } catch (error) {
+      void vscode.window.showWarningMessage(`LM Lens: could not save the panel's settings: ${errorMessage(error)}`);
+    }
+  }
+
+  private async insert(message: Extract<WebviewMessage, { type: 'insert' }>): Promise<void> {
+    const { prediction, samples } = this.view;
+    const editor = this.editor;
+    if (!editor || editor.document.isClosed) return;
+    // A row of a table made for an earlier cursor would insert a token predicted for other text.
+    const text =
+      message.source === 'prediction'
+        ? prediction?.id === message.resultId && this.predictionKey === keyOf(editor)
+          ? prediction.rows[message.index]?.text
+          : undefined
+        : samples?.id === message.resultId
+          ? samples.sequences[message.index]?.text
+          : undefined;
+    if (text === undefined) return;
+    const position = editor.selection.active;
+    if (!(await editor.edit((edit) => edit.insert(position, text)))) return;
+    // Put the cursor after the insertion, so the next prediction continues from there.
+    const end = editor.document.positionAt(editor.document.offsetAt(position) + text.length);
+    editor.selection = new vscode.Selection(end, end);
+    editor.revealRange(new vscode.Range(end, end));
+  }
+
+  private async sample(): Promise<void> {
+    const target = this.target();
+    if (!target || this.view.sampling) return;
+    const { controls, sampleOptions } = this.view;
+    const id = ++this.sampleRuns;
+    this.update({ sampling: true });
+    try {
+      const response = await this.model.request('command', sampleRequest, {
+        text: target.text,
+        n: sampleOptions.n,
+        maxNewTokens: sampleOptions.maxNewTokens,
+        temperature: controls.temperature,
+        topP: controls.topP,
+        topK: controls.samplingTopK,
+      });
+      this.samplesKey = target.key;
+      const sequences = response.sequences.map(({ text, tokens, prob, sampledProb, logprob, share }) => ({ text, tokens, prob, sampledProb, logprob, share }));
+      const stale = !this.editor || keyOf(this.editor) !== target.key;
+      this.update({ sampling: false, samples: { id, sequences, stale, elapsedMs: response.elapsedMs } });
+    } catch (error) {
+      this.update({ sampling: false });
+      if (isCancelled(error)) return;
+      this.update({ model: { kind: 'error', message: errorMessage(error) } });
+      void this.model.reportError(error);
+    }
+  }
+
+  private async copy(format: CopyFormat): Promise<void> {
+    const prediction = this.view.prediction;
+    if (!prediction) return;
+    const text = format === 'json' ? predictionToJson(prediction, this.view.controls) : predictionToMarkdown(prediction, this.view.controls);
+    try {
+      await vscode.env.clipboard.writeText(text);
+      vscode.window.setStatusBarMessage(`LM Lens: copied the next-token table as ${format === 'json' ? 'JSON' : 'Markdown'}`, 3000);
+    } catch (error) {
+      void vscode.window.showWarningMessage(`LM Lens: could not copy: ${errorMessage(error)}`);
+    }
+  }
+
+  private setUpdating(updating: boolean): void {
+    if (this.view.updating === updating) return;
+    this.view = { ...this.view, updating };
+    this.post({ type: 'busy', updating });
+  }
+
+  private update(changes: Partial<PanelState>): void {
+    this.view = { ...this.view, ...changes };
+    this.post({ type: 'state', state: this.view });
+  }
+
+  private post(message: ExtensionMessage): void {
+    // Before `ready` the script is not listening; the handshake sends the whole state then.
+    if (!this.panel || !this.webviewReady) return;
+    this.postedMessages++;
+    void this.panel.webview.postMessage(message);
+    this.rendered = this.view;
+    this.renderEmitter.fire(this.view);
+  }
+
+  private closed(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    // Answers still in flight belong to a panel that is gone.
+    this.sequence++;
+    this.model.channel('panel').cancel();
+    for (const disposable of this.panelDisposables.splice(0)) disposable.dispose();
+    this.panel = undefined;
+    this.webviewReady = false;
+    this.editor = undefined;
+    this.predictionKey = undefined;
+    this.view = { ...this.view, prediction: undefined, samples: undefined, updating: false, sampling: false };
+  }
+
+  dispose(): void {
+    this.panel?.dispose();
+    for (const disposable of this.disposables.splice(0)) disposable.dispose();
+  }
 }

@@ -2,7 +2,7 @@
  * Entry of the model process (bundled as dist/modelHost.js). It owns the model so that the
  * extension host never runs inference; it speaks JSON-RPC over the IPC channel of its parent.
  */
-import { CancellationToken, IPCMessageReader, IPCMessageWriter, ResponseError, createMessageConnection } from 'vscode-jsonrpc/node';
+import { IPCMessageReader, IPCMessageWriter, ResponseError, createMessageConnection } from 'vscode-jsonrpc/node';
 import { LmLensError, errorMessage, isCancelled } from '../core/errors';
 import { ModelService } from './modelService';
 import {
@@ -19,6 +19,7 @@ import {
   statsRequest,
 } from './protocol';
 import type { ErrorData } from './protocol';
+import type { CancellationToken } from 'vscode-jsonrpc/node';
 
 /** JSON-RPC's code for a request the client cancelled (LSP's RequestCancelled). */
 const REQUEST_CANCELLED = -32800;

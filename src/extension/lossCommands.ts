@@ -1,0 +1,130 @@
+/**
+ * "Score selection", "Score document" and "Toggle sentence loss". They work whether or not the
+ * decorations are on: scoring a selection is a question the user asks explicitly.
+ */
+import * as vscode from 'vscode';
+import { isCancelled } from '../core/errors';
+import { splitSentences } from '../core/sentences';
+import { scoreTextRequest } from '../host/protocol';
+import type { ScoreTextResponse } from '../host/protocol';
+import { SECTION, readConfig } from './configuration';
+import { documentMessage, documentStatusText, selectionMessage } from './lossHover';
+import type { ScoreRangeArgs } from './lossHover';
+import { sentenceIndexAt } from './lossRanges';
+import type { ModelController } from './modelController';
+
+/** Long texts take long on a CPU; the model process is restarted only when this is exceeded. */
+export function scoringTimeoutMs(textLength: number): number {
+  return 60_000 + 2 * textLength;
+}
+
+function isScoreRangeArgs(value: unknown): value is ScoreRangeArgs {
+  const args = value as Partial<ScoreRangeArgs> | undefined;
+  return typeof args === 'object' && args !== null && typeof args.uri === 'string' && Number.isInteger(args.start) && Number.isInteger(args.end);
+}
+
+export class LossCommands implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly documentItem: vscode.StatusBarItem;
+  /** Hide the document score once it no longer describes what is on screen. */
+  private documentItemWatch: vscode.Disposable | undefined;
+
+  constructor(private readonly model: ModelController) {
+    this.documentItem = vscode.window.createStatusBarItem('lmLens.documentLoss', vscode.StatusBarAlignment.Right, 100);
+    this.documentItem.name = 'LM Lens document loss';
+    this.documentItem.command = 'lmLens.scoreDocument';
+    this.disposables.push(
+      this.documentItem,
+      vscode.commands.registerCommand('lmLens.scoreSelection', (args?: unknown) => this.scoreSelection(args)),
+      vscode.commands.registerCommand('lmLens.scoreDocument', () => this.scoreDocument()),
+      vscode.commands.registerCommand('lmLens.toggleSentenceLoss', () => this.toggle()),
+    );
+  }
+
+  /** With `{uri, start, end}` (the hover's link) scores that range; else the selection, else the sentence at the cursor. */
+  private async scoreSelection(args?: unknown): Promise<void> {
+    let text: string | undefined;
+    if (isScoreRangeArgs(args)) {
+      const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === args.uri);
+      text = document?.getText().slice(args.start, args.end);
+    } else {
+      const editor = vscode.window.activeTextEditor;
+      if (!editor) {
+        void vscode.window.showInformationMessage('LM Lens: open a text editor and select some text to score.');
+        return;
+      }
+      text = editor.selection.isEmpty ? sentenceAtCursor(editor) : editor.document.getText(editor.selection);
+    }
+    if (!text?.trim()) {
+      void vscode.window.showInformationMessage('LM Lens: select some text to score.');
+      return;
+    }
+    const score = await this.score(text, false, 'LM Lens: scoring selection…');
+    if (score) void vscode.window.showInformationMessage(selectionMessage(score));
+  }
+
+  private async scoreDocument(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      void vscode.window.showInformationMessage('LM Lens: open a document to score.');
+      return;
+    }
+    const document = editor.document;
+    const score = await this.score(document.getText(), true, 'LM Lens: scoring document…');
+    if (!score) return;
+    const message = documentMessage(vscode.workspace.asRelativePath(document.uri), score);
+    this.showDocumentScore(document, documentStatusText(score), message);
+    void vscode.window.showInformationMessage(message);
+  }
+
+  private async score(text: string, bos: boolean, title: string): Promise<ScoreTextResponse | undefined> {
+    try {
+      return await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title }, () =>
+        this.model.request('command', scoreTextRequest, { text, bos }, undefined, scoringTimeoutMs(text.length)),
+      );
+    } catch (error) {
+      if (!isCancelled(error)) void this.model.reportError(error);
+      return undefined;
+    }
+  }
+
+  private showDocumentScore(document: vscode.TextDocument, text: string, tooltip: string): void {
+    this.documentItemWatch?.dispose();
+    const uri = document.uri.toString();
+    const hide = (): void => {
+      this.documentItem.hide();
+      this.documentItemWatch?.dispose();
+      this.documentItemWatch = undefined;
+    };
+    // These listeners live only while the item is shown.
+    const watches = [
+      vscode.window.onDidChangeActiveTextEditor((editor) => editor?.document.uri.toString() !== uri && hide()),
+      vscode.workspace.onDidChangeTextDocument((event) => event.document.uri.toString() === uri && event.contentChanges.length > 0 && hide()),
+      vscode.workspace.onDidCloseTextDocument((closed) => closed.uri.toString() === uri && hide()),
+    ];
+    this.documentItemWatch = vscode.Disposable.from(...watches);
+    this.documentItem.text = text;
+    this.documentItem.tooltip = `${tooltip}\nClick to score again.`;
+    this.documentItem.show();
+  }
+
+  private async toggle(): Promise<void> {
+    const enabled = !readConfig().loss.enabled;
+    await vscode.workspace.getConfiguration(SECTION).update('loss.enabled', enabled, vscode.ConfigurationTarget.Global);
+    vscode.window.setStatusBarMessage(`LM Lens: sentence loss ${enabled ? 'on' : 'off'}`, 3000);
+  }
+
+  dispose(): void {
+    this.documentItemWatch?.dispose();
+    for (const disposable of this.disposables.splice(0)) disposable.dispose();
+  }
+}
+
+function sentenceAtCursor(editor: vscode.TextEditor): string | undefined {
+  const document = editor.document;
+  const spans = splitSentences(document.getText(), { languageId: document.languageId });
+  const offset = document.offsetAt(editor.selection.active);
+  // A cursor right after a sentence's last character still means that sentence.
+  const index = sentenceIndexAt(spans, offset);
+  return spans[index >= 0 ? index : sentenceIndexAt(spans, offset - 1)]?.text;
+}

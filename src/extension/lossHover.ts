@@ -1,0 +1,128 @@
+/**
+ * The sentence-loss hover and the loss commands' messages, built as plain strings from named
+ * options (no `vscode` import): the adapter only wraps them, and unit tests read them whole.
+ */
+import type { ScoredToken, SentenceScore } from '../core/sentenceLoss';
+import { showWhitespace } from '../core/tokenDisplay';
+import { GLTR_BUCKETS, SENTENCE_BANDS, bandLegend, formatLoss, formatPerplexity, formatProbability, formatRank, gltrBucketOf, gltrLegend } from './lossBands';
+import type { LegendEntry } from './lossBands';
+
+export const NEXT_TOKEN_COMMAND = 'lmLens.showNextTokenProbabilities';
+export const SCORE_SELECTION_COMMAND = 'lmLens.scoreSelection';
+
+/** What the hover's "score on its own" link hands to `lmLens.scoreSelection`. */
+export interface ScoreRangeArgs {
+  uri: string;
+  start: number;
+  end: number;
+}
+
+export interface SentenceHoverOptions {
+  sentence: Pick<SentenceScore, 'start' | 'end' | 'loss' | 'perplexity' | 'tokenCount' | 'leastLikely'>;
+  band: number | undefined;
+  thresholds: readonly number[];
+  mode: 'sentence' | 'token';
+  /** The token under the pointer, shown in token mode. */
+  token?: ScoredToken;
+  /** Document of the sentence, for the "score on its own" link. */
+  uri: string;
+}
+
+export interface HoverContent {
+  markdown: string;
+  /** Exactly the commands the markdown links to: the adapter trusts only these. */
+  enabledCommands: string[];
+}
+
+export function buildSentenceHover(options: SentenceHoverOptions): HoverContent {
+  const { sentence, band } = options;
+  const bandSwatch = band === undefined ? undefined : SENTENCE_BANDS[band];
+  const lines: string[] = [];
+  lines.push(`**LM Lens · sentence loss**${bandSwatch ? ` ${bandSwatch.emoji} ${bandSwatch.label}` : ''}`, '');
+  lines.push(`Mean loss **${formatLoss(sentence.loss)}** nats/token · perplexity **${formatPerplexity(sentence.perplexity)}** · ${plural(sentence.tokenCount, 'token')}`, '');
+
+  if (options.mode === 'token' && options.token) {
+    const token = options.token;
+    const bucket = GLTR_BUCKETS[gltrBucketOf(token.rank)];
+    lines.push(`Token ${codeSpan(showWhitespace(token.text))}: ${formatProbability(token.prob)} · rank ${formatRank(token.rank)}${bucket ? ` · ${bucket.emoji} ${bucket.label}` : ''}`, '');
+  }
+
+  if (sentence.leastLikely.length > 0) {
+    lines.push('**Least likely tokens** (probability, rank, the model’s top choices there)', '');
+    for (const token of sentence.leastLikely) {
+      const alternatives = token.alternatives.map((alt) => `${codeSpan(showWhitespace(alt.text))} ${formatProbability(alt.prob)}`).join(', ');
+      lines.push(`- ${codeSpan(showWhitespace(token.text))} ${formatProbability(token.prob)} · rank ${formatRank(token.rank)}${alternatives ? ` · expected ${alternatives}` : ''}`);
+    }
+    lines.push('');
+  }
+
+  lines.push('---', '', `Bands (mean loss, nats): ${legendLine(bandLegend(options.thresholds), band)}`, '');
+  if (options.mode === 'token') {
+    const current = options.token ? gltrBucketOf(options.token.rank) : undefined;
+    lines.push(`Tokens (GLTR, rank of the actual token): ${legendLine(gltrLegend(), current)}`, '');
+  }
+
+  const scoreArgs: ScoreRangeArgs = { uri: options.uri, start: sentence.start, end: sentence.end };
+  lines.push(
+    [
+      commandLink('Next-token probabilities', NEXT_TOKEN_COMMAND, undefined, 'Open the next-token panel'),
+      commandLink('Score this sentence on its own', SCORE_SELECTION_COMMAND, [scoreArgs], 'Loss of the sentence without the text before it'),
+    ].join(' · '),
+  );
+  return { markdown: lines.join('\n'), enabledCommands: [NEXT_TOKEN_COMMAND, SCORE_SELECTION_COMMAND] };
+}
+
+export interface TextScoreSummary {
+  loss: number | null;
+  perplexity: number | null;
+  predicted: number;
+  tokenCount: number;
+}
+
+/** `bos: false` semantics (HF `labels=input_ids`): the first token has no context and is not predicted. */
+export function selectionMessage(score: TextScoreSummary): string {
+  if (score.predicted === 0) {
+    return `LM Lens: the selection has ${plural(score.tokenCount, 'token')}; at least two are needed, because the first token has no context and is not predicted.`;
+  }
+  return (
+    `LM Lens: selection loss ${formatLoss(score.loss)} nats/token, perplexity ${formatPerplexity(score.perplexity)}, ` +
+    `${plural(score.tokenCount, 'token')} (${score.predicted} predicted: the first token has no context, so it is not predicted).`
+  );
+}
+
+/** `bos: true` semantics: every token is predicted, the first one after <|endoftext|>. */
+export function documentMessage(name: string, score: TextScoreSummary): string {
+  return `LM Lens: ${name} — loss ${formatLoss(score.loss)} nats/token, perplexity ${formatPerplexity(score.perplexity)}, ${plural(score.tokenCount, 'token')} (each predicted, the first after <|endoftext|>).`;
+}
+
+export function documentStatusText(score: TextScoreSummary): string {
+  return `$(pulse) loss ${formatLoss(score.loss)} · ppl ${formatPerplexity(score.perplexity)}`;
+}
+
+/** End-of-line annotation for the sentences that end on one line. */
+export function annotationText(losses: ReadonlyArray<number | null>): string {
+  return losses.length === 1 ? `loss ${formatLoss(losses[0])}` : `loss ${losses.map((loss) => formatLoss(loss)).join(' · ')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function legendLine(entries: readonly LegendEntry[], current: number | undefined): string {
+  return entries.map((entry, i) => (i === current ? `**${entry.swatch.emoji} ${entry.range}**` : `${entry.swatch.emoji} ${entry.range}`)).join(' · ');
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** A code span that survives backticks in the text (CommonMark: a longer fence, padded). */
+export function codeSpan(text: string): string {
+  const longestRun = Math.max(0, ...(text.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(longestRun + 1);
+  const pad = text.startsWith('`') || text.endsWith('`') ? ' ' : '';
+  return `${fence}${pad}${text}${pad}${fence}`;
+}
+
+function commandLink(label: string, command: string, args: unknown[] | undefined, title: string): string {
+  const query = args ? `?${encodeURIComponent(JSON.stringify(args))}` : '';
+  return `[${label}](command:${command}${query} "${title}")`;
+}

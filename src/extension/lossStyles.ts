@@ -1,0 +1,69 @@
+/**
+ * The decoration types of the loss feature: one per band (sentence mode) or GLTR bucket
+ * (token mode), plus one for end-of-line annotations, created together and disposed together.
+ * They are rebuilt only when the key changes (mode, annotations, high contrast on or off).
+ */
+import * as vscode from 'vscode';
+import { GLTR_BUCKETS, SENTENCE_BANDS } from './lossBands';
+import type { Swatch } from './lossBands';
+import type { LossMode } from './lossRanges';
+
+export interface LossStyleKey {
+  mode: LossMode;
+  annotations: boolean;
+  highContrast: boolean;
+}
+
+export function sameStyle(a: LossStyleKey, b: LossStyleKey): boolean {
+  return a.mode === b.mode && a.annotations === b.annotations && a.highContrast === b.highContrast;
+}
+
+export function isHighContrast(kind: vscode.ColorThemeKind): boolean {
+  return kind === vscode.ColorThemeKind.HighContrast || kind === vscode.ColorThemeKind.HighContrastLight;
+}
+
+export class LossDecorationTypes implements vscode.Disposable {
+  readonly groups: vscode.TextEditorDecorationType[];
+  readonly annotation: vscode.TextEditorDecorationType | undefined;
+
+  constructor(readonly key: LossStyleKey) {
+    const swatches = key.mode === 'token' ? GLTR_BUCKETS : SENTENCE_BANDS;
+    this.groups = swatches.map((swatch, i) => vscode.window.createTextEditorDecorationType(groupOptions(swatch, key, i === swatches.length - 1)));
+    this.annotation = key.annotations
+      ? vscode.window.createTextEditorDecorationType({
+          rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
+          // Muted like Error Lens's messages: informative at a glance, never louder than the text.
+          after: { color: new vscode.ThemeColor('editorCodeLens.foreground'), margin: '0 0 0 2.5em', fontStyle: 'italic' },
+        })
+      : undefined;
+  }
+
+  dispose(): void {
+    for (const type of this.groups) type.dispose();
+    this.annotation?.dispose();
+  }
+}
+
+/**
+ * Normal themes: a faint tint (alpha tuned per light/dark background) plus a thin underline in
+ * the theme's own chart colour. High contrast: no tint (it would lower contrast), a thicker
+ * underline border instead. The worst group also marks the overview ruler so it can be found.
+ */
+function groupOptions(swatch: Swatch, key: LossStyleKey, worst: boolean): vscode.DecorationRenderOptions {
+  const color = new vscode.ThemeColor(swatch.themeColor);
+  const [r, g, b] = swatch.rgb;
+  const tint = (alpha: number): string => `rgba(${r}, ${g}, ${b}, ${alpha})`;
+  const strength = key.mode === 'token' ? 2 : 1;
+  const options: vscode.DecorationRenderOptions = {
+    rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
+    borderColor: color,
+    borderStyle: 'solid',
+    borderWidth: key.highContrast ? '0 0 2px 0' : '0 0 1px 0',
+    ...(worst ? { overviewRulerColor: color, overviewRulerLane: vscode.OverviewRulerLane.Right } : {}),
+  };
+  if (!key.highContrast) {
+    options.dark = { backgroundColor: tint(0.1 * strength) };
+    options.light = { backgroundColor: tint(0.12 * strength) };
+  }
+  return options;
+}

@@ -1,0 +1,222 @@
+/**
+ * Messages between the next-token panel's extension side (nextTokenPanel.ts) and its webview
+ * (media/main.ts). No `vscode` import: the webview bundle and the Node unit tests use it too.
+ * The extension owns all state and sends it whole (`state`); the webview only renders it and
+ * asks for actions. Everything the webview sends is untrusted: `parseWebviewMessage` is the
+ * only way in.
+ */
+
+export const PANEL_VIEW_TYPE = 'lmLens.nextToken';
+
+/** What the panel's controls set; mirrors the `lmLens.nextToken.*` settings. */
+export interface PanelControls {
+  /** Rows listed. */
+  k: number;
+  temperature: number;
+  topP: number;
+  /** Top-k truncation of the sampling distribution; 0 = off. */
+  samplingTopK: number;
+}
+
+export interface SampleOptions {
+  /** Continuations per run. */
+  n: number;
+  maxNewTokens: number;
+}
+
+interface Limit {
+  min: number;
+  max: number;
+  step: number;
+  integer: boolean;
+}
+
+/** Input ranges, shared by the webview's inputs and the extension's clamping. */
+export const CONTROL_LIMITS: { readonly [K in keyof PanelControls]: Limit } = {
+  k: { min: 1, max: 100, step: 1, integer: true },
+  temperature: { min: 0.05, max: 5, step: 0.05, integer: false },
+  topP: { min: 0.01, max: 1, step: 0.01, integer: false },
+  samplingTopK: { min: 0, max: 50257, step: 1, integer: true },
+};
+
+export const SAMPLE_LIMITS: { readonly [K in keyof SampleOptions]: Limit } = {
+  n: { min: 1, max: 10, step: 1, integer: true },
+  maxNewTokens: { min: 1, max: 64, step: 1, integer: true },
+};
+
+export const DEFAULT_SAMPLE_OPTIONS: SampleOptions = { n: 3, maxNewTokens: 10 };
+
+/** A last context token, shown as a chip. */
+export interface ChipView {
+  id: number;
+  text: string;
+  /** Its own probability given the tokens before it; absent for the first context token. */
+  prob?: number;
+}
+
+export interface RowView {
+  id: number;
+  text: string;
+  prob: number;
+  logprob: number;
+  logit: number;
+  /** Probability under the sampling distribution (0 when truncated away); only when sampling is not the identity. */
+  sampledProb?: number;
+}
+
+export interface PredictionView {
+  /** Identifies this result in `insert` messages, so a click on an outdated row is ignored. */
+  id: number;
+  /** The text before the cursor was empty: the model conditioned on `<|endoftext|>`. */
+  emptyContext: boolean;
+  contextTokens: number;
+  /** The context was cut to the model's window (or to the panel's character budget). */
+  truncated: boolean;
+  /** Nats. */
+  entropy: number;
+  rows: RowView[];
+  sampling?: { entropy: number; keptTokens: number };
+  tail: ChipView[];
+  elapsedMs: number;
+  /** Where the prediction was made, for the header and exports; line and column count from 1. */
+  fileName: string;
+  line: number;
+  column: number;
+}
+
+export interface SampledTokenView {
+  id: number;
+  text: string;
+  prob: number;
+  sampledProb: number;
+}
+
+export interface SequenceView {
+  text: string;
+  tokens: SampledTokenView[];
+  prob: number;
+  sampledProb: number;
+  logprob: number;
+  share: number;
+}
+
+export interface SamplesView {
+  /** Identifies this run in `insert` messages. */
+  id: number;
+  sequences: SequenceView[];
+  /** The editor's text or cursor changed since: inserting still works, at the current cursor. */
+  stale: boolean;
+  elapsedMs: number;
+}
+
+export type ModelStatusView =
+  | { kind: 'starting' }
+  | { kind: 'loading'; phase: 'download' | 'load'; file?: string; loadedBytes?: number; totalBytes?: number }
+  | { kind: 'ready'; modelId: string }
+  | { kind: 'error'; message: string };
+
+/** Everything the webview shows; also what it keeps with `setState` across reloads. */
+export interface PanelState {
+  model: ModelStatusView;
+  /** False when no text editor is open to follow. */
+  hasEditor: boolean;
+  controls: PanelControls;
+  sampleOptions: SampleOptions;
+  prediction?: PredictionView;
+  samples?: SamplesView;
+  /** A newer prediction is being computed; the old one stays on screen meanwhile. */
+  updating: boolean;
+  /** A Sample run is in flight. */
+  sampling: boolean;
+}
+
+/** Extension → webview. */
+export type ExtensionMessage =
+  /** The whole view: sent after `ready` and whenever something on screen changes. */
+  | { type: 'state'; state: PanelState }
+  /** Only the "updating" indicator changed: cheap enough for every keystroke. */
+  | { type: 'busy'; updating: boolean };
+
+export type CopyFormat = 'markdown' | 'json';
+export type InsertSource = 'prediction' | 'samples';
+
+/** Webview → extension. */
+export type WebviewMessage =
+  /** The webview's script is running and listening: send it the state. */
+  | { type: 'ready' }
+  /** The user changed one or more controls; applies at once and persists to settings. */
+  | { type: 'setControls'; controls: Partial<PanelControls> }
+  /** The user changed the Sample inputs (N, max new tokens). */
+  | { type: 'setSampleOptions'; options: Partial<SampleOptions> }
+  /** Insert a row's token (prediction) or a sequence's text (samples) at the followed editor's cursor. */
+  | { type: 'insert'; source: InsertSource; resultId: number; index: number }
+  /** Run the Sample action with the current controls and sample options. */
+  | { type: 'sample' }
+  /** Copy the prediction table to the clipboard. */
+  | { type: 'copy'; format: CopyFormat }
+  /** Restart the model process after an error, then predict again. */
+  | { type: 'retry' }
+  /** Open "LM Lens: Select model". */
+  | { type: 'selectModel' };
+
+type Json = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0;
+
+/** Keeps the known numeric fields of `raw` that are finite numbers; undefined if `raw` is not an object. */
+function pickNumbers<K extends string>(raw: unknown, keys: readonly K[]): Partial<Record<K, number>> | undefined {
+  if (!isObject(raw)) return undefined;
+  const picked: Partial<Record<K, number>> = {};
+  for (const key of keys) {
+    const value = raw[key];
+    if (typeof value === 'number' && Number.isFinite(value)) picked[key] = value;
+  }
+  return picked;
+}
+
+const controlKeys = Object.keys(CONTROL_LIMITS) as Array<keyof PanelControls>;
+const sampleKeys = Object.keys(SAMPLE_LIMITS) as Array<keyof SampleOptions>;
+
+/** The message if `raw` has a known type and a valid shape, else undefined (the caller ignores it). */
+export function parseWebviewMessage(raw: unknown): WebviewMessage | undefined {
+  if (!isObject(raw) || typeof raw.type !== 'string') return undefined;
+  switch (raw.type) {
+    case 'ready':
+    case 'sample':
+    case 'retry':
+    case 'selectModel':
+      return { type: raw.type };
+    case 'setControls': {
+      const controls = pickNumbers(raw.controls, controlKeys);
+      return controls ? { type: 'setControls', controls } : undefined;
+    }
+    case 'setSampleOptions': {
+      const options = pickNumbers(raw.options, sampleKeys);
+      return options ? { type: 'setSampleOptions', options } : undefined;
+    }
+    case 'insert':
+      return (raw.source === 'prediction' || raw.source === 'samples') && isCount(raw.resultId) && isCount(raw.index)
+        ? { type: 'insert', source: raw.source, resultId: raw.resultId, index: raw.index }
+        : undefined;
+    case 'copy':
+      return raw.format === 'markdown' || raw.format === 'json' ? { type: 'copy', format: raw.format } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function clampTo(limit: Limit, value: number): number {
+  const clamped = Math.min(limit.max, Math.max(limit.min, value));
+  return limit.integer ? Math.round(clamped) : clamped;
+}
+
+/** `current` with the valid parts of `changes` applied, each clamped to its range. */
+export function mergeLimited<T extends PanelControls | SampleOptions>(limits: { readonly [K in keyof T]: Limit }, current: T, changes: Partial<T>): T {
+  const merged = { ...current };
+  for (const key of Object.keys(limits) as Array<keyof T>) {
+    const value = changes[key];
+    if (typeof value === 'number' && Number.isFinite(value)) merged[key] = clampTo(limits[key], value) as T[keyof T];
+  }
+  return merged;
+}

@@ -1,0 +1,132 @@
+// The `lm-lens` CLI as a user runs it: exit codes, one-line errors, JSON contracts.
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ensureTestModel, repoRoot } from '../support/testModel';
+
+interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], input?: string): CliResult {
+  // The bundle users run (npm test builds it first).
+  const result = spawnSync(process.execPath, [cliBundle, ...args], {
+    encoding: 'utf8',
+    input,
+    // An empty cache and no hub: nothing here may reach the network.
+    env: { ...process.env, LM_LENS_CACHE_DIR: emptyCache },
+    timeout: 120_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function assertOneLineError(result: CliResult, pattern: RegExp): void {
+  assert.equal(result.status, 1, `exit status (stderr: ${result.stderr})`);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line: ${result.stderr}`);
+  assert.match(lines[0] ?? '', pattern);
+}
+
+let emptyCache = '';
+const cliBundle = path.join(repoRoot(), 'dist', 'cli.js');
+
+describe('lm-lens CLI', function () {
+  let model: string;
+  let scratch: string;
+
+  before(async () => {
+    assert.ok(existsSync(cliBundle), 'dist/cli.js is missing: run `npm run build` first');
+    model = await ensureTestModel({ layers: 2, dim: 64, heads: 4, seed: 1 });
+    scratch = mkdtempSync(path.join(os.tmpdir(), 'lm-lens-cli-'));
+    emptyCache = path.join(scratch, 'empty-cache');
+  });
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+
+  function brokenCopy(name: string, breakIt: (folder: string) => void): string {
+    const folder = path.join(scratch, name);
+    cpSync(model, folder, { recursive: true });
+    breakIt(folder);
+    return folder;
+  }
+
+  it('tokens --json gives GPT-2 ids and vocabulary size', () => {
+    const result = cli(['tokens', 'Alice is a', '--model', model, '--json']);
+    assert.equal(result.status, 0, result.stderr);
+    const json = JSON.parse(result.stdout) as { ids: number[]; vocabSize: number; tokens: string[] };
+    assert.deepEqual(json.ids, [44484, 318, 257]);
+    assert.equal(json.vocabSize, 50257);
+    assert.deepEqual(json.tokens, ['Alice', ' is', ' a']);
+  });
+
+  it('reads TEXT from stdin with "-" and prints a readable table by default', () => {
+    const result = cli(['loss', '-', '--model', model], 'Alice is a');
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /loss \d+\.\d{4}\s+perplexity/);
+    assert.match(result.stdout, /"␣is"/);
+  });
+
+  it('loss, next and sample --json follow the documented shapes', () => {
+    const loss = JSON.parse(cli(['loss', 'Alice is a', '--model', model, '--json', '--bos']).stdout) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(loss).sort(), ['bos', 'loss', 'model', 'perplexity', 'predicted', 'tokens'].sort());
+    assert.equal(loss.predicted, 3);
+    const next = JSON.parse(cli(['next', 'Alice', '--model', model, '--json', '--top', '3']).stdout) as { top: Array<Record<string, unknown>>; contextTokens: number };
+    assert.equal(next.top.length, 3);
+    assert.deepEqual(Object.keys(next.top[0] ?? {}).sort(), ['id', 'logit', 'logprob', 'prob', 'text']);
+    assert.equal(next.contextTokens, 1);
+  });
+
+  it('sample --seed 7 twice gives identical JSON whose shares sum to 1', () => {
+    const args = ['sample', 'Alice', '--model', model, '--json', '--seed', '7', '-n', '3', '--max-new-tokens', '10'];
+    const first = cli(args);
+    const second = cli(args);
+    assert.equal(first.status, 0, first.stderr);
+    assert.equal(first.stdout, second.stdout);
+    const json = JSON.parse(first.stdout) as { sequences: Array<{ share: number; tokens: unknown[] }> };
+    assert.equal(json.sequences.length, 3);
+    assert.ok(Math.abs(json.sequences.reduce((sum, s) => sum + s.share, 0) - 1) < 1e-9);
+  });
+
+  it('exits 2 with usage on bad arguments', () => {
+    assert.equal(cli([]).status, 2);
+    assert.equal(cli(['frobnicate', 'x']).status, 2);
+    const bad = cli(['next', 'x', '--top', 'many']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--top needs an integer/);
+  });
+
+  it('a missing folder exits 1 with one line naming the fix', () => {
+    assertOneLineError(cli(['tokens', 'x', '--model', path.join(scratch, 'nope')]), /does not exist.*lmLens\.model|--model/);
+  });
+
+  it('a folder without tokenizer_config.json names the file', () => {
+    const folder = brokenCopy('no-tokenizer-config', (dir) => unlinkSync(path.join(dir, 'tokenizer_config.json')));
+    assertOneLineError(cli(['tokens', 'x', '--model', folder]), /missing tokenizer_config\.json/);
+  });
+
+  it('a truncated model.onnx is reported as unreadable ONNX', () => {
+    const folder = brokenCopy('truncated-onnx', (dir) => {
+      const file = path.join(dir, 'onnx', 'model.onnx');
+      truncateSync(file, Math.floor(statSync(file).size / 3));
+    });
+    assertOneLineError(cli(['next', 'x', '--model', folder]), /model\.onnx is not a readable ONNX model/);
+  });
+
+  it('config.json of a non-causal model is refused', () => {
+    const folder = brokenCopy('bert-config', (dir) => writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'bert', architectures: ['BertForMaskedLM'] })));
+    assertOneLineError(cli(['tokens', 'x', '--model', folder]), /not a causal language model/);
+  });
+
+  it('an unknown or absent precision names what is available', () => {
+    assertOneLineError(cli(['tokens', 'x', '--model', model, '--dtype', 'fp64']), /Unknown precision "fp64"/);
+    const folder = brokenCopy('fp32-only', (dir) => copyFileSync(path.join(dir, 'config.json'), path.join(dir, 'config.copy.json')));
+    assertOneLineError(cli(['tokens', 'x', '--model', folder, '--dtype', 'q4']), /no onnx\/model_q4\.onnx.*fp32/);
+  });
+
+  it('Xenova/gpt2 with downloads off and nothing cached says how to fix it', () => {
+    assertOneLineError(cli(['tokens', 'Alice', '--model', 'Xenova/gpt2', '--offline']), /not in the model cache and downloads are off/);
+  });
+});
