@@ -1,13 +1,232 @@
-import type * as vscode from 'vscode';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { LmLensError } from '../core/errors';
+import { DTYPE_SUFFIXES, inspectModelFolder } from '../core/modelSource';
+import type { Dtype } from '../core/modelSource';
+import { loadRequest } from '../host/protocol';
+import type { ModelState } from '../host/protocol';
+import { SECTION, readConfig } from './configuration';
 import type { ModelController } from './modelController';
+import { describeState, statusTooltip } from './statusText';
 
-/** Placeholder until the feature lands. */
+const PRECISIONS: Array<{ dtype: Dtype; detail: string }> = [
+  { dtype: 'fp32', detail: 'exact: matches the Python (HF transformers) numbers' },
+  { dtype: 'q8', detail: 'fast: 8-bit quantized, about 4× smaller' },
+  { dtype: 'fp16', detail: 'half-precision weights' },
+  { dtype: 'int8', detail: '8-bit integer weights' },
+  { dtype: 'q4', detail: '4-bit weights, smallest' },
+];
+
+/** Bytes under a folder (0 if it does not exist). */
+export function folderSize(folder: string): number {
+  if (!existsSync(folder)) return 0;
+  let total = 0;
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    const full = path.join(folder, entry.name);
+    total += entry.isDirectory() ? folderSize(full) : entry.isFile() ? statSync(full).size : 0;
+  }
+  return total;
+}
+
+export const formatMegabytes = (bytes: number): string => `${(bytes / 1_048_576).toFixed(bytes < 10_485_760 ? 1 : 0)} MB`;
+
+/**
+ * Choosing, downloading, caching and restarting the model, and the status bar item that
+ * tells which model is in what state.
+ */
 export class ModelManagement implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly statusItem: vscode.StatusBarItem;
+  private download: { report: (message: string, increment: number) => void; percent: number; done: () => void } | undefined;
+  private documentPerplexity: number | undefined;
+  /** States seen, oldest first (tests assert loading → ready). */
+  readonly stateHistory: string[] = [];
+
   constructor(
     readonly context: vscode.ExtensionContext,
-    readonly model: ModelController,
-    readonly log: vscode.LogOutputChannel,
-  ) {}
+    private readonly model: ModelController,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.statusItem = vscode.window.createStatusBarItem('lmLens.model', vscode.StatusBarAlignment.Right, 100);
+    this.statusItem.name = 'LM Lens model';
+    this.statusItem.command = 'lmLens.statusMenu';
+    this.disposables.push(
+      this.statusItem,
+      vscode.commands.registerCommand('lmLens.selectModel', (mode?: string) => this.selectModel(mode)),
+      vscode.commands.registerCommand('lmLens.restartModel', () => this.model.restart()),
+      vscode.commands.registerCommand('lmLens.clearModelCache', () => this.clearCache()),
+      vscode.commands.registerCommand('lmLens.revealModelCache', () => this.revealCache()),
+      vscode.commands.registerCommand('lmLens.showOutput', () => this.log.show(true)),
+      vscode.commands.registerCommand('lmLens.statusMenu', () => this.statusMenu()),
+      model.onDidChangeState((state) => this.onState(state)),
+      vscode.window.onDidChangeActiveTextEditor(() => (this.documentPerplexity = undefined)),
+    );
+    this.onState(model.state);
+    this.statusItem.show();
+  }
 
-  dispose(): void {}
+  get cacheDir(): string {
+    return this.model.settings.cacheDir;
+  }
+
+  /** Sentence-loss scoring reports the active document's perplexity for the tooltip. */
+  setDocumentPerplexity(perplexity: number | undefined): void {
+    this.documentPerplexity = perplexity;
+    void this.refreshTooltip();
+  }
+
+  private onState(state: ModelState): void {
+    if (this.stateHistory.at(-1) !== state.state) this.stateHistory.push(state.state);
+    const config = readConfig();
+    const { text, severity } = describeState(state, config.model, config.dtype);
+    this.statusItem.text = text;
+    this.statusItem.backgroundColor = severity === 'error' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+    this.statusItem.accessibilityInformation = { label: text.replace(/\$\([^)]+\)\s*/g, '') };
+    if (state.state === 'loading' && state.progress?.phase === 'download') this.showDownload(state);
+    else if (this.download && state.state !== 'loading') this.finishDownload();
+    if (state.state === 'error') void this.model.reportError(new LmLensError(state.code, state.message));
+    void this.refreshTooltip();
+  }
+
+  private showDownload(state: Extract<ModelState, { state: 'loading' }>): void {
+    const progress = state.progress;
+    if (!progress) return;
+    const percent = progress.totalBytes ? Math.floor((100 * (progress.loadedBytes ?? 0)) / progress.totalBytes) : 0;
+    const message = `${progress.file ?? ''} ${formatMegabytes(progress.loadedBytes ?? 0)} / ${formatMegabytes(progress.totalBytes ?? 0)}`;
+    if (!this.download) {
+      let resolveDone!: () => void;
+      const done = new Promise<void>((resolve) => (resolveDone = resolve));
+      const entry = { report: (_m: string, _i: number) => undefined as void, percent: 0, done: resolveDone };
+      this.download = entry;
+      void vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `LM Lens: downloading ${readConfig().model}`, cancellable: true },
+        async (reporter, token) => {
+          entry.report = (text, increment) => reporter.report({ message: text, increment });
+          token.onCancellationRequested(() => {
+            this.log.warn('Download cancelled by the user');
+            void this.model.restart();
+          });
+          await done;
+        },
+      );
+    }
+    const download = this.download;
+    download.report(message, Math.max(0, percent - download.percent));
+    download.percent = Math.max(download.percent, percent);
+  }
+
+  private finishDownload(): void {
+    this.download?.done();
+    this.download = undefined;
+  }
+
+  private async refreshTooltip(): Promise<void> {
+    const stats = await this.model.stats();
+    this.statusItem.tooltip = new vscode.MarkdownString(
+      statusTooltip({ state: this.model.state, latencies: this.model.medianLatencies(), stats, documentPerplexity: this.documentPerplexity, cacheDir: this.cacheDir }),
+    );
+  }
+
+  private async statusMenu(): Promise<void> {
+    const config = readConfig();
+    const items: Array<vscode.QuickPickItem & { command: string }> = [
+      { label: '$(graph) Show next-token probabilities', command: 'lmLens.showNextTokenProbabilities' },
+      { label: '$(symbol-class) Select model…', description: `${config.model} · ${config.dtype}`, command: 'lmLens.selectModel' },
+      { label: '$(debug-restart) Restart model', command: 'lmLens.restartModel' },
+      { label: `$(sparkle) ${config.inline.enabled ? 'Turn off' : 'Turn on'} ghost text`, command: 'lmLens.toggleInlineCompletions' },
+      { label: `$(symbol-color) ${config.loss.enabled ? 'Turn off' : 'Turn on'} sentence loss`, command: 'lmLens.toggleSentenceLoss' },
+      { label: '$(output) Show log', command: 'lmLens.showOutput' },
+    ];
+    const choice = await vscode.window.showQuickPick(items, { title: 'LM Lens', placeHolder: 'Choose an action' });
+    if (choice) await vscode.commands.executeCommand(choice.command);
+  }
+
+  /** `mode` 'folder' jumps straight to the folder dialog (used by error actions). */
+  async selectModel(mode?: string): Promise<void> {
+    const config = readConfig();
+    let model: string | undefined;
+    let offered: Dtype[] | undefined;
+    if (mode === 'folder') {
+      ({ model, offered } = (await this.pickFolder()) ?? {});
+    } else {
+      const current = (id: string): string | undefined => (config.model === id ? 'current' : undefined);
+      const items: Array<vscode.QuickPickItem & { value: string }> = [
+        { label: 'GPT-2', description: 'Xenova/gpt2 · 124M parameters (default)', detail: current('Xenova/gpt2'), value: 'Xenova/gpt2' },
+        { label: 'DistilGPT-2', description: 'Xenova/distilgpt2 · 82M, faster', detail: current('Xenova/distilgpt2'), value: 'Xenova/distilgpt2' },
+        { label: '$(edit) Enter a hub id…', value: 'hub' },
+        { label: '$(folder-opened) Choose a local folder…', value: 'folder' },
+      ];
+      const choice = await vscode.window.showQuickPick(items, { title: 'LM Lens: Select model', placeHolder: `Current: ${config.model}` });
+      if (!choice) return;
+      if (choice.value === 'folder') ({ model, offered } = (await this.pickFolder()) ?? {});
+      else if (choice.value === 'hub') {
+        model = await vscode.window.showInputBox({
+          title: 'Hugging Face hub id of a transformers.js GPT-2 export',
+          value: config.model.includes('/') && !path.isAbsolute(config.model) ? config.model : 'Xenova/gpt2',
+          validateInput: (value) => (/^[\w.-]+\/[\w.-]+$/.test(value.trim()) ? undefined : 'Expected owner/name, e.g. Xenova/gpt2'),
+        });
+        model = model?.trim();
+      } else model = choice.value;
+    }
+    if (!model) return;
+    const dtype = await this.pickPrecision(offered, config.dtype);
+    if (!dtype) return;
+    const settings = vscode.workspace.getConfiguration(SECTION);
+    await settings.update('model', model, vscode.ConfigurationTarget.Global);
+    await settings.update('dtype', dtype, vscode.ConfigurationTarget.Global);
+    this.log.info(`Model set to ${model} (${dtype})`);
+    // Load now rather than on the next keystroke, so progress and errors show right away.
+    await this.model.client.configure(this.model.settings);
+    this.model.client.request(loadRequest, null).catch((error: unknown) => void this.model.reportError(error));
+  }
+
+  private async pickFolder(): Promise<{ model: string; offered: Dtype[] } | undefined> {
+    const [uri] =
+      (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use this model folder', title: 'LM Lens: choose a GPT-2 model folder' })) ?? [];
+    if (!uri) return undefined;
+    const folder = uri.fsPath;
+    const check = inspectModelFolder(folder, 'fp32');
+    const missing = check.availableDtypes.length > 0 ? check.missing.filter((file) => !file.startsWith('onnx/')) : check.missing;
+    if (missing.length > 0) {
+      void vscode.window.showErrorMessage(`LM Lens: ${folder} is missing ${missing.join(', ')}. A transformers.js export (e.g. Xenova/gpt2) has config.json, tokenizer.json, tokenizer_config.json and onnx/model.onnx.`);
+      return undefined;
+    }
+    return { model: folder, offered: check.availableDtypes };
+  }
+
+  private async pickPrecision(offered: Dtype[] | undefined, current: string): Promise<Dtype | undefined> {
+    const choices = PRECISIONS.filter((precision) => !offered || offered.includes(precision.dtype));
+    if (choices.length === 1) return choices[0]?.dtype;
+    const picked = await vscode.window.showQuickPick(
+      choices.map((precision) => ({ label: precision.dtype, description: precision.dtype === current ? 'current' : undefined, detail: precision.detail, dtype: precision.dtype })),
+      { title: 'LM Lens: precision', placeHolder: offered ? 'Precisions this folder offers' : 'Precision to download' },
+    );
+    return picked && Object.hasOwn(DTYPE_SUFFIXES, picked.dtype) ? picked.dtype : undefined;
+  }
+
+  private async clearCache(): Promise<void> {
+    const folder = this.cacheDir;
+    const size = folderSize(folder);
+    if (size === 0) {
+      void vscode.window.showInformationMessage(`LM Lens: the model cache ${folder} is already empty.`);
+      return;
+    }
+    const confirm = await vscode.window.showWarningMessage(`Delete ${formatMegabytes(size)} of downloaded models in ${folder}?`, { modal: true }, 'Delete');
+    if (confirm !== 'Delete') return;
+    await this.model.restart();
+    for (const entry of readdirSync(folder)) rmSync(path.join(folder, entry), { recursive: true, force: true });
+    this.log.info(`Cleared the model cache ${folder} (${formatMegabytes(size)})`);
+    void vscode.window.showInformationMessage(`LM Lens: cleared ${formatMegabytes(size)} from ${folder}.`);
+  }
+
+  private async revealCache(): Promise<void> {
+    mkdirSync(this.cacheDir, { recursive: true });
+    await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(this.cacheDir));
+  }
+
+  dispose(): void {
+    this.finishDownload();
+    for (const disposable of this.disposables.splice(0)) disposable.dispose();
+  }
 }

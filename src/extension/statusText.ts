@@ -1,0 +1,65 @@
+import * as path from 'node:path';
+import type { HostStats, ModelState } from '../host/protocol';
+
+/** Pure text for the model status bar item and its tooltip (unit-tested without VS Code). */
+
+export function shortModelName(model: string): string {
+  return path.isAbsolute(model) ? path.basename(model) : (model.split('/').pop() ?? model);
+}
+
+export function describeState(state: ModelState, model: string, dtype: string): { text: string; severity: 'normal' | 'error' } {
+  const name = `${shortModelName(model)} · ${dtype}`;
+  switch (state.state) {
+    case 'idle':
+      return { text: `$(circle-outline) ${name}`, severity: 'normal' };
+    case 'loading': {
+      const progress = state.progress;
+      if (progress?.phase === 'download' && progress.totalBytes) {
+        return { text: `$(cloud-download) ${name} · ${Math.floor((100 * (progress.loadedBytes ?? 0)) / progress.totalBytes)}%`, severity: 'normal' };
+      }
+      return { text: `$(loading~spin) ${name} · loading`, severity: 'normal' };
+    }
+    case 'ready':
+      return { text: `$(check) ${name}`, severity: 'normal' };
+    case 'error':
+      return { text: `$(error) ${name}`, severity: 'error' };
+  }
+}
+
+export interface TooltipInput {
+  state: ModelState;
+  latencies: Partial<Record<string, number>>;
+  stats?: HostStats;
+  documentPerplexity?: number;
+  cacheDir: string;
+}
+
+const LATENCY_LABELS: Record<string, string> = { panel: 'Next-token panel', inline: 'Ghost text', loss: 'Sentence scoring', command: 'Commands' };
+
+export function statusTooltip(input: TooltipInput): string {
+  const lines: string[] = ['**LM Lens**', ''];
+  const { state } = input;
+  if (state.state === 'ready') {
+    const info = state.info;
+    lines.push(`Model: \`${info.id}\` (${info.dtype}), ${info.layers} layers, window ${info.contextSize} tokens, ${info.threads} threads, loaded in ${info.loadMs} ms`);
+  } else if (state.state === 'error') {
+    lines.push(`Error: ${state.message}`);
+  } else {
+    lines.push(`State: ${state.state}`);
+  }
+  const latencies = Object.entries(input.latencies).filter((entry): entry is [string, number] => typeof entry[1] === 'number');
+  if (latencies.length > 0) {
+    lines.push('', '| feature | median latency |', '|---|---|', ...latencies.map(([feature, ms]) => `| ${LATENCY_LABELS[feature] ?? feature} | ${Math.round(ms)} ms |`));
+  }
+  if (input.stats) {
+    const { cache } = input.stats;
+    const total = cache.reusedTokens + cache.computedTokens;
+    const reuse = total > 0 ? `${Math.round((100 * cache.reusedTokens) / total)}% of tokens reused` : 'no requests yet';
+    lines.push('', `Prefix cache: ${reuse}, ${cache.entries} contexts, ${(cache.bytes / 1_048_576).toFixed(0)} MB · model process ${(input.stats.rssBytes / 1_048_576).toFixed(0)} MB`);
+  }
+  if (input.documentPerplexity !== undefined && Number.isFinite(input.documentPerplexity)) {
+    lines.push('', `Active document perplexity: ${input.documentPerplexity.toFixed(2)}`);
+  }
+  lines.push('', `Cache folder: \`${input.cacheDir}\``, '', 'Click for actions');
+  return lines.join('\n');
+}
