@@ -29,6 +29,7 @@ export type CliCommand = (engine: Engine, text: string, values: CliValues) => Pr
 const json = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
 const fixed = (value: number, digits = 4): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 const quoted = (text: string): string => JSON.stringify(showWhitespace(text));
+const probability = (value: number): string => (value >= 1e-4 || value === 0 ? value.toFixed(4) : value.toExponential(2));
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
@@ -56,7 +57,7 @@ const loss: CliCommand = async (engine, text, values) => {
   }
   const body = table(
     ['#', 'id', 'token', 'logprob', 'prob', 'rank'],
-    rows.map((row, i) => [String(i), String(row.id), quoted(row.text), row.logprob === null ? '—' : fixed(row.logprob), row.prob === null ? '—' : fixed(row.prob, 6), row.rank === null ? '—' : String(row.rank)]),
+    rows.map((row, i) => [String(i), String(row.id), quoted(row.text), row.logprob === null ? '—' : fixed(row.logprob), row.prob === null ? '—' : probability(row.prob), row.rank === null ? '—' : String(row.rank)]),
   );
   return `${body}\nloss ${fixed(result.loss)}  perplexity ${fixed(result.perplexity, 2)}  (${result.tokens.length} predicted tokens${result.bos ? ', after <|endoftext|>' : ''})`;
 };
@@ -97,8 +98,8 @@ const sample: CliCommand = async (engine, text, values) => {
   return sequences
     .map((sequence, i) =>
       [
-        `#${i + 1} ${quoted(sequence.text)}`,
-        `   tokens: ${sequence.tokens.map((token) => `${quoted(token.text)} ${fixed(token.prob)}`).join(', ')}`,
+        `#${i + 1} ${JSON.stringify(sequence.text)}`,
+        `   tokens: ${sequence.tokens.map((token) => `${quoted(token.text)} ${probability(token.prob)}`).join(', ')}`,
         `   prob ${sequence.prob.toExponential(3)}  sampled prob ${sequence.sampledProb.toExponential(3)}  share ${fixed(sequence.share)}`,
       ].join('\n'),
     )
