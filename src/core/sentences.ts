@@ -314,14 +314,11 @@ function markdownExclusions(text: string): TextRange[] {
   const { starts, ends } = lineSpans(text);
   const lineText = (i: number): string => text.slice(starts[i], ends[i]);
   let i = 0;
-  if (/^\uFEFF?---[ \t]*$/.test(lineText(0))) {
-    for (let k = 1; k < starts.length; k++) {
-      if (/^(?:---|\.\.\.)[ \t]*$/.test(lineText(k))) {
-        out.push({ start: 0, end: ends[k] });
-        i = k + 1;
-        break;
-      }
-    }
+  // Front matter without its closing line is not front matter (its "---" is a thematic break).
+  const close = /^\uFEFF?---[ \t]*$/.test(lineText(0)) ? starts.findIndex((_, k) => k > 0 && /^(?:---|\.\.\.)[ \t]*$/.test(lineText(k))) : -1;
+  if (close > 0) {
+    out.push({ start: 0, end: ends[close] });
+    i = close + 1;
   }
   let fence: { start: number; ch: string; len: number } | undefined;
   let commentStart = -1;
