@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs';
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 
-/** onnxruntime-node carries native binaries and sharp is never loaded for text models: both stay outside bundles. */
-const nodeExternals = ['vscode', 'onnxruntime-node', 'sharp', 'onnxruntime-web'];
+/** onnxruntime-node carries native binaries: it stays outside bundles, next to them in node_modules. */
+const nodeExternals = ['vscode', 'onnxruntime-node', 'onnxruntime-web'];
 
 const nodeEntry = (name, entry, extra = {}) => ({
   entryPoints: { [name]: entry },
@@ -17,6 +17,8 @@ const nodeEntry = (name, entry, extra = {}) => ({
   target: 'node20',
   outdir: 'dist',
   external: nodeExternals,
+  // transformers.js insists on an image library at load time; text models never call it.
+  alias: { sharp: './src/host/sharpStub.cjs' },
   sourcemap: !production,
   minify: production,
   logLevel: 'warning',

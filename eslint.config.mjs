@@ -14,8 +14,8 @@ export default tseslint.config(
   },
   {
     // Build and config scripts run in Node; eslint.config.mjs must default-export its config.
-    files: ['*.mjs', 'scripts/**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    files: ['*.mjs', 'scripts/**/*.mjs', '**/*.cjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', module: 'writable', require: 'readonly' } },
     rules: { 'no-restricted-syntax': 'off' },
   },
   {

@@ -117,6 +117,10 @@ export class LanguageModel {
         session_options: {
           intraOpNumThreads: threads,
           interOpNumThreads: 1,
+          // Every request has a different sequence length; ORT's arena keeps the largest and
+          // fragments, growing the process by hundreds of MB over a typing session.
+          enableCpuMemArena: false,
+          enableMemPattern: false,
           // Spin-waiting intra-op threads made 2 threads twice as slow as 1 on small machines (FACTS).
           extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
         },

@@ -87,6 +87,8 @@ export class ScoringHead {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionProviders: ['cpu'],
+      enableCpuMemArena: false,
+      enableMemPattern: false,
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     } as ort.InferenceSession.SessionOptions);
     return new ScoringHead(session);

@@ -52,7 +52,7 @@ export function statusView(enabled: boolean, status: SuggestionStatus | undefine
   if (!enabled) return { text: '$(circle-slash) ghost text off', tooltip: 'LM Lens ghost text is off. Click to turn it on.' };
   if (!status) return { text: '$(sparkle) ghost text', tooltip: 'LM Lens ghost text: no suggestion yet. Click to turn it off.' };
   const source = status.latencyMs === undefined ? 'cached' : `${Math.round(status.latencyMs)} ms`;
-  const others = status.count > 1 ? `, ${status.count - 1} more with Alt+] / Alt+[` : '';
+  const others = status.count > 1 ? `, ${status.count - 1} more with Alt+] / Alt+[` : ' (Alt+] samples alternatives)';
   return {
     text: `$(sparkle) ${percent(status.meanProb)} · ${source}`,
     tooltip: [

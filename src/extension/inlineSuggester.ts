@@ -3,6 +3,7 @@
 // check. The extension adapts it to InlineCompletionItemProvider; unit tests drive it in Node
 // with a fake model.
 import { CompletionCache, joinCompletion } from '../core/completionCache';
+import type { LookupOptions } from '../core/completionCache';
 import { isCancelled } from '../core/errors';
 import type { CompleteParams, CompleteResponse } from '../host/protocol';
 import { autoTriggerBlock, isStale } from './inlineRules';
@@ -16,7 +17,7 @@ export interface Suggestion {
 }
 
 export interface SuggestRequest {
-  /** Text before the cursor: from the document start, or at least `lookbehind` characters of it. */
+  /** Text before the cursor: from the document start, or at least `lookbehind` characters of it (ending at `at.offset`). */
   prefix: string;
   /** The rest of the cursor's line. */
   lineSuffix: string;
@@ -33,6 +34,7 @@ export type SuggestOutcome =
 
 export interface SuggesterSettings {
   maxNewTokens: number;
+  /** Sampled alternatives for explicit requests (typing asks for the greedy completion alone). */
   alternatives: number;
   debounceMs: number;
 }
@@ -49,6 +51,8 @@ export interface SuggesterStats {
   stale: number;
   blocked: number;
   errors: number;
+  /** Calls still running (debouncing or waiting for the model). */
+  pending: number;
 }
 
 /** Resolves after `ms`, or as soon as `signal` aborts: a debounce that never outlives its request. */
@@ -80,7 +84,7 @@ export function suggestionsFrom(prompt: string, response: Pick<CompleteResponse,
 
 export class InlineSuggester {
   readonly cache = new CompletionCache<Suggestion>();
-  readonly stats: SuggesterStats = { modelRequests: 0, cacheHits: 0, cancelled: 0, stale: 0, blocked: 0, errors: 0 };
+  readonly stats: SuggesterStats = { modelRequests: 0, cacheHits: 0, cancelled: 0, stale: 0, blocked: 0, errors: 0, pending: 0 };
 
   constructor(
     private readonly send: CompleteSender,
@@ -97,26 +101,39 @@ export class InlineSuggester {
    * request (the user typed on); `current` tells where the user is when the answer arrives.
    */
   async suggest(request: SuggestRequest, signal: AbortSignal, current: () => DocumentPoint | undefined): Promise<SuggestOutcome> {
+    this.stats.pending++;
+    try {
+      return await this.run(request, signal, current);
+    } finally {
+      this.stats.pending--;
+    }
+  }
+
+  private async run(request: SuggestRequest, signal: AbortSignal, current: () => DocumentPoint | undefined): Promise<SuggestOutcome> {
     if (request.automatic && autoTriggerBlock(request.lineSuffix)) {
       this.stats.blocked++;
       return { kind: 'none', reason: 'blocked' };
     }
-    const cached = this.fromCache(request.prefix);
-    if (cached) return cached;
     const settings = this.settings();
+    // VS Code shows one item while typing and asks explicitly (Alt+], the trigger command) for
+    // all of them: sampling alternatives costs several times the greedy pass, so only then.
+    const alternatives = request.automatic ? 0 : settings.alternatives;
+    const lookup = { origin: request.at.offset - request.prefix.length, complete: alternatives > 0 };
+    const cached = this.fromCache(request.prefix, lookup);
+    if (cached) return cached;
     if (request.automatic) {
       await pause(settings.debounceMs, signal);
       if (signal.aborted) return this.cancelled();
       // Another request may have answered this very prompt while this one waited.
-      const filled = this.fromCache(request.prefix);
+      const filled = this.fromCache(request.prefix, lookup);
       if (filled) return filled;
     }
-    const prompt = this.cache.promptFor(request.prefix);
+    const prompt = this.cache.promptFor(request.prefix, lookup.origin);
     const started = performance.now();
     let response: CompleteResponse;
     try {
       this.stats.modelRequests++;
-      response = await this.send({ text: prompt, maxNewTokens: settings.maxNewTokens, alternatives: settings.alternatives }, signal);
+      response = await this.send({ text: prompt, maxNewTokens: settings.maxNewTokens, alternatives }, signal);
     } catch (error) {
       if (isCancelled(error)) return this.cancelled();
       this.stats.errors++;
@@ -125,7 +142,7 @@ export class InlineSuggester {
     const latencyMs = performance.now() - started;
     const items = suggestionsFrom(prompt, response);
     // Kept even when stale: the user may well be typing through exactly this answer.
-    this.cache.set(prompt, items);
+    this.cache.set(prompt, items, alternatives > 0 || settings.alternatives === 0);
     if (isStale(request.at, current())) {
       this.stats.stale++;
       return { kind: 'none', reason: 'stale' };
@@ -133,8 +150,8 @@ export class InlineSuggester {
     return items.length > 0 ? { kind: 'items', source: 'model', items, latencyMs } : { kind: 'none', reason: 'empty' };
   }
 
-  private fromCache(prefix: string): SuggestOutcome | undefined {
-    const hit = this.cache.lookup(prefix);
+  private fromCache(prefix: string, options: LookupOptions): SuggestOutcome | undefined {
+    const hit = this.cache.lookup(prefix, options);
     if (!hit) return undefined;
     this.stats.cacheHits++;
     return { kind: 'items', source: 'cache', items: hit.items, latencyMs: 0 };

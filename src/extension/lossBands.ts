@@ -10,17 +10,15 @@ export interface Swatch {
   themeColor: string;
   /** Base colour for the translucent background tint in normal themes. */
   rgb: readonly [number, number, number];
-  /** Coloured square for markdown, where theme colours are unavailable. */
-  emoji: string;
 }
 
 /** Low loss (predictable) to high loss (surprising). */
 export const SENTENCE_BANDS: readonly Swatch[] = [
-  { label: 'very predictable', themeColor: 'charts.green', rgb: [46, 160, 67], emoji: '🟩' },
-  { label: 'predictable', themeColor: 'charts.blue', rgb: [56, 139, 253], emoji: '🟦' },
-  { label: 'typical', themeColor: 'charts.yellow', rgb: [210, 153, 34], emoji: '🟨' },
-  { label: 'surprising', themeColor: 'charts.orange', rgb: [219, 109, 40], emoji: '🟧' },
-  { label: 'very surprising', themeColor: 'charts.red', rgb: [248, 81, 73], emoji: '🟥' },
+  { label: 'very predictable', themeColor: 'charts.green', rgb: [46, 160, 67] },
+  { label: 'predictable', themeColor: 'charts.blue', rgb: [56, 139, 253] },
+  { label: 'typical', themeColor: 'charts.yellow', rgb: [210, 153, 34] },
+  { label: 'surprising', themeColor: 'charts.orange', rgb: [219, 109, 40] },
+  { label: 'very surprising', themeColor: 'charts.red', rgb: [248, 81, 73] },
 ];
 
 export interface GltrBucket extends Swatch {
@@ -30,10 +28,10 @@ export interface GltrBucket extends Swatch {
 
 /** GLTR's colouring (Gehrmann et al., 2019): where the observed token sat in the model's ranking. */
 export const GLTR_BUCKETS: readonly GltrBucket[] = [
-  { maxRank: 10, label: 'top 10', themeColor: 'charts.green', rgb: [46, 160, 67], emoji: '🟩' },
-  { maxRank: 100, label: 'top 100', themeColor: 'charts.yellow', rgb: [210, 153, 34], emoji: '🟨' },
-  { maxRank: 1000, label: 'top 1000', themeColor: 'charts.red', rgb: [248, 81, 73], emoji: '🟥' },
-  { maxRank: Number.POSITIVE_INFINITY, label: 'beyond 1000', themeColor: 'charts.purple', rgb: [163, 113, 247], emoji: '🟪' },
+  { maxRank: 10, label: 'top 10', themeColor: 'charts.green', rgb: [46, 160, 67] },
+  { maxRank: 100, label: 'top 100', themeColor: 'charts.yellow', rgb: [210, 153, 34] },
+  { maxRank: 1000, label: 'top 1000', themeColor: 'charts.red', rgb: [248, 81, 73] },
+  { maxRank: Number.POSITIVE_INFINITY, label: 'beyond 1000', themeColor: 'charts.purple', rgb: [163, 113, 247] },
 ];
 
 /**

@@ -13,9 +13,12 @@ import type { ScoreRangeArgs } from './lossHover';
 import { sentenceIndexAt } from './lossRanges';
 import type { ModelController } from './modelController';
 
-/** Long texts take long on a CPU; the model process is restarted only when this is exceeded. */
+/**
+ * Long texts take long on a CPU, and exceeding this restarts the model process: never less
+ * than the client's default (the first request also waits for the model to load).
+ */
 export function scoringTimeoutMs(textLength: number): number {
-  return 60_000 + 2 * textLength;
+  return 120_000 + 2 * textLength;
 }
 
 function isScoreRangeArgs(value: unknown): value is ScoreRangeArgs {
@@ -41,8 +44,11 @@ export class LossCommands implements vscode.Disposable {
     );
   }
 
-  /** With `{uri, start, end}` (the hover's link) scores that range; else the selection, else the sentence at the cursor. */
-  private async scoreSelection(args?: unknown): Promise<void> {
+  /**
+   * With `{uri, start, end}` (the hover's link) scores that range; else the selection, else the
+   * sentence at the cursor. Resolves to the score too, for `executeCommand` callers.
+   */
+  private async scoreSelection(args?: unknown): Promise<ScoreTextResponse | undefined> {
     let text: string | undefined;
     if (isScoreRangeArgs(args)) {
       const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === args.uri);
@@ -51,30 +57,32 @@ export class LossCommands implements vscode.Disposable {
       const editor = vscode.window.activeTextEditor;
       if (!editor) {
         void vscode.window.showInformationMessage('LM Lens: open a text editor and select some text to score.');
-        return;
+        return undefined;
       }
       text = editor.selection.isEmpty ? sentenceAtCursor(editor) : editor.document.getText(editor.selection);
     }
     if (!text?.trim()) {
       void vscode.window.showInformationMessage('LM Lens: select some text to score.');
-      return;
+      return undefined;
     }
     const score = await this.score(text, false, 'LM Lens: scoring selection…');
     if (score) void vscode.window.showInformationMessage(selectionMessage(score));
+    return score;
   }
 
-  private async scoreDocument(): Promise<void> {
+  private async scoreDocument(): Promise<ScoreTextResponse | undefined> {
     const editor = vscode.window.activeTextEditor;
     if (!editor) {
       void vscode.window.showInformationMessage('LM Lens: open a document to score.');
-      return;
+      return undefined;
     }
     const document = editor.document;
     const score = await this.score(document.getText(), true, 'LM Lens: scoring document…');
-    if (!score) return;
+    if (!score) return undefined;
     const message = documentMessage(vscode.workspace.asRelativePath(document.uri), score);
     this.showDocumentScore(document, documentStatusText(score), message);
     void vscode.window.showInformationMessage(message);
+    return score;
   }
 
   private async score(text: string, bos: boolean, title: string): Promise<ScoreTextResponse | undefined> {

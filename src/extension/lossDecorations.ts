@@ -17,9 +17,10 @@ import type { LmLensConfig } from './configuration';
 import { bandOf } from './lossBands';
 import { LossCommands, scoringTimeoutMs } from './lossCommands';
 import { buildSentenceHover } from './lossHover';
-import { planDecorations, toLineRanges, tokenAt, tokenRange } from './lossRanges';
-import type { DecorationPlan, LineRange, LossMode } from './lossRanges';
+import { planDecorations, tokenAt, tokenRange } from './lossRanges';
+import type { DecorationPlan, LossMode } from './lossRanges';
 import { DocumentLossState } from './lossState';
+import type { LossResultsSnapshot } from './lossState';
 import { LossDecorationTypes, isHighContrast, sameStyle } from './lossStyles';
 import type { ModelController } from './modelController';
 
@@ -27,23 +28,6 @@ type LossConfig = LmLensConfig['loss'];
 
 /** Pause after the last keystroke before a document is re-scored. */
 export const LOSS_DEBOUNCE_MS = 400;
-
-/** Test hook: one scored sentence and the band it is drawn in. */
-export interface LossSentenceSnapshot {
-  start: number;
-  end: number;
-  text: string;
-  loss: number;
-  perplexity: number;
-  tokenCount: number;
-  band: number | undefined;
-}
-
-export interface LossResultsSnapshot {
-  version: number;
-  complete: boolean;
-  sentences: LossSentenceSnapshot[];
-}
 
 /** Test hook: what was last drawn for a document, as offsets. */
 export interface LossDecorationSnapshot {
@@ -94,10 +78,7 @@ export class SentenceLossFeature implements vscode.Disposable {
   }
 
   resultsFor(uri: vscode.Uri | string): LossResultsSnapshot | undefined {
-    const state = this.states.get(uri.toString());
-    if (!state) return undefined;
-    const sentences = state.sentences.map(({ start, end, text, loss, perplexity, tokenCount }) => ({ start, end, text, loss, perplexity, tokenCount, band: bandOf(loss, this.config.thresholds) }));
-    return { version: state.version, complete: state.complete, sentences };
+    return this.states.get(uri.toString())?.snapshot(this.config.thresholds);
   }
 
   decorationsFor(uri: vscode.Uri | string): LossDecorationSnapshot | undefined {
@@ -268,7 +249,7 @@ export class SentenceLossFeature implements vscode.Disposable {
     this.timers.delete(uri);
     this.states.delete(uri);
     if (this.rendered.delete(uri)) {
-      for (const editor of this.editorsOf(uri)) this.clear(editor);
+      for (const editor of this.editorsOf(uri)) this.types?.clear(editor);
     }
     this.notifyWaiters();
   }
@@ -393,23 +374,8 @@ export class SentenceLossFeature implements vscode.Disposable {
     if (state.version !== document.version) return;
     const text = document.getText();
     const plan = planDecorations(text, state.sentences, { mode: types.key.mode, thresholds: this.config.thresholds, annotations: types.annotation !== undefined });
-    const index = new LineIndex(text);
-    const toRange = (range: LineRange): vscode.Range => new vscode.Range(range.start.line, range.start.character, range.end.line, range.end.character);
-    const groups = plan.groups.map((ranges) => toLineRanges(index, ranges).map(toRange));
-    const annotations = plan.annotations.map((annotation): vscode.DecorationOptions => {
-      const at = index.positionAt(annotation.offset);
-      return { range: new vscode.Range(at.line, at.character, at.line, at.character), renderOptions: { after: { contentText: annotation.text } } };
-    });
-    for (const editor of editors) {
-      types.groups.forEach((type, i) => editor.setDecorations(type, groups[i] ?? []));
-      if (types.annotation) editor.setDecorations(types.annotation, annotations);
-    }
+    types.draw(editors, plan, new LineIndex(text));
     this.rendered.set(uri, plan);
-  }
-
-  private clear(editor: vscode.TextEditor): void {
-    for (const type of this.types?.groups ?? []) editor.setDecorations(type, []);
-    if (this.types?.annotation) editor.setDecorations(this.types.annotation, []);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -428,6 +394,8 @@ export class SentenceLossFeature implements vscode.Disposable {
     const content = buildSentenceHover({ sentence, band: bandOf(sentence.loss, thresholds), thresholds, mode, token, uri: document.uri.toString() });
     const markdown = new vscode.MarkdownString(content.markdown);
     markdown.isTrusted = { enabledCommands: content.enabledCommands };
+    // For the theme-coloured swatches only (see swatchHtml).
+    markdown.supportHtml = true;
     const range = (token && tokenRange(text, token)) ?? sentence;
     return new vscode.Hover(markdown, new vscode.Range(document.positionAt(range.start), document.positionAt(range.end)));
   }

@@ -5,7 +5,7 @@
 import type { ScoredToken, SentenceScore } from '../core/sentenceLoss';
 import { showWhitespace } from '../core/tokenDisplay';
 import { GLTR_BUCKETS, SENTENCE_BANDS, bandLegend, formatLoss, formatPerplexity, formatProbability, formatRank, gltrBucketOf, gltrLegend } from './lossBands';
-import type { LegendEntry } from './lossBands';
+import type { GltrBucket, LegendEntry, Swatch } from './lossBands';
 
 export const NEXT_TOKEN_COMMAND = 'lmLens.showNextTokenProbabilities';
 export const SCORE_SELECTION_COMMAND = 'lmLens.scoreSelection';
@@ -38,25 +38,29 @@ export function buildSentenceHover(options: SentenceHoverOptions): HoverContent 
   const { sentence, band } = options;
   const bandSwatch = band === undefined ? undefined : SENTENCE_BANDS[band];
   const lines: string[] = [];
-  lines.push(`**LM Lens · sentence loss**${bandSwatch ? ` ${bandSwatch.emoji} ${bandSwatch.label}` : ''}`, '');
-  lines.push(`Mean loss **${formatLoss(sentence.loss)}** nats/token · perplexity **${formatPerplexity(sentence.perplexity)}** · ${plural(sentence.tokenCount, 'token')}`, '');
+  // Short paragraphs: VS Code caps a hover's height, and the links come last.
+  lines.push(
+    `**LM Lens** · mean loss **${formatLoss(sentence.loss)}** nats/token · perplexity **${formatPerplexity(sentence.perplexity)}** · ` +
+      `${plural(sentence.tokenCount, 'token')}${bandSwatch ? ` · ${swatchHtml(bandSwatch)} ${bandSwatch.label}` : ''}`,
+    '',
+  );
 
   if (options.mode === 'token' && options.token) {
     const token = options.token;
-    const bucket = GLTR_BUCKETS[gltrBucketOf(token.rank)];
-    lines.push(`Token ${codeSpan(showWhitespace(token.text))}: ${formatProbability(token.prob)} · rank ${formatRank(token.rank)}${bucket ? ` · ${bucket.emoji} ${bucket.label}` : ''}`, '');
+    const bucket = GLTR_BUCKETS[gltrBucketOf(token.rank)] as GltrBucket;
+    lines.push(`Token ${codeSpan(showWhitespace(token.text))}: ${formatProbability(token.prob)} · rank ${formatRank(token.rank)} · ${swatchHtml(bucket)} ${bucket.label}`, '');
   }
 
   if (sentence.leastLikely.length > 0) {
-    lines.push('**Least likely tokens** (probability, rank, the model’s top choices there)', '');
+    lines.push('Least likely tokens (probability · rank · the model’s top choices there):', '');
     for (const token of sentence.leastLikely) {
       const alternatives = token.alternatives.map((alt) => `${codeSpan(showWhitespace(alt.text))} ${formatProbability(alt.prob)}`).join(', ');
-      lines.push(`- ${codeSpan(showWhitespace(token.text))} ${formatProbability(token.prob)} · rank ${formatRank(token.rank)}${alternatives ? ` · expected ${alternatives}` : ''}`);
+      lines.push(`- ${codeSpan(showWhitespace(token.text))} ${formatProbability(token.prob)} · ${formatRank(token.rank)}${alternatives ? ` · ${alternatives}` : ''}`);
     }
     lines.push('');
   }
 
-  lines.push('---', '', `Bands (mean loss, nats): ${legendLine(bandLegend(options.thresholds), band)}`, '');
+  lines.push(`Bands (mean loss, nats): ${legendLine(bandLegend(options.thresholds), band)}`, '');
   if (options.mode === 'token') {
     const current = options.token ? gltrBucketOf(options.token.rank) : undefined;
     lines.push(`Tokens (GLTR, rank of the actual token): ${legendLine(gltrLegend(), current)}`, '');
@@ -70,6 +74,15 @@ export function buildSentenceHover(options: SentenceHoverOptions): HoverContent 
     ].join(' · '),
   );
   return { markdown: lines.join('\n'), enabledCommands: [NEXT_TOKEN_COMMAND, SCORE_SELECTION_COMMAND] };
+}
+
+/**
+ * A square in the swatch's theme colour. VS Code's hover sanitizer keeps a span's `style` when
+ * it is only `color:var(--vscode-…);`, so the square follows the theme like the decorations do;
+ * the adapter must set `supportHtml`. Token texts only ever appear inside code spans.
+ */
+export function swatchHtml(swatch: Swatch): string {
+  return `<span style="color:var(--vscode-${swatch.themeColor.replace(/\./g, '-')});">■</span>`;
 }
 
 export interface TextScoreSummary {
@@ -90,9 +103,12 @@ export function selectionMessage(score: TextScoreSummary): string {
   );
 }
 
-/** `bos: true` semantics: every token is predicted, the first one after <|endoftext|>. */
+/**
+ * `bos: true` semantics: every token of the text is predicted, the first one after
+ * <|endoftext|> (which `tokenCount` includes, so the text's own count is `predicted`).
+ */
 export function documentMessage(name: string, score: TextScoreSummary): string {
-  return `LM Lens: ${name} — loss ${formatLoss(score.loss)} nats/token, perplexity ${formatPerplexity(score.perplexity)}, ${plural(score.tokenCount, 'token')} (each predicted, the first after <|endoftext|>).`;
+  return `LM Lens: ${name} — loss ${formatLoss(score.loss)} nats/token, perplexity ${formatPerplexity(score.perplexity)}, ${plural(score.predicted, 'token')} (each predicted, the first after <|endoftext|>).`;
 }
 
 export function documentStatusText(score: TextScoreSummary): string {
@@ -107,7 +123,7 @@ export function annotationText(losses: ReadonlyArray<number | null>): string {
 // ---------------------------------------------------------------------------------------------
 
 function legendLine(entries: readonly LegendEntry[], current: number | undefined): string {
-  return entries.map((entry, i) => (i === current ? `**${entry.swatch.emoji} ${entry.range}**` : `${entry.swatch.emoji} ${entry.range}`)).join(' · ');
+  return entries.map((entry, i) => (i === current ? `${swatchHtml(entry.swatch)} **${entry.range}**` : `${swatchHtml(entry.swatch)} ${entry.range}`)).join(' · ');
 }
 
 function plural(count: number, noun: string): string {

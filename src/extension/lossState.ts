@@ -5,6 +5,7 @@
  */
 import type { SentenceScore } from '../core/sentenceLoss';
 import type { TextRange } from '../core/sentences';
+import { bandOf } from './lossBands';
 import { planRescore, sentenceIndexAt } from './lossRanges';
 import type { RescorePlan } from './lossRanges';
 
@@ -13,6 +14,23 @@ export interface ScorePlan extends RescorePlan {
   version: number;
   /** Bumped by `invalidate`, so an answer from before a model switch is dropped too. */
   epoch: number;
+}
+
+/** Test hook view of one scored sentence and the band it is drawn in. */
+export interface LossSentenceSnapshot {
+  start: number;
+  end: number;
+  text: string;
+  loss: number;
+  perplexity: number;
+  tokenCount: number;
+  band: number | undefined;
+}
+
+export interface LossResultsSnapshot {
+  version: number;
+  complete: boolean;
+  sentences: LossSentenceSnapshot[];
 }
 
 /** Long documents are scored only after the user agreed, and asked about once. */
@@ -92,5 +110,10 @@ export class DocumentLossState {
 
   sentenceAt(offset: number): SentenceScore | undefined {
     return this.held[sentenceIndexAt(this.held, offset)];
+  }
+
+  snapshot(thresholds: readonly number[]): LossResultsSnapshot {
+    const sentences = this.held.map(({ start, end, text, loss, perplexity, tokenCount }) => ({ start, end, text, loss, perplexity, tokenCount, band: bandOf(loss, thresholds) }));
+    return { version: this.currentVersion, complete: this.complete, sentences };
   }
 }

@@ -3,12 +3,12 @@ import * as vscode from 'vscode';
 import { predictionToJson, predictionToMarkdown } from '../../media/exportTable';
 import { buildPanelHtml } from '../../media/panelHtml';
 import { errorMessage, isCancelled } from '../core/errors';
-import type { ModelState, NextTokenResponse } from '../host/protocol';
+import type { ModelState } from '../host/protocol';
 import { nextTokenRequest, sampleRequest } from '../host/protocol';
 import { SECTION, onConfigChange, readConfig } from './configuration';
 import type { ModelController } from './modelController';
-import { CONTROL_LIMITS, DEFAULT_SAMPLE_OPTIONS, PANEL_VIEW_TYPE, SAMPLE_LIMITS, mergeLimited, parseWebviewMessage } from './panelProtocol';
-import type { CopyFormat, ExtensionMessage, ModelStatusView, PanelControls, PanelState, PredictionView, WebviewMessage } from './panelProtocol';
+import { CONTROL_LIMITS, DEFAULT_SAMPLE_OPTIONS, PANEL_VIEW_TYPE, SAMPLE_LIMITS, mergeLimited, modelStatus, parseWebviewMessage, predictionView, samplesView, samplingParams } from './panelProtocol';
+import type { CopyFormat, ExtensionMessage, PanelControls, PanelState, WebviewMessage } from './panelProtocol';
 
 /** The model reads at most its last 1024 tokens; this many characters before the cursor cover them in any prose. */
 const MAX_CONTEXT_CHARS = 20_000;
@@ -16,12 +16,7 @@ const TAIL_TOKENS = 12;
 /** Output channels and the like show up as text editors but are nothing a user writes in. */
 const UNFOLLOWED_SCHEMES = new Set(['output', 'vscode-scm', 'comment', 'debug']);
 
-const SETTING_KEYS: Record<keyof PanelControls, string> = {
-  k: 'nextToken.topK',
-  temperature: 'nextToken.temperature',
-  topP: 'nextToken.topP',
-  samplingTopK: 'nextToken.samplingTopK',
-};
+const SETTING_KEYS: Record<keyof PanelControls, string> = { k: 'nextToken.topK', temperature: 'nextToken.temperature', topP: 'nextToken.topP', samplingTopK: 'nextToken.samplingTopK' };
 const CONTROL_KEYS = Object.keys(CONTROL_LIMITS) as Array<keyof PanelControls>;
 
 /** What a prediction is asked for: the text before the cursor, and a key that changes with the document version or the cursor. */
@@ -37,19 +32,6 @@ interface Target {
 function controlsFromConfig(): PanelControls {
   const { topK, temperature, topP, samplingTopK } = readConfig().nextToken;
   return { k: topK, temperature, topP, samplingTopK };
-}
-
-function modelStatus(state: ModelState): ModelStatusView {
-  switch (state.state) {
-    case 'idle':
-      return { kind: 'starting' };
-    case 'loading':
-      return { kind: 'loading', phase: 'load', ...state.progress };
-    case 'ready':
-      return { kind: 'ready', modelId: state.info.id };
-    case 'error':
-      return { kind: 'error', message: state.message };
-  }
 }
 
 function isFollowable(editor: vscode.TextEditor | undefined): editor is vscode.TextEditor {
@@ -85,8 +67,7 @@ export class NextTokenPanelController implements vscode.Disposable {
   private view: PanelState;
   private rendered: PanelState | undefined;
   private readonly renderEmitter = new vscode.EventEmitter<PanelState>();
-  /** Test hook: how many messages reached the webview. */
-  postedMessages = 0;
+  private posted = 0;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -111,6 +92,11 @@ export class NextTokenPanelController implements vscode.Disposable {
     return this.rendered;
   }
 
+  /** Test hook: how many messages were sent to the webview. */
+  get postedMessages(): number {
+    return this.posted;
+  }
+
   get isOpen(): boolean {
     return this.panel !== undefined;
   }
@@ -130,6 +116,11 @@ export class NextTokenPanelController implements vscode.Disposable {
         resolve(state);
       });
     });
+  }
+
+  /** Closes the panel (its listeners go with it); the commands stay. */
+  close(): void {
+    this.panel?.dispose();
   }
 
   /** Opens the panel beside the editor without taking focus, or reveals it. */
@@ -172,7 +163,9 @@ export class NextTokenPanelController implements vscode.Disposable {
         if (!panel.visible) this.webviewReady = false;
         else if (this.stale) this.schedule(0);
       }),
-      panel.webview.onDidReceiveMessage((message: unknown) => void this.handleMessage(message)),
+      panel.webview.onDidReceiveMessage((message: unknown) =>
+        this.handleMessage(message).catch((error: unknown) => void vscode.window.showErrorMessage(`LM Lens: ${errorMessage(error)}`)),
+      ),
       vscode.window.onDidChangeActiveTextEditor((editor) => this.follow(editor)),
       vscode.window.onDidChangeVisibleTextEditors(() => this.follow(vscode.window.activeTextEditor)),
       vscode.window.onDidChangeTextEditorSelection((event) => (event.textEditor === this.editor ? this.schedule() : this.follow(event.textEditor))),
@@ -182,13 +175,9 @@ export class NextTokenPanelController implements vscode.Disposable {
       this.model.onDidChangeState((state) => this.onModelState(state)),
       onConfigChange(['nextToken'], () => this.onConfigChanged()),
     ];
-    const webview = panel.webview;
-    panel.webview.html = buildPanelHtml({
-      cspSource: webview.cspSource,
-      nonce: randomBytes(16).toString('base64'),
-      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'webview.js')).toString(),
-      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'media', 'panel.css')).toString(),
-    });
+    const { webview } = panel;
+    const uri = (...parts: string[]): string => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, ...parts)).toString();
+    webview.html = buildPanelHtml({ cspSource: webview.cspSource, nonce: randomBytes(16).toString('base64'), scriptUri: uri('dist', 'webview.js'), styleUri: uri('media', 'panel.css') });
     this.schedule(0);
   }
 
@@ -242,26 +231,25 @@ export class NextTokenPanelController implements vscode.Disposable {
     const sequence = ++this.sequence;
     const target = this.target();
     if (!target) {
-      this.update({ hasEditor: false, updating: false });
+      this.update({ hasEditor: false, prediction: undefined, updating: false });
       return;
     }
     const { controls } = this.view;
     try {
-      const response = await this.model.request('panel', nextTokenRequest, {
-        text: target.text,
-        top: controls.k,
-        temperature: controls.temperature,
-        topP: controls.topP,
-        topK: controls.samplingTopK,
-        tailTokens: TAIL_TOKENS,
-      });
+      const response = await this.model.request('panel', nextTokenRequest, { text: target.text, top: controls.k, tailTokens: TAIL_TOKENS, ...samplingParams(controls) });
       // A newer request, or an edit or cursor move while this one ran, makes the answer stale.
       if (sequence !== this.sequence || !this.editor || keyOf(this.editor) !== target.key) return;
       this.predictionKey = target.key;
       this.update({
         hasEditor: true,
         model: modelStatus(this.model.state),
-        prediction: this.toPrediction(sequence, target, response),
+        prediction: predictionView(sequence, response, {
+          emptyContext: target.text.length === 0,
+          cut: target.cut,
+          fileName: vscode.workspace.asRelativePath(target.document.uri, false),
+          line: target.position.line + 1,
+          column: target.position.character + 1,
+        }),
         samples: this.view.samples && { ...this.view.samples, stale: this.samplesKey !== target.key },
         updating: this.timer !== undefined,
       });
@@ -270,33 +258,6 @@ export class NextTokenPanelController implements vscode.Disposable {
       this.update({ hasEditor: true, model: { kind: 'error', message: errorMessage(error) }, updating: false });
       void this.model.reportError(error);
     }
-  }
-
-  private toPrediction(id: number, target: Target, response: NextTokenResponse): PredictionView {
-    const sampling = response.sampling;
-    const sampled = new Map(sampling?.top.map((token) => [token.id, token.prob]));
-    return {
-      id,
-      emptyContext: target.text.length === 0,
-      contextTokens: response.contextTokens,
-      truncated: response.truncated || target.cut,
-      entropy: response.entropy,
-      rows: response.top.map(({ id: tokenId, text, prob, logprob, logit }) => ({
-        id: tokenId,
-        text,
-        prob,
-        logprob,
-        logit,
-        // Temperature, top-k and top-p keep the order, so a row missing here was truncated away.
-        ...(sampling ? { sampledProb: sampled.get(tokenId) ?? 0 } : {}),
-      })),
-      ...(sampling ? { sampling: { entropy: sampling.entropy, keptTokens: sampling.keptTokens } } : {}),
-      tail: response.tail,
-      elapsedMs: response.elapsedMs,
-      fileName: vscode.workspace.asRelativePath(target.document.uri, false),
-      line: target.position.line + 1,
-      column: target.position.character + 1,
-    };
   }
 
   private onModelState(state: ModelState): void {
@@ -320,7 +281,6 @@ export class NextTokenPanelController implements vscode.Disposable {
       case 'ready':
         this.webviewReady = true;
         this.post({ type: 'state', state: this.view });
-        if (!this.view.prediction && this.timer === undefined) this.schedule(0);
         return;
       case 'setControls':
         return this.setControls(message.controls);
@@ -339,13 +299,10 @@ export class NextTokenPanelController implements vscode.Disposable {
         return;
       case 'selectModel':
         await vscode.commands.executeCommand('lmLens.selectModel');
-        return;
-      case undefined:
-        return;
     }
   }
 
-  /** Applies at once, then persists to the settings where the value is defined (workspace, else user). */
+  /** Applies at once, then persists to the settings where the value is defined (workspace, else user); a default value is removed. */
   private async setControls(changes: Partial<PanelControls>): Promise<void> {
     const previous = this.view.controls;
     const controls = mergeLimited(CONTROL_LIMITS, previous, changes);
@@ -354,8 +311,9 @@ export class NextTokenPanelController implements vscode.Disposable {
     const configuration = vscode.workspace.getConfiguration(SECTION);
     try {
       for (const key of CONTROL_KEYS.filter((name) => controls[name] !== previous[name])) {
-        const inWorkspace = configuration.inspect(SETTING_KEYS[key])?.workspaceValue !== undefined;
-        await configuration.update(SETTING_KEYS[key], controls[key], inWorkspace ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global);
+        const inspected = configuration.inspect(SETTING_KEYS[key]);
+        const target = inspected?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+        await configuration.update(SETTING_KEYS[key], controls[key] === inspected?.defaultValue ? undefined : controls[key], target);
       }
     } catch (error) {
       void vscode.window.showWarningMessage(`LM Lens: could not save the panel's settings: ${errorMessage(error)}`);
@@ -391,22 +349,14 @@ export class NextTokenPanelController implements vscode.Disposable {
     const id = ++this.sampleRuns;
     this.update({ sampling: true });
     try {
-      const response = await this.model.request('command', sampleRequest, {
-        text: target.text,
-        n: sampleOptions.n,
-        maxNewTokens: sampleOptions.maxNewTokens,
-        temperature: controls.temperature,
-        topP: controls.topP,
-        topK: controls.samplingTopK,
-      });
+      // Not the panel's channel: a cursor move must not cancel a run the user asked for.
+      const response = await this.model.request('command', sampleRequest, { text: target.text, ...sampleOptions, ...samplingParams(controls) });
       this.samplesKey = target.key;
-      const sequences = response.sequences.map(({ text, tokens, prob, sampledProb, logprob, share }) => ({ text, tokens, prob, sampledProb, logprob, share }));
       const stale = !this.editor || keyOf(this.editor) !== target.key;
-      this.update({ sampling: false, samples: { id, sequences, stale, elapsedMs: response.elapsedMs } });
+      this.update({ sampling: false, samples: samplesView(id, response, stale) });
     } catch (error) {
-      this.update({ sampling: false });
-      if (isCancelled(error)) return;
-      this.update({ model: { kind: 'error', message: errorMessage(error) } });
+      if (isCancelled(error)) return this.update({ sampling: false });
+      this.update({ sampling: false, model: { kind: 'error', message: errorMessage(error) } });
       void this.model.reportError(error);
     }
   }
@@ -437,7 +387,7 @@ export class NextTokenPanelController implements vscode.Disposable {
   private post(message: ExtensionMessage): void {
     // Before `ready` the script is not listening; the handshake sends the whole state then.
     if (!this.panel || !this.webviewReady) return;
-    this.postedMessages++;
+    this.posted++;
     void this.panel.webview.postMessage(message);
     this.rendered = this.view;
     this.renderEmitter.fire(this.view);

@@ -3,8 +3,9 @@
  * (media/main.ts). No `vscode` import: the webview bundle and the Node unit tests use it too.
  * The extension owns all state and sends it whole (`state`); the webview only renders it and
  * asks for actions. Everything the webview sends is untrusted: `parseWebviewMessage` is the
- * only way in.
+ * only way in. The view builders at the end turn model-process answers into what the panel shows.
  */
+import type { ModelState, NextTokenResponse, SampleResponse, SamplingParams } from '../host/protocol';
 
 export const PANEL_VIEW_TYPE = 'lmLens.nextToken';
 
@@ -219,4 +220,62 @@ export function mergeLimited<T extends PanelControls | SampleOptions>(limits: { 
     if (typeof value === 'number' && Number.isFinite(value)) merged[key] = clampTo(limits[key], value) as T[keyof T];
   }
   return merged;
+}
+
+/** The controls as the model process names them; a top-k of 0 is off (the process's own default would be 50). */
+export function samplingParams(controls: PanelControls): Required<SamplingParams> {
+  return { temperature: controls.temperature, topP: controls.topP, topK: controls.samplingTopK };
+}
+
+export function modelStatus(state: ModelState): ModelStatusView {
+  switch (state.state) {
+    case 'idle':
+      return { kind: 'starting' };
+    case 'loading':
+      return { kind: 'loading', phase: 'load', ...state.progress };
+    case 'ready':
+      return { kind: 'ready', modelId: state.info.id };
+    case 'error':
+      return { kind: 'error', message: state.message };
+  }
+}
+
+/** Where the text came from; `cut`: the panel sent only the end of a long text. */
+export type PredictionPlace = Pick<PredictionView, 'emptyContext' | 'fileName' | 'line' | 'column'> & { cut: boolean };
+
+export function predictionView(id: number, response: NextTokenResponse, place: PredictionPlace): PredictionView {
+  const { cut, ...where } = place;
+  const sampling = response.sampling;
+  const sampled = new Map(sampling?.top.map((token) => [token.id, token.prob]));
+  return {
+    id,
+    ...where,
+    contextTokens: response.contextTokens,
+    truncated: response.truncated || cut,
+    entropy: response.entropy,
+    rows: response.top.map(({ id: tokenId, text, prob, logprob, logit }) => ({
+      id: tokenId,
+      text,
+      prob,
+      logprob,
+      logit,
+      // Temperature, top-k and top-p keep the order, so a listed token missing there was truncated away.
+      ...(sampling ? { sampledProb: sampled.get(tokenId) ?? 0 } : {}),
+    })),
+    ...(sampling ? { sampling: { entropy: sampling.entropy, keptTokens: sampling.keptTokens } } : {}),
+    tail: response.tail,
+    elapsedMs: response.elapsedMs,
+  };
+}
+
+export function samplesView(id: number, response: SampleResponse, stale: boolean): SamplesView {
+  const sequences = response.sequences.map(({ text, tokens, prob, sampledProb, logprob, share }) => ({
+    text,
+    tokens,
+    prob,
+    sampledProb,
+    logprob,
+    share,
+  }));
+  return { id, sequences, stale, elapsedMs: response.elapsedMs };
 }

@@ -20,6 +20,8 @@ export interface ModelClientOptions {
   crashWindowMs?: number;
   log?: (level: LogLevel, message: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Node flags for the model process (tests pass --expose-gc to measure live memory). */
+  execArgv?: string[];
 }
 
 type Listener<T> = (value: T) => void;
@@ -115,9 +117,11 @@ export class ModelClient {
     this.starts++;
     const child = fork(this.options.hostScript, [], {
       execPath: this.options.execPath ?? process.execPath,
-      execArgv: [],
+      execArgv: this.options.execArgv ?? [],
       // Electron's binary behaves as plain Node only with this variable (as vscode-languageclient does).
-      env: { ...process.env, ...this.options.env, ELECTRON_RUN_AS_NODE: '1' },
+      // MALLOC_ARENA_MAX: onnxruntime's worker threads otherwise each grow a glibc arena, and the
+      // process keeps hundreds of MB it no longer uses.
+      env: { MALLOC_ARENA_MAX: '2', ...process.env, ...this.options.env, ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
@@ -145,6 +149,11 @@ export class ModelClient {
     running.pending.clear();
     if (expected || this.disposed) return;
     this.options.log?.('error', `Model process stopped unexpectedly (${how})`);
+    this.recordCrash(failure.message);
+  }
+
+  /** Counts a crash (or hang) towards the restart policy; past the limit the process stays down. */
+  private recordCrash(message: string): void {
     const now = Date.now();
     const window = this.options.crashWindowMs ?? 180_000;
     this.crashes = [...this.crashes.filter((time) => now - time < window), now];
@@ -154,7 +163,7 @@ export class ModelClient {
       this.onState.fire({ state: 'error', code: 'model-process', message: this.down });
       this.onDown.fire(this.down);
     } else {
-      this.onState.fire({ state: 'error', code: 'model-process', message: failure.message });
+      this.onState.fire({ state: 'error', code: 'model-process', message });
     }
   }
 
@@ -194,8 +203,13 @@ export class ModelClient {
       const timeoutMs = timeoutOverrideMs ?? this.options.requestTimeoutMs ?? 120_000;
       const timer = setTimeout(() => {
         this.options.log?.('error', `${type.method} took longer than ${timeoutMs} ms; restarting the model process`);
-        fail(new LmLensError('model-process', `The model did not answer within ${Math.round(timeoutMs / 1000)} s; it was restarted. Try again, or choose a smaller model with "LM Lens: Select model".`));
-        if (this.running === running) running.child.kill('SIGKILL');
+        const message = `The model did not answer within ${Math.round(timeoutMs / 1000)} s; it was restarted. Try again, or choose a smaller model with "LM Lens: Select model".`;
+        fail(new LmLensError('model-process', message));
+        // Detach at once: the next request must go to a fresh process, not to this dying one.
+        if (this.running === running) {
+          this.stopProcess(message);
+          this.recordCrash(message);
+        }
       }, timeoutMs);
       running.pending.add(fail);
       signal?.addEventListener('abort', onAbort, { once: true });

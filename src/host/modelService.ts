@@ -157,6 +157,8 @@ export class ModelService {
 
   async stats(): Promise<HostStats> {
     const engine = this.engine ? await this.engine.catch(() => undefined) : undefined;
+    // With --expose-gc (tests, benchmark) report live memory rather than garbage not yet collected.
+    (globalThis as { gc?: () => void }).gc?.();
     const memory = process.memoryUsage();
     return {
       info: engine?.model.info,

@@ -1,0 +1,61 @@
+// What the product is compared with: the same ONNX file run by onnxruntime-node directly, with
+// the session options the product uses (see src/core/model.ts), so every difference in the
+// ratios is overhead of LM Lens or transformers.js, not of a different ORT configuration.
+import * as ort from 'onnxruntime-node';
+import { runGpt2 } from '../test/support/ortGpt2';
+import type { Gpt2RunShape } from '../test/support/ortGpt2';
+import { scoreWindows } from '../src/core/scoring';
+import { repeat, timed } from './stats';
+import type { RepeatOptions } from './stats';
+
+export type Past = Record<string, ort.Tensor>;
+
+export interface RawModel {
+  session: ort.InferenceSession;
+  shape: Gpt2RunShape;
+  contextSize: number;
+}
+
+export async function createRawModel(file: string, shape: Gpt2RunShape, contextSize: number, threads: number): Promise<RawModel> {
+  const session = await ort.InferenceSession.create(file, {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  } as ort.InferenceSession.SessionOptions);
+  return { session, shape, contextSize };
+}
+
+export async function releaseRawModel(model: RawModel): Promise<void> {
+  await model.session.release();
+}
+
+/** KV state of `ids` (one full-sequence forward); used untimed to set up decode steps. */
+export async function rawPrefill(model: RawModel, ids: number[]): Promise<Past> {
+  return (await runGpt2(model.session, model.shape, { ids: [ids] })).past;
+}
+
+/**
+ * Median-ready samples of one decode step (one new token) after `past`. Each sample starts
+ * from the same past, so the context length stays exactly what the caller asked for.
+ */
+export function rawDecodeSamples(model: RawModel, past: Past, options: RepeatOptions, tokenId = 262): Promise<number[]> {
+  return repeat(options, () => timed(() => runGpt2(model.session, model.shape, { ids: [[tokenId]], past })));
+}
+
+/** `steps` chained decode steps after `past`, each feeding the previous step's KV; the token fed does not change the work. */
+export async function rawDecodeChain(model: RawModel, past: Past, steps: number, tokenId = 262): Promise<void> {
+  let current = past;
+  for (let step = 0; step < steps; step++) current = (await runGpt2(model.session, model.shape, { ids: [[tokenId]], past: current })).past;
+}
+
+/**
+ * Prefill of every window the product's strided scoring uses (same window and stride, from
+ * scoreWindows), one forward per window with full logits and no per-token statistics: the
+ * throughput a scorer built directly on ORT would get.
+ */
+export async function rawScoreWindows(model: RawModel, ids: number[], stride?: number): Promise<void> {
+  for (const window of scoreWindows(ids.length, model.contextSize, stride)) {
+    await runGpt2(model.session, model.shape, { ids: [ids.slice(window.begin, window.end)] });
+  }
+}

@@ -1,0 +1,149 @@
+// npm run bench [-- --reps N --warmup N --threads N --only W1,W2,D --keep --out FILE]
+// npm run bench:smoke   (tiny model, 1 warm-up + 2 reps: checks the harness, never the timings)
+//
+// Prints a Markdown table (stdout) and writes every sample to bench/results.json. A MISS is
+// reported, not an exit failure: timings on shared machines are too noisy to gate on.
+import { statSync } from 'node:fs';
+import * as os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadEngine } from '../src/core/engine';
+import { ensureTestModel, repoRoot } from '../test/support/testModel';
+import type { TestModelShape } from '../test/support/testModel';
+import { createRawModel, releaseRawModel } from './baselines';
+import type { RawModel } from './baselines';
+import { hostRows } from './host';
+import { buildTexts } from './prose';
+import { machineInfo, markdownTable, writeResults } from './report';
+import type { Row } from './report';
+import { measureReadBandwidth, timed } from './stats';
+import type { RepeatOptions } from './stats';
+import { decodeFloorRows, generationRows, keystrokeRows, rescoreRows, scoringRows } from './workloads';
+import type { EngineBench } from './workloads';
+
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    reps: { type: 'string' },
+    warmup: { type: 'string' },
+    threads: { type: 'string', default: '0' },
+    only: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
+});
+
+function nonNegativeInt(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`--${name} must be a non-negative integer`);
+  return parsed;
+}
+
+const log = (line: string): void => {
+  process.stderr.write(`[bench] ${line}\n`);
+};
+
+async function main(): Promise<void> {
+  const root = repoRoot();
+  const smoke = args.smoke ?? false;
+  const runs: RepeatOptions = { warmup: nonNegativeInt(args.warmup, 1, 'warmup'), reps: Math.max(1, nonNegativeInt(args.reps, smoke ? 2 : 5, 'reps')) };
+  const only = args.only ? new Set(args.only.split(',').map((id) => id.trim().toUpperCase())) : undefined;
+  const wanted = (...ids: string[]): boolean => !only || ids.some((id) => only.has(id));
+  // The hub's Xenova/gpt2 export has no num_logits_to_keep input, so the honest default omits it.
+  const shape: TestModelShape = smoke
+    ? { layers: 2, dim: 64, heads: 4, numLogitsToKeep: args.keep }
+    : { layers: 12, dim: 768, heads: 12, quantized: true, numLogitsToKeep: args.keep };
+  const machine = machineInfo();
+
+  log(`model ${JSON.stringify(shape)}: building or reusing…`);
+  let folder = '';
+  const buildMs = await timed(async () => {
+    folder = await ensureTestModel(shape);
+  });
+  const fp32File = join(folder, 'onnx', 'model.onnx');
+  const q8File = join(folder, 'onnx', 'model_quantized.onnx');
+  const weightBytes = statSync(fp32File).size;
+  log(`model ready in ${(buildMs / 1000).toFixed(1)} s: ${folder} (${(weightBytes / 1e6).toFixed(0)} MB fp32)`);
+
+  const bandwidth = measureReadBandwidth();
+  log(`single-thread JS read bandwidth ${(bandwidth.bytesPerSecond / 1e9).toFixed(1)} GB/s (passes ${bandwidth.passesGBps.map((v) => v.toFixed(1)).join(', ')})`);
+
+  const rows: Row[] = [];
+  const engine = await loadEngine({ model: folder, allowDownloads: false, threads: nonNegativeInt(args.threads, 0, 'threads') });
+  const info = engine.model.info;
+  const threads = info.threads;
+  // The smoke run checks the harness end to end within a minute; 1,600 tokens still span three windows.
+  const texts = buildTexts(engine.model.tokenizer, smoke ? 1600 : 4000);
+  const shapeOf = { layers: info.layers, heads: info.heads, headDim: info.headDim };
+  log(`engine loaded in ${info.loadMs} ms, ${threads} threads, logits-to-keep ${info.supportsLogitsToKeep}; documents ${texts.longIds.length} and ${engine.model.tokenizer.encode(texts.medium).length} tokens`);
+
+  const raw = await createRawModel(fp32File, shapeOf, info.contextSize, threads);
+  try {
+    const bench: EngineBench = { engine, raw, texts, runs, log };
+    const steps: Array<[string[], string, () => Promise<Row[]>]> = [
+      [['W1'], 'W1 keystrokes', () => keystrokeRows(bench)],
+      [['W2'], 'W2 scoring', () => scoringRows(bench)],
+      [['W3'], 'W3 re-score after an edit', () => rescoreRows(bench)],
+      [['W4', 'W5'], 'W4/W5 generation', () => generationRows(bench)],
+      [['D'], 'fp32 decode vs bandwidth floor', () => decodeFloorRows(raw, 'fp32', weightBytes, bandwidth, texts.longIds, runs)],
+    ];
+    for (const [ids, label, step] of steps) {
+      if (!wanted(...ids)) continue;
+      log(`${label}…`);
+      rows.push(...(await step()));
+    }
+  } finally {
+    await releaseRawModel(raw);
+    await engine.dispose();
+  }
+
+  let q8Bytes: number | undefined;
+  if (shape.quantized && wanted('D')) {
+    q8Bytes = statSync(q8File).size;
+    log('q8 decode vs bandwidth floor…');
+    let q8: RawModel | undefined;
+    try {
+      q8 = await createRawModel(q8File, shapeOf, info.contextSize, threads);
+      rows.push(...(await decodeFloorRows(q8, 'q8', q8Bytes, bandwidth, texts.longIds, runs)));
+    } finally {
+      if (q8) await releaseRawModel(q8);
+    }
+  }
+
+  if (wanted('W6', 'W7')) {
+    log('W6/W7 through the model process…');
+    const hostResult = await hostRows({ root, folder, threads, weightBytes, texts, runs, log });
+    rows.push(...hostResult.filter((row) => wanted(row.id)));
+  }
+  // Workload rows in id order (W6/W7 run last but read best next to W5), decode rows after them.
+  const rank = (row: Row): number => (row.id.startsWith('W') ? 0 : 1);
+  rows.sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? a.id.localeCompare(b.id) : 0));
+
+  const out = args.out ?? join(root, 'bench', 'results.json');
+  machine.loadAverageEnd = os.loadavg();
+  writeResults(out, {
+    date: new Date().toISOString(),
+    machine,
+    options: { smoke, ...runs, threads, only: args.only ?? null, logitsToKeep: info.supportsLogitsToKeep },
+    model: { folder, shape, fp32Bytes: weightBytes, q8Bytes, buildMs, loadMs: info.loadMs },
+    bandwidth,
+    rows,
+  });
+
+  const title = smoke ? 'LM Lens benchmark (SMOKE: tiny model, timings meaningless)' : 'LM Lens benchmark';
+  const ratioNote = 'ratio = median ÷ baseline median (W2: tokens/s ÷ tokens/s; W6: RSS ÷ weights)';
+  process.stdout.write(
+    `\n## ${title}\n\n${machine.cpuModel}, ${machine.cpus} CPUs, Node ${machine.node}, ${threads} ORT threads, ` +
+      `${runs.warmup} warm-up + ${runs.reps} reps, load average ${machine.loadAverageStart[0]?.toFixed(2)} → ${machine.loadAverageEnd[0]?.toFixed(2)}; ` +
+      `read bandwidth ${(bandwidth.bytesPerSecond / 1e9).toFixed(1)} GB/s (one JS thread)\n${ratioNote}\n\n${markdownTable(rows)}\n\nSamples: ${out}\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

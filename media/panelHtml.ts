@@ -1,0 +1,39 @@
+// The panel's HTML document. Built in the extension host, but kept free of `vscode` so a unit test
+// can check its Content-Security-Policy.
+import { escapeHtml } from './format';
+import { renderShell } from './render';
+
+export interface PanelHtmlOptions {
+  /** `webview.cspSource`. */
+  cspSource: string;
+  /** Per-load random value; the only script allowed to run carries it. */
+  nonce: string;
+  /** `webview.asWebviewUri` of dist/webview.js and media/panel.css. */
+  scriptUri: string;
+  styleUri: string;
+}
+
+export function buildPanelHtml(options: PanelHtmlOptions): string {
+  // Left unescaped: its quotes are part of the policy, and none of its parts can hold a `"`.
+  const csp = [
+    "default-src 'none'",
+    `style-src ${options.cspSource}`,
+    `script-src 'nonce-${options.nonce}'`,
+    `font-src ${options.cspSource}`,
+  ].join('; ');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${escapeHtml(options.styleUri)}">
+<title>Next token</title>
+</head>
+<body>
+${renderShell()}
+<script nonce="${escapeHtml(options.nonce)}" src="${escapeHtml(options.scriptUri)}"></script>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,80 @@
+// npm run test:integration: the mocha suite inside a real VS Code extension host (code-server
+// 4.100.3 in headless Chromium), with this repo loaded as the extension under development.
+// Assumes `npm run build` ran. Env: LM_LENS_TEST_RESULTS (results file), LM_LENS_TEST_MODEL
+// (model folder), LM_LENS_TEST_GREP (mocha grep), LM_LENS_TEST_TIMEOUT_MS, LM_LENS_KEEP_TEMP.
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Cleanup, remoteUri, startSession, workbenchUrl } from './codeServer';
+import { assertBuilt, repoRoot, resolveTestModel, testResultsDir, testSettings, testsEntry, Timings } from './fixtures';
+import { openWorkbench } from './page';
+import { defaultResultsPath, grepEnvVar, mapBundleStacks, printSummary, resultsEnvVar, testModelEnvVar, waitForResults } from './results';
+
+async function main(): Promise<number> {
+  assertBuilt();
+  // Several people (or agents) may run this in one checkout at once: each run writes its own file
+  // and only the finished one is copied to the well-known place.
+  const publishedPath = path.resolve(process.env[resultsEnvVar] || defaultResultsPath(repoRoot));
+  const resultsPath = path.join(os.tmpdir(), `lm-lens-results-${process.pid}-${Date.now()}.json`);
+  const timings = new Timings();
+  const cleanup = new Cleanup();
+  cleanup.add(() => rmSync(resultsPath, { force: true }));
+  try {
+    const model = await timings.time('test model', () => resolveTestModel());
+    const session = await startSession({
+      label: 'integration',
+      settings: testSettings({ model }),
+      env: {
+        [resultsEnvVar]: resultsPath,
+        [testModelEnvVar]: model,
+        ...(process.env[grepEnvVar] ? { [grepEnvVar]: process.env[grepEnvVar] } : {}),
+      },
+      timings,
+      cleanup,
+    });
+    const url = workbenchUrl(session.server, session.workspaceDir, [
+      ['extensionDevelopmentPath', remoteUri(session.server, repoRoot)],
+      ['extensionTestsPath', remoteUri(session.server, testsEntry)],
+    ]);
+    const workbench = await openWorkbench(session.browser, url, { logFile: session.browserLog });
+    const results = await timings.time('workbench + tests', () =>
+      waitForResults(resultsPath, {
+        timeoutMs: Number(process.env.LM_LENS_TEST_TIMEOUT_MS ?? 300_000),
+        abortReason: async () => {
+          const exitCode = workbench.hostExitCode();
+          return exitCode !== undefined ? `the extension host exited (code ${exitCode}) without writing them` : workbench.fatalProblem();
+        },
+      }),
+    );
+    mkdirSync(path.dirname(publishedPath), { recursive: true });
+    copyFileSync(resultsPath, publishedPath);
+    mapBundleStacks(results, repoRoot);
+    const ok = printSummary(results);
+    if (!results.environment.resultsPathFromEnv) {
+      console.log(`  The extension host did not see ${resultsEnvVar}: the runner's environment did not reach it.`);
+    }
+    for (const text of await workbench.errorNotifications()) {
+      console.log(`  note: the workbench showed an error notification: ${text}`);
+    }
+    console.log(`  VS Code ${results.environment.vscodeVersion} (${results.environment.appName}, extension host node ${results.environment.nodeVersion})`);
+    console.log(`  ${timings.report()}`);
+    console.log(`  results: ${path.relative(repoRoot, publishedPath)}, logs: ${path.relative(repoRoot, session.logsDir)}/`);
+    return ok && results.environment.resultsPathFromEnv ? 0 : 1;
+  } catch (error) {
+    console.error(`\nIntegration run failed: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`  ${timings.report()}`);
+    console.error(`  logs: ${path.relative(repoRoot, path.join(testResultsDir, 'logs', 'integration'))}/`);
+    return 1;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+// Explicit exit: Playwright's and the server's handles must not keep the runner alive.
+void main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  },
+);
