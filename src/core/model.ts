@@ -134,7 +134,7 @@ export class LanguageModel {
       await model.dispose();
       throw new LmLensError(
         'vocab-mismatch',
-        `The tokenizer of ${where} has ${wrapped.vocabSize} tokens but the model only ${config.vocabSize}. Use the tokenizer.json that belongs to this model.`,
+        `The tokenizer of ${where} has ${wrapped.vocabSize} tokens but the model only ${config.vocabSize}. Add the tokenizer.json that belongs to this model, or choose another with lmLens.model (--model).`,
       );
     }
     const session = (model as unknown as { sessions: Record<string, { inputNames: string[] }> }).sessions.model;

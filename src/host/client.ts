@@ -59,6 +59,7 @@ export class ModelClient {
   private down: string | undefined;
   private disposed = false;
   private starts = 0;
+  private lastState: ModelState['state'] = 'idle';
 
   constructor(private readonly options: ModelClientOptions) {}
 
@@ -115,6 +116,7 @@ export class ModelClient {
   private ensureRunning(): Running {
     if (this.running) return this.running;
     this.starts++;
+    this.lastState = 'idle';
     const child = fork(this.options.hostScript, [], {
       execPath: this.options.execPath ?? process.execPath,
       execArgv: this.options.execArgv ?? [],
@@ -126,7 +128,10 @@ export class ModelClient {
     });
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
     const running: Running = { child, connection, pending: new Set() };
-    connection.onNotification(stateNotification, (state) => this.onState.fire(state));
+    connection.onNotification(stateNotification, (state) => {
+      this.lastState = state.state;
+      this.onState.fire(state);
+    });
     connection.onNotification(logNotification, ({ level, message }) => this.options.log?.(level, message));
     child.stderr?.on('data', (chunk: Buffer) => this.options.log?.('warn', `model process: ${chunk.toString().trimEnd()}`));
     child.stdout?.on('data', (chunk: Buffer) => this.options.log?.('info', `model process: ${chunk.toString().trimEnd()}`));
@@ -201,7 +206,12 @@ export class ModelClient {
         graceTimer = setTimeout(() => fail(new CancelledError()), 2000);
       };
       const timeoutMs = timeoutOverrideMs ?? this.options.requestTimeoutMs ?? 120_000;
-      const timer = setTimeout(() => {
+      const onTimeout = (): void => {
+        // Loading (a first download can take minutes) reports progress: that is not a hang.
+        if (this.lastState === 'loading') {
+          timer = setTimeout(onTimeout, timeoutMs);
+          return;
+        }
         this.options.log?.('error', `${type.method} took longer than ${timeoutMs} ms; restarting the model process`);
         const message = `The model did not answer within ${Math.round(timeoutMs / 1000)} s; it was restarted. Try again, or choose a smaller model with "LM Lens: Select model".`;
         fail(new LmLensError('model-process', message));
@@ -210,13 +220,19 @@ export class ModelClient {
           this.stopProcess(message);
           this.recordCrash(message);
         }
-      }, timeoutMs);
+      };
+      let timer = setTimeout(onTimeout, timeoutMs);
       running.pending.add(fail);
       signal?.addEventListener('abort', onAbort, { once: true });
-      running.connection.sendRequest(type, params, source.token).then(
-        (result) => (signal?.aborted ? fail(new CancelledError()) : settle(() => resolve(result))),
-        (error: unknown) => fail(fromResponseError(error)),
-      );
+      try {
+        running.connection.sendRequest(type, params, source.token).then(
+          (result) => (signal?.aborted ? fail(new CancelledError()) : settle(() => resolve(result))),
+          (error: unknown) => fail(fromResponseError(error)),
+        );
+      } catch (error) {
+        // A closed connection throws synchronously; settling also disarms the hang timer.
+        fail(fromResponseError(error));
+      }
     });
   }
 }

@@ -92,7 +92,9 @@ export interface ScoreTextParams {
 export interface ScoreTextResponse {
   loss: number;
   perplexity: number;
+  /** Tokens whose probability was computed (all but the first, or all of them after `<|endoftext|>`). */
   predicted: number;
+  /** Tokens in the sequence, including `<|endoftext|>` when `bos` was set. */
   tokenCount: number;
   elapsedMs: number;
 }
