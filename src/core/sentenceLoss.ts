@@ -1,7 +1,7 @@
 import type { Engine } from './engine';
 import { meanLoss, scoreIds } from './scoring';
 import type { TokenScore } from './scoring';
-import { splitSentences } from './sentences';
+import { sentenceIndexAt, splitSentences } from './sentences';
 import type { SentenceSpan } from './sentences';
 
 export interface ScoredToken {
@@ -82,7 +82,7 @@ export async function scoreSentences(engine: Engine, text: string, options: Sent
     if (!span) continue;
     const anchor = firstNonSpace(text, span.start, span.end);
     if (anchor < 0) continue;
-    const sentence = findSentence(wanted, anchor);
+    const sentence = sentenceIndexAt(wanted, anchor);
     if (sentence < 0) continue;
     const token: ScoredToken = { start: span.start, end: span.end, id: score.id, text: tokenizer.tokenText(score.id), logprob: score.logprob, prob: score.prob, rank: score.rank };
     buckets[sentence]?.push({ score, token });
@@ -115,18 +115,5 @@ export async function scoreSentences(engine: Engine, text: string, options: Sent
 
 function firstNonSpace(text: string, start: number, end: number): number {
   for (let i = start; i < end; i++) if (!/\s/u.test(text[i] as string)) return i;
-  return -1;
-}
-
-function findSentence(spans: readonly SentenceSpan[], offset: number): number {
-  let low = 0;
-  let high = spans.length - 1;
-  while (low <= high) {
-    const mid = (low + high) >> 1;
-    const span = spans[mid] as SentenceSpan;
-    if (offset < span.start) high = mid - 1;
-    else if (offset >= span.end) low = mid + 1;
-    else return mid;
-  }
   return -1;
 }

@@ -463,3 +463,17 @@ const isLowSurrogate = (code: number): boolean => code >= 0xdc00 && code <= 0xdf
 function clamp(v: number, lo: number, hi: number): number {
   return v < lo || Number.isNaN(v) ? lo : v > hi ? hi : v;
 }
+
+/** Index of the sentence holding `offset` (start ≤ offset < end), by binary search; -1 if none. */
+export function sentenceIndexAt(sentences: readonly TextRange[], offset: number): number {
+  let low = 0;
+  let high = sentences.length - 1;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    const sentence = sentences[mid] as TextRange;
+    if (offset < sentence.start) high = mid - 1;
+    else if (offset >= sentence.end) low = mid + 1;
+    else return mid;
+  }
+  return -1;
+}

@@ -40,19 +40,7 @@ export function planRescore(spans: readonly TextRange[], previous: readonly Text
   return { keep, fromOffset: spans[keep]?.start };
 }
 
-/** Index of the sentence holding `offset` (start ≤ offset < end), by binary search; -1 if none. */
-export function sentenceIndexAt(sentences: readonly TextRange[], offset: number): number {
-  let low = 0;
-  let high = sentences.length - 1;
-  while (low <= high) {
-    const mid = (low + high) >> 1;
-    const sentence = sentences[mid] as TextRange;
-    if (offset < sentence.start) high = mid - 1;
-    else if (offset >= sentence.end) low = mid + 1;
-    else return mid;
-  }
-  return -1;
-}
+export { sentenceIndexAt } from '../core/sentences';
 
 /** The token whose visible part (see tokenRange) holds `offset`. */
 export function tokenAt(text: string, tokens: readonly ScoredToken[], offset: number): ScoredToken | undefined {

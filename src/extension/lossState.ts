@@ -17,15 +17,7 @@ export interface ScorePlan extends RescorePlan {
 }
 
 /** Test hook view of one scored sentence and the band it is drawn in. */
-export interface LossSentenceSnapshot {
-  start: number;
-  end: number;
-  text: string;
-  loss: number;
-  perplexity: number;
-  tokenCount: number;
-  band: number | undefined;
-}
+export type LossSentenceSnapshot = Pick<SentenceScore, 'start' | 'end' | 'text' | 'loss' | 'perplexity' | 'tokenCount'> & { band: number | undefined };
 
 export interface LossResultsSnapshot {
   version: number;

@@ -39,6 +39,8 @@ export class ModelController implements vscode.Disposable {
   private readonly latencies = new Map<Feature, number[]>();
   private readonly disposables: vscode.Disposable[] = [];
   private lastErrorShown = '';
+  /** Test hook: the last error message shown to the user, with the actions it offered. */
+  lastErrorReport: { code: string; message: string; actions: readonly string[] } | undefined;
   readonly defaultCacheDir: string;
 
   constructor(
@@ -159,6 +161,7 @@ export class ModelController implements vscode.Disposable {
       actions.push('Choose a local folder…', 'Select model');
     }
     actions.push('Retry', 'Show log');
+    this.lastErrorReport = { code, message, actions };
     const choice = await vscode.window.showErrorMessage(`LM Lens: ${message}`, ...actions);
     if (choice === 'Choose a local folder…') await vscode.commands.executeCommand('lmLens.selectModel', 'folder');
     else if (choice === 'Select model') await vscode.commands.executeCommand('lmLens.selectModel');

@@ -55,7 +55,7 @@ export class ModelManagement implements vscode.Disposable {
       this.statusItem,
       vscode.commands.registerCommand('lmLens.selectModel', (mode?: string) => this.selectModel(mode)),
       vscode.commands.registerCommand('lmLens.restartModel', () => this.model.restart()),
-      vscode.commands.registerCommand('lmLens.clearModelCache', () => this.clearCache()),
+      vscode.commands.registerCommand('lmLens.clearModelCache', (options?: { confirm?: boolean }) => this.clearCache(options?.confirm !== false)),
       vscode.commands.registerCommand('lmLens.revealModelCache', () => this.revealCache()),
       vscode.commands.registerCommand('lmLens.showOutput', () => this.log.show(true)),
       vscode.commands.registerCommand('lmLens.statusMenu', () => this.statusMenu()),
@@ -205,15 +205,15 @@ export class ModelManagement implements vscode.Disposable {
     return picked && Object.hasOwn(DTYPE_SUFFIXES, picked.dtype) ? picked.dtype : undefined;
   }
 
-  private async clearCache(): Promise<void> {
+  /** `confirm` false (tests, automation: `{ confirm: false }` as the command's argument) skips the modal question. */
+  private async clearCache(confirm: boolean): Promise<void> {
     const folder = this.cacheDir;
     const size = folderSize(folder);
     if (size === 0) {
       void vscode.window.showInformationMessage(`LM Lens: the model cache ${folder} is already empty.`);
       return;
     }
-    const confirm = await vscode.window.showWarningMessage(`Delete ${formatMegabytes(size)} of downloaded models in ${folder}?`, { modal: true }, 'Delete');
-    if (confirm !== 'Delete') return;
+    if (confirm && (await vscode.window.showWarningMessage(`Delete ${formatMegabytes(size)} of downloaded models in ${folder}?`, { modal: true }, 'Delete')) !== 'Delete') return;
     await this.model.restart();
     for (const entry of readdirSync(folder)) rmSync(path.join(folder, entry), { recursive: true, force: true });
     this.log.info(`Cleared the model cache ${folder} (${formatMegabytes(size)})`);
