@@ -82,7 +82,8 @@ if (runtimeBinaries.length === 0) {
 const files = [
   ...['README.md', 'CHANGELOG.md', 'LICENSE', 'LICENSE.md', 'LICENSE.txt'].filter((file) => existsSync(join(repo, file))),
   ...['extension', 'modelHost', 'cli', 'webview'].flatMap((name) => [`dist/${name}.js`, `dist/${name}.css`]).filter((file) => existsSync(join(repo, file))),
-  ...walk('media', (file) => /\.(css|png|svg|jpg|gif|ico|ttf|woff2?)$/i.test(file)),
+  // Webview styles and images, and the walkthrough's markdown pages (TypeScript sources are bundled, not shipped).
+  ...walk('media', (file) => /\.(css|png|svg|jpg|gif|ico|ttf|woff2?)$/i.test(file) || file.includes('walkthrough')),
   ...(manifest.icon ? [manifest.icon] : []),
   // lib/ holds TypeScript sources; dist/ is what its package.json "main" loads.
   ...walk('node_modules/onnxruntime-node/dist', isJs),
