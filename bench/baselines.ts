@@ -35,15 +35,30 @@ export async function rawPrefill(model: RawModel, ids: number[]): Promise<Past> 
   return (await runGpt2(model.session, model.shape, { ids: [ids] })).past;
 }
 
-/**
- * Median-ready samples of one decode step (one new token) after `past`. Each sample starts
- * from the same past, so the context length stays exactly what the caller asked for.
- */
-export function rawDecodeSamples(model: RawModel, past: Past, options: RepeatOptions, tokenId = 262): Promise<number[]> {
-  return repeat(options, () => timed(() => runGpt2(model.session, model.shape, { ids: [[tokenId]], past })));
+/** Milliseconds of one decode step (one new token per batch row of `past`); the token fed does not change the work. */
+export function rawDecodeStep(model: RawModel, past: Past, tokenId = 262): Promise<number> {
+  const rows = past['past_key_values.0.key']?.dims[0] ?? 1;
+  return timed(() => runGpt2(model.session, model.shape, { ids: Array.from({ length: rows }, () => [tokenId]), past }));
 }
 
-/** `steps` chained decode steps after `past`, each feeding the previous step's KV; the token fed does not change the work. */
+/** A batch-1 past repeated to `rows` rows, as the product tiles a prompt's KV state for N samples. */
+export function tilePast(past: Past, rows: number): Past {
+  const tiled: Past = {};
+  for (const [name, tensor] of Object.entries(past)) {
+    const source = tensor.data as Float32Array;
+    const target = new Float32Array(rows * source.length);
+    for (let row = 0; row < rows; row++) target.set(source, row * source.length);
+    tiled[name] = new ort.Tensor('float32', target, [rows, ...tensor.dims.slice(1)]);
+  }
+  return tiled;
+}
+
+/** Decode-step samples that all start from the same past, so the context stays exactly what the caller asked for. */
+export function rawDecodeSamples(model: RawModel, past: Past, options: RepeatOptions): Promise<number[]> {
+  return repeat(options, () => rawDecodeStep(model, past));
+}
+
+/** `steps` chained decode steps after `past`, each feeding the previous step's KV. */
 export async function rawDecodeChain(model: RawModel, past: Past, steps: number, tokenId = 262): Promise<void> {
   let current = past;
   for (let step = 0; step < steps; step++) current = (await runGpt2(model.session, model.shape, { ids: [[tokenId]], past: current })).past;

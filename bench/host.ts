@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ModelClient } from '../src/host/client';
 import { completeRequest, loadRequest, nextTokenRequest, sampleRequest, scoreSentencesRequest, statsRequest } from '../src/host/protocol';
-import { TYPED_WORDS, documentVariant, editLastSentence, keystrokes } from './prose';
+import { LANGUAGE_ID, TYPED_WORDS, documentVariant, editLastSentence, keystrokes } from './prose';
 import type { BenchTexts } from './prose';
 import type { Row } from './report';
 import { median, repeat, timed } from './stats';
@@ -22,7 +22,6 @@ export interface HostBench {
   log: (line: string) => void;
 }
 
-const LANGUAGE = 'plaintext';
 const MB = 1e6;
 /** Timer interval of the event-loop monitor; its samples include this interval. */
 const MONITOR_RESOLUTION_MS = 1;
@@ -62,9 +61,16 @@ export async function hostRows(bench: HostBench): Promise<Row[]> {
     await client.configure({ model: bench.folder, dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: bench.threads });
     const loadMs = await timed(() => client.request(loadRequest, null));
     bench.log(`model process loaded in ${loadMs.toFixed(0)} ms`);
+    // RSS after each phase: when W6 misses, this shows which kind of request grows the process.
+    const rssMBAfter: Record<string, number> = {};
+    const phase = async (name: string): Promise<void> => {
+      rssMBAfter[name] = (await client.request(statsRequest, null)).rssBytes / MB;
+    };
+    await phase('load');
 
     // W1's work: a word typed at the end of the 512-token context.
     for (const text of keystrokes(texts.typing, TYPED_WORDS[0] as string)) await client.request(nextTokenRequest, { text, top: 10, tailTokens: 8 });
+    await phase('keystrokes');
 
     // W2's work with the event loop watched (W7). Each run scores a variant no cache entry matches.
     // One monitor spans every measured run (its percentiles are the row's), one per run shows the spread.
@@ -77,18 +83,20 @@ export async function hostRows(bench: HostBench): Promise<Row[]> {
         overall.enable();
         monitor.enable();
       }
-      const ms = await timed(() => client.request(scoreSentencesRequest, { text: documentVariant(texts.long, run), languageId: LANGUAGE, fromOffset: 0 }));
+      const ms = await timed(() => client.request(scoreSentencesRequest, { text: documentVariant(texts.long, run), languageId: LANGUAGE_ID, fromOffset: 0 }));
       overall.disable();
       monitor.disable();
       if (measured) perRun.push({ p50: monitor.percentile(50) / 1e6, p99: monitor.percentile(99) / 1e6, max: monitor.max / 1e6 });
       return ms;
     });
     bench.log(`W7 scoreSentences through the model process: median ${median(requestMs).toFixed(0)} ms`);
+    await phase('scoring');
 
     // W3's work: full score, then the re-score after an edit in the last sentence.
-    await client.request(scoreSentencesRequest, { text: texts.medium, languageId: LANGUAGE, fromOffset: 0 });
-    const edit = editLastSentence(texts.medium, 0, LANGUAGE);
-    await client.request(scoreSentencesRequest, { text: edit.text, languageId: LANGUAGE, fromOffset: edit.fromOffset });
+    await client.request(scoreSentencesRequest, { text: texts.medium, languageId: LANGUAGE_ID, fromOffset: 0 });
+    const edit = editLastSentence(texts.medium, 0, LANGUAGE_ID);
+    await client.request(scoreSentencesRequest, { text: edit.text, languageId: LANGUAGE_ID, fromOffset: edit.fromOffset });
+    await phase('rescore');
 
     // W4 and W5's work: ghost text (greedy + 3 alternatives) and the panel's samples.
     const prompt = texts.typing.trimEnd();
@@ -111,7 +119,7 @@ export async function hostRows(bench: HostBench): Promise<Row[]> {
         ratio: stats.rssBytes / bench.weightBytes,
         target: `≤ 1.3× weights + 250 MB (${(limitBytes / MB).toFixed(0)} MB)`,
         pass: stats.rssBytes <= limitBytes,
-        details: { peakRssMB: peak === undefined ? undefined : peak / MB, heapMB: stats.heapBytes / MB, cache: stats.cache, loadMs },
+        details: { rssMBAfter, peakRssMB: peak === undefined ? undefined : peak / MB, heapMB: stats.heapBytes / MB, cache: stats.cache, loadMs },
       },
       {
         id: 'W7',

@@ -16,6 +16,9 @@ const PARAGRAPHS = [
   'The baker\'s daughter, by then an old woman herself, was the last person who could remember the stranger\'s face. When the reporters came to ask about him, she told them that he had been kind, that he had been curious about everything, and that he had never once said where he came from. Then she showed them her accounts, still kept in columns, and asked whether they would like to buy some bread.',
 ];
 
+/** VS Code language id of the benchmark's documents (sentence splitting depends on it). */
+export const LANGUAGE_ID = 'plaintext';
+
 /** Words typed character by character in the keystroke workloads; a different one per run. */
 export const TYPED_WORDS = ['considerable', 'remembering', 'afterwards', 'particularly', 'lighthouse', 'wandering', 'hesitation', 'travellers', 'embroidered', 'gathering', 'mountainside', 'disappeared'];
 

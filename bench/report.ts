@@ -13,8 +13,10 @@ export interface Row {
   value: number;
   samples: number[];
   baseline?: { label: string; value: number; samples: number[] };
-  /** value ÷ baseline value, or whatever the row's target is stated in. */
+  /** Median of `pairs` when the row has them, else value ÷ baseline value. */
   ratio?: number;
+  /** Per-run ratios of the workload to the baseline run next to it (see pairedRatios). */
+  pairs?: number[];
   /** How the ratio reads, e.g. "0.04× (25× faster)"; defaults to "<ratio>×". */
   ratioText?: string;
   /** Median/value text override, e.g. W7's "p50 … / p99 …". */
@@ -29,14 +31,16 @@ export function sampledRow(fields: Omit<Row, 'value'> & { value?: number }): Row
   return { ...fields, value: fields.value ?? median(fields.samples) };
 }
 
-/** A row whose target is "value ÷ baseline ≤ max" (or ≥ min, for throughputs); informational without limits. */
+/** A row whose target is "ratio ≤ max" (or ≥ min, for throughputs); informational without limits. */
 export function ratioRow(fields: Omit<Row, 'value' | 'ratio' | 'pass'> & { value?: number }, limit?: { max?: number; min?: number }): Row {
   const row = sampledRow(fields);
   if (!row.baseline) return row;
-  const ratio = row.value / row.baseline.value;
-  if (!limit) return { ...row, ratio };
+  const ratioOfMedians = row.value / row.baseline.value;
+  const ratio = row.pairs && row.pairs.length > 0 ? median(row.pairs) : ratioOfMedians;
+  const details = { ...row.details, ratioOfMedians };
+  if (!limit) return { ...row, ratio, details };
   const pass = (limit.max === undefined || ratio <= limit.max) && (limit.min === undefined || ratio >= limit.min);
-  return { ...row, ratio, pass };
+  return { ...row, ratio, pass, details };
 }
 
 function formatValue(value: number, unit: Unit): string {

@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   });
 
   const title = smoke ? 'LM Lens benchmark (SMOKE: tiny model, timings meaningless)' : 'LM Lens benchmark';
-  const ratioNote = 'ratio = median ÷ baseline median (W2: tokens/s ÷ tokens/s; W6: RSS ÷ weights)';
+  const ratioNote = 'ratio = median over runs of (workload ÷ the baseline run beside it); W2 in tokens/s; W6 = RSS ÷ weights';
   process.stdout.write(
     `\n## ${title}\n\n${machine.cpuModel}, ${machine.cpus} CPUs, Node ${machine.node}, ${threads} ORT threads, ` +
       `${runs.warmup} warm-up + ${runs.reps} reps, load average ${machine.loadAverageStart[0]?.toFixed(2)} → ${machine.loadAverageEnd[0]?.toFixed(2)}; ` +

@@ -1,5 +1,5 @@
-// Timing and statistics helpers. Only medians and percentiles are reported: on small shared
-// machines single samples vary up to 2×, and a mean would be dominated by the slowest one.
+// Timing and statistics helpers. Only medians are reported: on small shared machines single
+// samples vary up to 2×, and a mean would be dominated by the slowest one.
 
 /** Middle sample, or the mean of the two middle ones for an even count (NaN for none). */
 export function median(samples: readonly number[]): number {
@@ -9,44 +9,47 @@ export function median(samples: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
-/** Nearest-rank percentile (p in 0..100); NaN for no samples. */
-export function percentile(samples: readonly number[], p: number): number {
-  if (samples.length === 0) return Number.NaN;
-  const sorted = [...samples].sort((a, b) => a - b);
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))] as number;
-}
-
 export interface RepeatOptions {
   warmup: number;
   reps: number;
 }
 
+/** What one run of a body measured: one sample, or several (e.g. one per keystroke). */
+export type RunSamples = number | number[];
+
 /**
  * Runs `body` warm-up + reps times and returns the samples of the measured reps only. `body`
  * gets the overall run index, so a workload can vary its input per run (e.g. type a different
- * word) and never hit a cache entry left by the previous run. It returns its own sample(s):
- * some workloads time several events per run, or time only part of what they do.
+ * word) and never hit a cache entry left by the previous run.
  */
-export async function repeat(options: RepeatOptions, body: (run: number) => Promise<number | number[]>): Promise<number[]> {
-  const [samples] = await repeatEach(options, [body]);
-  return samples as number[];
+export async function repeat(options: RepeatOptions, body: (run: number) => Promise<RunSamples>): Promise<number[]> {
+  const [runs] = await repeatEach(options, [body]);
+  return (runs as number[][]).flat();
 }
 
 /**
- * Like `repeat` for a workload and its baseline together: in every run each body goes once,
- * in turn, so a load spike from other processes hits both sides of a ratio alike instead of
- * whichever happened to be measured at that moment.
+ * A workload and its baseline(s) together: in every run each body goes once, in turn, so a
+ * load spike from other processes hits both sides of a ratio alike. Returns, per body, the
+ * samples of each measured run (`[body][run][sample]`), so ratios can be paired by run.
  */
-export async function repeatEach(options: RepeatOptions, bodies: ReadonlyArray<(run: number) => Promise<number | number[]>>): Promise<number[][]> {
-  const samples = bodies.map((): number[] => []);
+export async function repeatEach(options: RepeatOptions, bodies: ReadonlyArray<(run: number) => Promise<RunSamples>>): Promise<number[][][]> {
+  const samples = bodies.map((): number[][] => []);
   for (let run = 0; run < options.warmup + options.reps; run++) {
     for (const [i, body] of bodies.entries()) {
       const result = await body(run);
-      if (run >= options.warmup) samples[i]?.push(...(Array.isArray(result) ? result : [result]));
+      if (run >= options.warmup) samples[i]?.push(Array.isArray(result) ? result : [result]);
     }
   }
   return samples;
+}
+
+/**
+ * Per-run ratios median(a) ÷ median(b) of two bodies run side by side. Their median is the
+ * ratio the table reports: on a machine whose load drifts during the benchmark, the ratio of
+ * the two overall medians can compare a quiet minute with a busy one; paired runs cannot.
+ */
+export function pairedRatios(a: readonly number[][], b: readonly number[][]): number[] {
+  return a.map((run, i) => median(run) / median(b[i] ?? []));
 }
 
 /** Milliseconds `fn` takes, measured with performance.now(). */
