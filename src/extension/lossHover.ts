@@ -69,7 +69,7 @@ export function buildSentenceHover(options: SentenceHoverOptions): HoverContent 
   const scoreArgs: ScoreRangeArgs = { uri: options.uri, start: sentence.start, end: sentence.end };
   lines.push(
     [
-      commandLink('Next-token probabilities', NEXT_TOKEN_COMMAND, undefined, 'Open the next-token panel'),
+      commandLink('Next-token probabilities here', NEXT_TOKEN_COMMAND, [{ uri: options.uri, offset: sentence.end }], 'Open the next-token panel at the end of this sentence'),
       commandLink('Score this sentence on its own', SCORE_SELECTION_COMMAND, [scoreArgs], 'Loss of the sentence without the text before it'),
     ].join(' · '),
   );

@@ -76,7 +76,10 @@ export class NextTokenPanelController implements vscode.Disposable {
     this.view = { model: modelStatus(model.state), hasEditor: false, controls: controlsFromConfig(), sampleOptions: { ...DEFAULT_SAMPLE_OPTIONS }, updating: false, sampling: false };
     this.disposables.push(
       this.renderEmitter,
-      vscode.commands.registerCommand('lmLens.showNextTokenProbabilities', () => this.show()),
+      vscode.commands.registerCommand('lmLens.showNextTokenProbabilities', async (at?: unknown) => {
+        await moveCursorTo(at);
+        this.show();
+      }),
       vscode.commands.registerCommand('lmLens.sampleContinuations', async () => {
         this.show();
         await this.sample();
@@ -411,4 +414,17 @@ export class NextTokenPanelController implements vscode.Disposable {
     this.panel?.dispose();
     for (const disposable of this.disposables.splice(0)) disposable.dispose();
   }
+}
+
+/** Hover links pass `{uri, offset}`: put the cursor there first, so the panel predicts at that spot. */
+async function moveCursorTo(at: unknown): Promise<void> {
+  if (!at || typeof at !== 'object') return;
+  const { uri, offset } = at as { uri?: unknown; offset?: unknown };
+  if (typeof uri !== 'string' || typeof offset !== 'number') return;
+  const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === uri);
+  if (!document) return;
+  const editor = await vscode.window.showTextDocument(document, { preserveFocus: false });
+  const position = document.positionAt(offset);
+  editor.selection = new vscode.Selection(position, position);
+  editor.revealRange(new vscode.Range(position, position));
 }

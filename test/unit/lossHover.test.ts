@@ -69,7 +69,9 @@ describe('sentence loss hover', () => {
   it('links to the next-token panel and to scoring the sentence, trusting only those commands', () => {
     const content = buildSentenceHover(options());
     assert.deepEqual(content.enabledCommands, ['lmLens.showNextTokenProbabilities', 'lmLens.scoreSelection']);
-    assert.ok(content.markdown.includes('(command:lmLens.showNextTokenProbabilities '), content.markdown);
+    const panelLink = /\(command:lmLens\.showNextTokenProbabilities\?([^ )]+) /.exec(content.markdown);
+    assert.ok(panelLink, content.markdown);
+    assert.deepEqual(JSON.parse(decodeURIComponent(panelLink[1] as string)), [{ uri: 'file:///work/sample.md', offset: 42 }]);
     const link = /\(command:lmLens\.scoreSelection\?([^ )]+) /.exec(content.markdown);
     assert.ok(link, content.markdown);
     const args = JSON.parse(decodeURIComponent(link[1] as string)) as ScoreRangeArgs[];
