@@ -39,6 +39,7 @@ export class ModelController implements vscode.Disposable {
   private readonly latencies = new Map<Feature, number[]>();
   private readonly disposables: vscode.Disposable[] = [];
   private lastErrorShown = '';
+  private appliedSettings = '';
   /** Test hook: the last error message shown to the user, with the actions it offered. */
   lastErrorReport: { code: string; message: string; actions: readonly string[] } | undefined;
   readonly defaultCacheDir: string;
@@ -76,11 +77,17 @@ export class ModelController implements vscode.Disposable {
   }
 
   private async applySettings(config: LmLensConfig): Promise<void> {
+    const settings = modelSettingsFrom(config, this.defaultCacheDir);
+    // Writing a model setting to its current value (e.g. "Select model" saving an unchanged
+    // precision) must not cancel the requests of every feature.
+    const key = JSON.stringify(settings);
+    if (key === this.appliedSettings) return;
+    this.appliedSettings = key;
     // Switching models cancels what is running: its answers would be for the old model.
     for (const channel of this.channels.values()) channel.cancel();
     this.lastErrorShown = '';
     try {
-      await this.client.configure(modelSettingsFrom(config, this.defaultCacheDir));
+      await this.client.configure(settings);
     } catch (error) {
       this.log.error(`Could not apply model settings: ${String(error)}`);
     }

@@ -257,7 +257,9 @@ export class NextTokenPanelController implements vscode.Disposable {
         updating: this.timer !== undefined,
       });
     } catch (error) {
-      if (isCancelled(error) || sequence !== this.sequence) return;
+      if (sequence !== this.sequence) return;
+      // Cancelled from outside (the controller cancels every feature on a settings change): ask again, or the old table stays.
+      if (isCancelled(error)) return this.schedule(0);
       this.update({ hasEditor: true, model: { kind: 'error', message: errorMessage(error) }, updating: false });
       void this.model.reportError(error);
     }

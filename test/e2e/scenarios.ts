@@ -4,14 +4,32 @@
 import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Page } from 'playwright-core';
-import { repoRoot, sampleFileName, sampleProse } from '../integration/fixtures';
-import { editorText, openFile, outputText, paletteEntries, pickQuickInput, runCommand, waitFor } from './workbench';
+import type { Locator, Page } from 'playwright-core';
+import { repoRoot, resolveTestModelB, sampleFileName, sampleProse } from '../integration/fixtures';
+import {
+  chooseFolderInDialog,
+  cursorToLineEnd,
+  editorText,
+  ghostText,
+  hoverText,
+  openFile,
+  outputText,
+  paletteEntries,
+  pickQuickInput,
+  runCommand,
+  setColorTheme,
+  styledDecorationCount,
+  typeInEditor,
+  waitFor,
+  webviewContent,
+} from './workbench';
 
 export interface ScenarioContext {
   page: Page;
   workspaceDir: string;
   log(message: string): void;
+  /** An extra screenshot, `<scenario>-<label>.png`: of the page, or of `target` only. */
+  screenshot(label: string, target?: Locator): Promise<void>;
 }
 
 export interface Scenario {
@@ -19,6 +37,8 @@ export interface Scenario {
   /** Reason not to run it (yet). */
   skip?: string;
   timeoutMs?: number;
+  /** Files (name → content) the workspace holds from the start: quick open finds them. */
+  workspaceFiles?: Record<string, string>;
   /** Error notifications normally fail a scenario; set when it provokes one on purpose. */
   allowErrorNotifications?: boolean;
   run(context: ScenarioContext): Promise<void>;
@@ -35,13 +55,43 @@ function paletteLabel(entry: ManifestCommand): string {
 }
 
 interface Manifest {
-  contributes: { commands: ManifestCommand[]; menus?: { commandPalette?: Array<{ command: string; when?: string }> } };
+  contributes: {
+    commands: ManifestCommand[];
+    menus?: { commandPalette?: Array<{ command: string; when?: string }> };
+    configuration: { properties: Record<string, { default?: unknown }> };
+  };
 }
 
 const manifest = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as Manifest;
 /** Commands a user can find in the palette: the rest are hidden with a `when: "false"` entry. */
 const hiddenFromPalette = new Set((manifest.contributes.menus?.commandPalette ?? []).filter((entry) => entry.when === 'false').map((entry) => entry.command));
 const paletteCommands = manifest.contributes.commands.filter((entry) => !hiddenFromPalette.has(entry.command));
+/** Rows the next-token panel lists: the setting's default (the test settings leave it alone). */
+const topK = Number(manifest.contributes.configuration.properties['lmLens.nextToken.topK']?.default);
+
+/** The sample's last prose line ("…through the door."): the panel predicts after its full stop. */
+const PANEL_LINE = sampleProse.trimEnd().split('\n').length;
+const GHOST_FILE = 'ghost.md';
+const GHOST_PROMPT = 'Alice was beginning to get very';
+
+function panelRows(page: Page): Locator {
+  return webviewContent(page).locator('button.row[data-action="insert-prediction"]');
+}
+
+/** Waits until the panel lists topK rows predicted for a cursor on PANEL_LINE (at `column` when given). */
+async function waitForPanelRows(page: Page, column?: number): Promise<string[]> {
+  const summary = webviewContent(page).locator('#prediction .summary');
+  const place = new RegExp(`Ln ${PANEL_LINE}, Col ${column ?? '\\d+'}(?!\\d)`);
+  return waitFor(
+    `${topK} next-token rows for ${place}`,
+    async () => {
+      const rows = await panelRows(page).locator('.token code').allInnerTexts();
+      return rows.length === topK && place.test(await summary.innerText()) ? rows : undefined;
+    },
+    // Below the scenario timeout, so a failure says what was missing.
+    45_000,
+  );
+}
 
 export const scenarios: Scenario[] = [
   {
@@ -85,6 +135,108 @@ export const scenarios: Scenario[] = [
     async run({ page }) {
       await runCommand(page, 'LM Lens: Show log');
       await waitFor('the LM Lens log in the panel', async () => ((await outputText(page)).includes('LM Lens') ? true : undefined));
+    },
+  },
+  {
+    name: 'next-token panel: the palette command shows lmLens.nextToken.topK rows (dark theme)',
+    async run({ page, log }) {
+      await setColorTheme(page, 'Dark Modern', 'vs-dark');
+      // The log the scenario before opened would take half the height of the screenshots.
+      await runCommand(page, 'View: Hide Panel');
+      await openFile(page, sampleFileName);
+      await cursorToLineEnd(page, PANEL_LINE);
+      await runCommand(page, 'LM Lens: Show next-token probabilities');
+      log(`rows: ${(await waitForPanelRows(page)).join(' | ')}`);
+    },
+  },
+  {
+    name: 'next-token panel in a light theme',
+    async run({ page, screenshot }) {
+      await setColorTheme(page, 'Light Modern', 'vs');
+      await waitFor('the panel to take the light theme', async () => ((await webviewContent(page).locator('body.vscode-light').count()) > 0 ? true : undefined));
+      await waitForPanelRows(page);
+      // A full-page shot taken right after a theme switch has come out dark; the editor area's own is reliable.
+      await screenshot('editor-area', page.locator('.part.editor'));
+    },
+  },
+  {
+    name: 'next-token panel: clicking a row inserts its token at the cursor',
+    async run({ page, log }) {
+      await setColorTheme(page, 'Dark Modern', 'vs-dark');
+      const labels = await waitForPanelRows(page);
+      // Tokens of letters and punctuation (␣ shows a space) compare exactly with the editor's text.
+      const index = Math.max(0, labels.findIndex((label) => /^␣?[A-Za-z][A-Za-z,.;:!?'-]*$/.test(label)));
+      const token = (labels[index] ?? '').replace(/␣/g, ' ');
+      // The click focuses the panel's group; sample.md is the one text editor in the editor area.
+      const lineOf = async (): Promise<string> => (await editorText(page, '.part.editor')).split('\n')[PANEL_LINE - 1] ?? '';
+      const before = await lineOf();
+      await panelRows(page).nth(index).click();
+      log(`clicked row ${index + 1}: ${JSON.stringify(token)}`);
+      await waitFor(`line ${PANEL_LINE} to end with ${JSON.stringify(token)}`, async () => ((await lineOf()) === before + token ? true : undefined));
+      // The cursor moved past the insertion: the panel predicts from there.
+      await waitForPanelRows(page, (before + token).length + 1);
+    },
+  },
+  {
+    name: 'ghost text: appears after a pause while typing, Tab accepts it',
+    workspaceFiles: { [GHOST_FILE]: '' },
+    async run({ page, screenshot, log }) {
+      await openFile(page, GHOST_FILE);
+      await typeInEditor(page, GHOST_PROMPT, { delayMs: 80 });
+      const shown = await waitFor('ghost text after the pause', () => ghostText(page), 30_000);
+      log(`ghost text: ${JSON.stringify(shown)}`);
+      assert.equal(await editorText(page), GHOST_PROMPT, 'the ghost text is not part of the document yet');
+      await screenshot('shown');
+      await page.keyboard.press('Tab');
+      await waitFor('the accepted text in the document', async () => ((await editorText(page)) === GHOST_PROMPT + shown ? true : undefined));
+    },
+  },
+  {
+    name: 'sentence loss: decorations on the sample, hover with loss and perplexity',
+    async run({ page, screenshot, log }) {
+      // sample.md is in the first group since the panel scenarios (the second shows the panel and ghost.md).
+      await runCommand(page, 'View: Focus First Editor Group');
+      await openFile(page, sampleFileName);
+      const count = await waitFor(
+        'loss decorations in the editor',
+        async () => {
+          const drawn = await styledDecorationCount(page);
+          return drawn > 0 ? drawn : undefined;
+        },
+        60_000,
+      );
+      log(`${count} decorated ranges`);
+      await screenshot('decorations');
+      const hover = await hoverText(page, 'small golden key');
+      assert.match(hover, /loss/i);
+      assert.match(hover, /perplexity/i);
+    },
+  },
+  {
+    // Last: it leaves the workbench on another model.
+    name: 'Select model: "Choose a local folder…" with a typed path switches the model without a reload',
+    timeoutMs: 120_000,
+    async run({ page, log }) {
+      await openFile(page, sampleFileName);
+      await cursorToLineEnd(page, PANEL_LINE);
+      await runCommand(page, 'LM Lens: Show next-token probabilities');
+      const lineEnd = ((await editorText(page)).split('\n')[PANEL_LINE - 1] ?? '').length + 1;
+      const before = await waitForPanelRows(page, lineEnd);
+      log(`rows before: ${before.join(' | ')}`);
+      const folder = await resolveTestModelB();
+      await runCommand(page, 'LM Lens: Select model');
+      await pickQuickInput(page, 'Choose a local folder…');
+      await chooseFolderInDialog(page, folder);
+      const name = path.basename(folder);
+      const status = page.locator(`.statusbar-item[aria-label*="${name}"]`);
+      await waitFor(`the status bar to name ${name}`, async () => ((await status.count()) > 0 ? true : undefined), 30_000);
+      log('the status bar names the new model');
+      await waitFor(`${name} loaded (a check mark in the status bar)`, async () => ((await status.locator('.codicon-check').count()) > 0 ? true : undefined), 60_000);
+      const after = await waitFor("the panel to show the new model's tokens", async () => {
+        const rows = await waitForPanelRows(page);
+        return rows.join('|') !== before.join('|') ? rows : undefined;
+      }, 60_000);
+      log(`${name}: ${after.join(' | ')}`);
     },
   },
 ];

@@ -3,8 +3,9 @@
 // missing or older than the sources; LM_LENS_VSIX points at another one. Env as for
 // test:integration (LM_LENS_TEST_MODEL, LM_LENS_KEEP_TEMP), plus LM_LENS_E2E_GREP (scenario names).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import type { Locator } from 'playwright-core';
 import { Cleanup, startSession, workbenchUrl } from '../integration/codeServer';
 import { repoRoot, resolveTestModel, testResultsDir, testSettings, Timings } from '../integration/fixtures';
 import { openWorkbench } from '../integration/page';
@@ -77,8 +78,13 @@ async function runScenario(index: number, scenario: Scenario, workbench: Workben
   let failure: unknown;
   try {
     await dismiss(page);
+    const extraScreenshot = async (label: string, target?: Locator): Promise<void> => {
+      const file = path.join(screenshotsDir, `${name}-${label}.png`);
+      await (target ?? page).screenshot({ path: file });
+      console.log(`      screenshot: ${path.relative(repoRoot, file)}`);
+    };
     await withTimeout(
-      scenario.run({ page, workspaceDir, log: (message) => console.log(`      ${message}`) }),
+      scenario.run({ page, workspaceDir, log: (message) => console.log(`      ${message}`), screenshot: extraScreenshot }),
       scenario.timeoutMs ?? 60_000,
     );
     if (!scenario.allowErrorNotifications) {
@@ -112,6 +118,9 @@ async function main(): Promise<number> {
     const vsix = await timings.time('package', () => ensureVsix());
     const model = await timings.time('test model', () => resolveTestModel());
     const session = await startSession({ label: 'e2e', settings: testSettings({ model }), env: { [testModelEnvVar]: model }, vsix, timings, cleanup });
+    for (const [name, content] of scenarios.flatMap((scenario) => Object.entries(scenario.workspaceFiles ?? {}))) {
+      writeFileSync(path.join(session.workspaceDir, name), content);
+    }
     const workbench = await openWorkbench(session.browser, workbenchUrl(session.server, session.workspaceDir), { logFile: session.browserLog });
     await timings.time('workbench', () => waitForWorkbench(workbench.page));
     const grep = process.env.LM_LENS_E2E_GREP;

@@ -1,11 +1,13 @@
 // Page helpers for driving VS Code's workbench (1.100, web) like a user. Selectors are VS Code's
 // own DOM classes; they are the fragile part, so they live here and nowhere else.
-import type { Locator, Page } from 'playwright-core';
+import type { FrameLocator, Locator, Page } from 'playwright-core';
 
 const quickInput = '.quick-input-widget';
 const quickInputBox = `${quickInput} .quick-input-box input`;
 const quickInputRows = `${quickInput} .quick-input-list .monaco-list-row`;
 const editorLines = '.part.editor .monaco-editor .view-lines';
+/** The editor area's focused group: where quick open opens files and the keyboard types. */
+const activeGroup = '.part.editor .editor-group-container.active';
 
 /** Polls `probe` until it returns a value other than undefined; the last error explains a timeout. */
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -73,12 +75,41 @@ export async function paletteEntries(page: Page, query: string): Promise<string[
   });
 }
 
-/** Runs a command by its palette label, e.g. "LM Lens: Show next-token probabilities". */
-export async function runCommand(page: Page, label: string): Promise<void> {
-  await openQuickInput(page, `>${label}`);
+/**
+ * Runs a command by its palette label, e.g. "LM Lens: Show next-token probabilities". A palette
+ * opened before the extensions' contributions are registered never lists them: it is reopened.
+ */
+export async function runCommand(page: Page, label: string, timeoutMs = 20_000): Promise<void> {
   const row = quickInputRow(page, label).first();
-  await row.waitFor({ state: 'visible' });
+  await waitFor(
+    `"${label}" in the command palette`,
+    async () => {
+      await openQuickInput(page, `>${label}`);
+      await row.waitFor({ state: 'visible', timeout: 5000 });
+      return true;
+    },
+    timeoutMs,
+  );
   await row.click();
+}
+
+/** Replaces the text of the open quick input (a filter, a path in the file dialog). */
+export async function fillQuickInput(page: Page, text: string): Promise<void> {
+  const box = page.locator(quickInputBox);
+  await box.waitFor({ state: 'visible' });
+  await box.fill(text);
+}
+
+/**
+ * Accepts `folder` in VS Code's own (simple) file dialog, a quick input that takes a path: types
+ * it, waits until the dialog lists the folder's entries, and accepts with Enter. Enter before the
+ * listing, or a second one, would open a subfolder instead.
+ */
+export async function chooseFolderInDialog(page: Page, folder: string, anEntry = 'onnx'): Promise<void> {
+  await fillQuickInput(page, `${folder.replace(/\/+$/, '')}/`);
+  await quickInputRow(page, anEntry).first().waitFor({ state: 'visible' });
+  await page.keyboard.press('Enter');
+  await page.locator(quickInputBox).waitFor({ state: 'hidden' });
 }
 
 /** Picks a row in an open quick pick (a command's follow-up list). */
@@ -92,27 +123,110 @@ export async function pickQuickInput(page: Page, label: string, timeoutMs = 20_0
 export async function openFile(page: Page, fileName: string): Promise<void> {
   await openQuickInput(page, fileName);
   await pickQuickInput(page, fileName);
-  await page.locator(`.tabs-container .tab[aria-label*="${fileName}"]`).waitFor({ state: 'visible' });
-  await page.locator(editorLines).first().waitFor({ state: 'visible' });
+  await page.locator(`${activeGroup} .tab.active[data-resource-name="${fileName}"]`).waitFor({ state: 'visible' });
+  await page.locator(`${activeGroup} .monaco-editor .view-lines`).first().waitFor({ state: 'visible' });
+}
+
+/** Inline ghost text (the suggestion on the cursor's line) renders inside the line as these spans. */
+const ghostInline = '.ghost-text-decoration, .ghost-text-decoration-preview';
+
+/**
+ * The visible lines of the editors in `scope` (default: the active editor group), top to bottom.
+ * Monaco positions lines absolutely (DOM order is not line order), renders spaces as U+00A0 and
+ * splits a wrapped line into several rows: rows without a line number continue the line above
+ * (in editors without line numbers, such as the Output view, each row counts as a line). Ghost
+ * text is not part of the document and is left out.
+ */
+export async function editorText(page: Page, scope = activeGroup): Promise<string> {
+  return page.evaluate(
+    // No named helpers in here: tsx would wrap them in a __name() call the page does not have.
+    ([selector, ghost]) =>
+      Array.from(document.querySelectorAll<HTMLElement>(`${selector} .monaco-editor`))
+        .map((editor) => {
+          const numbers = Array.from(editor.querySelectorAll<HTMLElement>('.margin-view-overlays .line-numbers'));
+          const numbered = new Set(numbers.filter((number) => (number.textContent ?? '').trim() !== '').map((number) => number.parentElement?.style.top));
+          const lines: string[] = [];
+          for (const row of Array.from(editor.querySelectorAll<HTMLElement>('.view-lines .view-line')).sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))) {
+            const copy = row.cloneNode(true) as HTMLElement;
+            copy.querySelectorAll(ghost).forEach((span) => span.remove());
+            const text = (copy.textContent ?? '').replace(/\u00a0/g, ' ');
+            if (numbered.size > 0 && !numbered.has(row.style.top) && lines.length > 0) lines[lines.length - 1] += text;
+            else lines.push(text);
+          }
+          return lines.join('\n');
+        })
+        .join('\n'),
+    [scope, ghostInline] as const,
+  );
 }
 
 /**
- * The visible lines of an editor, top to bottom. Monaco positions lines absolutely (DOM order is
- * not line order) and renders spaces as U+00A0. `scope` picks the editor (default: the editor area).
+ * The ghost text the editor shows now: the part on the cursor's line plus the further lines VS
+ * Code renders in a view zone below it. Undefined when there is none.
  */
-export async function editorText(page: Page, scope = '.part.editor'): Promise<string> {
-  return page.evaluate((selector) => {
-    const lines = Array.from(document.querySelectorAll<HTMLElement>(`${selector} .monaco-editor .view-lines .view-line`));
-    return lines
-      .sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))
-      .map((line) => (line.textContent ?? '').replace(/\u00a0/g, ' '))
-      .join('\n');
-  }, scope);
+export async function ghostText(page: Page): Promise<string | undefined> {
+  return page.evaluate(
+    ([selector, ghost]) => {
+      const inline = Array.from(document.querySelectorAll(`${selector} .view-lines .view-line`))
+        .flatMap((line) => Array.from(line.querySelectorAll(ghost)))
+        .map((span) => span.textContent ?? '')
+        .join('');
+      const below = Array.from(document.querySelectorAll(`${selector} .suggest-preview-text .view-line`)).map((line) => line.textContent ?? '');
+      const text = [inline, ...below].join('\n').replace(/\u00a0/g, ' ');
+      return text.trim() === '' ? undefined : text;
+    },
+    [`${activeGroup} .monaco-editor`, ghostInline] as const,
+  );
 }
 
-/** Focuses the active editor and types, as a user would (triggers completions, debounces…). */
+/**
+ * Moves the cursor to the end of a 1-based line of the active editor that is not the last one:
+ * Go to Line to the start of the next line, then Left. (End stops at the end of a wrapped row.)
+ */
+export async function cursorToLineEnd(page: Page, line: number): Promise<void> {
+  await openQuickInput(page, `:${line + 1}`);
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('ArrowLeft');
+}
+
+/** Switches the colour theme through "Preferences: Color Theme" (no-op when it is already on). */
+export async function setColorTheme(page: Page, label: string, kind: 'vs' | 'vs-dark'): Promise<void> {
+  const workbench = page.locator(`.monaco-workbench.${kind}`);
+  if ((await workbench.count()) > 0) {
+    return;
+  }
+  await runCommand(page, 'Preferences: Color Theme');
+  await fillQuickInput(page, label);
+  await pickQuickInput(page, label);
+  await workbench.waitFor({ state: 'attached' });
+}
+
+/** The content of the visible webview (VS Code nests it: the webview host iframe, then its active frame). */
+export function webviewContent(page: Page): FrameLocator {
+  return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+}
+
+/**
+ * Ranges decorated with a background or border in the editor: decoration types' class names are
+ * generated (`ced-…`), so this reads computed styles of the overlay elements VS Code draws.
+ */
+export async function styledDecorationCount(page: Page): Promise<number> {
+  return page.evaluate((selector) => {
+    let count = 0;
+    for (const element of Array.from(document.querySelectorAll<HTMLElement>(`${selector} .view-overlays [class*="ced-"], ${selector} .view-line [class*="ced-"]`))) {
+      const style = getComputedStyle(element);
+      const background = style.backgroundColor !== 'rgba(0, 0, 0, 0)' && style.backgroundColor !== 'transparent';
+      if (background || parseFloat(style.borderBottomWidth) > 0) {
+        count++;
+      }
+    }
+    return count;
+  }, '.part.editor .monaco-editor');
+}
+
+/** Focuses the active group's editor and types, as a user would (triggers completions, debounces…). */
 export async function typeInEditor(page: Page, text: string, options: { atEnd?: boolean; delayMs?: number } = {}): Promise<void> {
-  await page.locator(editorLines).first().click();
+  await page.locator(`${activeGroup} .monaco-editor .view-lines`).first().click();
   if (options.atEnd) {
     await page.keyboard.press('Control+End');
   }

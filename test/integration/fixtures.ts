@@ -31,6 +31,14 @@ export async function resolveTestModel(): Promise<string> {
   return fromEnv ? path.resolve(fromEnv) : ensureTestModel({ layers: 2, dim: 64, heads: 4 });
 }
 
+/** A second model folder, different weights and shape, for the model-switch tests (management suite). */
+export const testModelBEnvVar = 'LM_LENS_TEST_MODEL_B';
+
+export async function resolveTestModelB(): Promise<string> {
+  const fromEnv = process.env[testModelBEnvVar];
+  return fromEnv ? path.resolve(fromEnv) : ensureTestModel({ layers: 3, dim: 48, heads: 3, seed: 2 });
+}
+
 export interface SettingsOptions {
   model: string;
   colorTheme?: string;

@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Cleanup, remoteUri, startSession, workbenchUrl } from './codeServer';
-import { assertBuilt, repoRoot, resolveTestModel, testResultsDir, testSettings, testsEntry, Timings } from './fixtures';
+import { assertBuilt, repoRoot, resolveTestModel, resolveTestModelB, testModelBEnvVar, testResultsDir, testSettings, testsEntry, Timings } from './fixtures';
 import { openWorkbench } from './page';
 import { defaultResultsPath, grepEnvVar, mapBundleStacks, printSummary, resultsEnvVar, testModelEnvVar, waitForResults } from './results';
 
@@ -21,12 +21,14 @@ async function main(): Promise<number> {
   cleanup.add(() => rmSync(resultsPath, { force: true }));
   try {
     const model = await timings.time('test model', () => resolveTestModel());
+    const modelB = await timings.time('test model B', () => resolveTestModelB());
     const session = await startSession({
       label: 'integration',
       settings: testSettings({ model }),
       env: {
         [resultsEnvVar]: resultsPath,
         [testModelEnvVar]: model,
+        [testModelBEnvVar]: modelB,
         ...(process.env[grepEnvVar] ? { [grepEnvVar]: process.env[grepEnvVar] } : {}),
       },
       timings,

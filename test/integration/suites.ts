@@ -6,4 +6,6 @@ export const suites: ReadonlyArray<readonly [name: string, load: () => Promise<u
   ['inline', () => import('./suite/inline.test')],
   ['panel', () => import('./suite/panel.test')],
   ['loss', () => import('./suite/loss.test')],
+  ['management', () => import('./suite/management.test')],
+  ['faults', () => import('./suite/faults.test')],
 ];
