@@ -44,7 +44,9 @@ export class Engine {
     readonly model: LanguageModel,
     options: EngineOptions = {},
   ) {
-    this.cache = new PrefixCache(options.cacheBytes ?? 384 * 1024 * 1024);
+    // GPT-2's KV state is 75 MB per full 1024-token window: room for the panel's context, a
+    // ghost-text prompt and a scoring window, without doubling the model's memory.
+    this.cache = new PrefixCache(options.cacheBytes ?? 192 * 1024 * 1024);
   }
 
   get vocabSize(): number {

@@ -119,11 +119,14 @@ export class ModelClient {
     this.lastState = 'idle';
     const child = fork(this.options.hostScript, [], {
       execPath: this.options.execPath ?? process.execPath,
-      execArgv: this.options.execArgv ?? [],
+      // --expose-gc lets the process collect garbage logits (tens of MB each) as soon as it is idle.
+      execArgv: this.options.execArgv ?? ['--expose-gc'],
       // Electron's binary behaves as plain Node only with this variable (as vscode-languageclient does).
       // MALLOC_ARENA_MAX: onnxruntime's worker threads otherwise each grow a glibc arena, and the
       // process keeps hundreds of MB it no longer uses.
-      env: { MALLOC_ARENA_MAX: '2', ...process.env, ...this.options.env, ELECTRON_RUN_AS_NODE: '1' },
+      // MALLOC_MMAP_THRESHOLD_ pins large buffers (logits, KV copies) to mmap so that freeing them
+      // returns the memory, instead of glibc raising the threshold and keeping them in its heap.
+      env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '1048576', ...process.env, ...this.options.env, ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
