@@ -1,6 +1,7 @@
 // What the product is compared with: the same ONNX file run by onnxruntime-node directly, with
-// the session options the product uses (see src/core/model.ts), so every difference in the
-// ratios is overhead of LM Lens or transformers.js, not of a different ORT configuration.
+// the session options the product uses, so every difference in the ratios is overhead of
+// LM Lens or transformers.js, not of a different ORT configuration. Keep createRawModel's
+// options in step with LanguageModel.load in src/core/model.ts.
 import * as ort from 'onnxruntime-node';
 import { runGpt2 } from '../test/support/ortGpt2';
 import type { Gpt2RunShape } from '../test/support/ortGpt2';
@@ -21,6 +22,8 @@ export async function createRawModel(file: string, shape: Gpt2RunShape, contextS
     executionProviders: ['cpu'],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
+    enableCpuMemArena: false,
+    enableMemPattern: false,
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   } as ort.InferenceSession.SessionOptions);
   return { session, shape, contextSize };

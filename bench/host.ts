@@ -1,7 +1,7 @@
 // W6 and W7: the same work sent through ModelClient to the real model process
 // (dist/modelHost.js), with this process in the extension host's place.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ModelClient } from '../src/host/client';
@@ -26,10 +26,24 @@ const MB = 1e6;
 /** Timer interval of the event-loop monitor; its samples include this interval. */
 const MONITOR_RESOLUTION_MS = 1;
 
-/** Builds the bundles when dist/modelHost.js is missing (a fresh checkout). */
-function ensureHostScript(root: string): string {
+/** Newest modification time of the TypeScript files under `folder`. */
+function newestSource(folder: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds the bundles when dist/modelHost.js is missing or stale: W6/W7 must measure the code under test. */
+function ensureHostScript(root: string, log: (line: string) => void): string {
   const script = join(root, 'dist', 'modelHost.js');
-  if (!existsSync(script)) {
+  // The model process bundles src/host and src/core only.
+  const sources = Math.max(newestSource(join(root, 'src', 'core')), newestSource(join(root, 'src', 'host')));
+  if (!existsSync(script) || statSync(script).mtimeMs < sources) {
+    log('dist/modelHost.js is missing or older than src/core or src/host: running node esbuild.mjs');
     const build = spawnSync(process.execPath, ['esbuild.mjs'], { cwd: root, stdio: 'inherit' });
     if (build.status !== 0 || !existsSync(script)) throw new Error('node esbuild.mjs did not produce dist/modelHost.js');
   }
@@ -50,7 +64,9 @@ function peakRssBytes(pid: number | undefined): number | undefined {
 export async function hostRows(bench: HostBench): Promise<Row[]> {
   const { texts, runs } = bench;
   const client = new ModelClient({
-    hostScript: ensureHostScript(bench.root),
+    hostScript: ensureHostScript(bench.root, bench.log),
+    // statsRequest then collects garbage before reading RSS: W6 is live memory, not GC timing.
+    execArgv: ['--expose-gc'],
     // Scoring 4,000 tokens on a loaded 2-core machine can take minutes; the default would restart the process.
     requestTimeoutMs: 30 * 60_000,
     log: (level, message) => {

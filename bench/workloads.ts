@@ -7,7 +7,7 @@ import { nextTokenDistribution, promptIds } from '../src/core/nextToken';
 import { scoreIds } from '../src/core/scoring';
 import { scoreSentences } from '../src/core/sentenceLoss';
 import { rawDecodeChain, rawDecodeSamples, rawDecodeStep, rawPrefill, rawScoreWindows, tilePast } from './baselines';
-import type { RawModel } from './baselines';
+import type { Past, RawModel } from './baselines';
 import { LANGUAGE_ID, TYPED_WORDS, editLastSentence, keystrokes } from './prose';
 import type { BenchTexts } from './prose';
 import { ratioRow } from './report';
@@ -25,6 +25,8 @@ export interface EngineBench {
 
 /** Past length of the raw decode baseline for W1: the keystroke contexts hold ≈ 512 tokens. */
 const KEYSTROKE_PAST = 512;
+/** Decode steps per run for W5r: single steps are short enough for one load spike to decide a run's ratio. */
+const RAW_BATCH_STEPS = 5;
 
 /** Counts the tokens the engine computes (rather than reuses) while `fn` runs. */
 async function computedDuring(engine: Engine, fn: () => Promise<unknown>): Promise<number> {
@@ -190,7 +192,12 @@ export async function generationRows(bench: EngineBench): Promise<Row[]> {
   const [three, one] = await repeatEach(runs, [sample(3), sample(1)]);
   // What ORT alone pays for a batch of 3 at this past: a floor under W5's ratio that LM Lens cannot go below.
   const rawPast3 = tilePast(rawPast, 3);
-  const [rawThree, rawOne] = await repeatEach(runs, [() => rawDecodeStep(raw, rawPast3), () => rawDecodeStep(raw, rawPast)]);
+  const steps = async (past: Past): Promise<number[]> => {
+    const samples: number[] = [];
+    for (let step = 0; step < RAW_BATCH_STEPS; step++) samples.push(await rawDecodeStep(raw, past));
+    return samples;
+  };
+  const [rawThree, rawOne] = await repeatEach(runs, [() => steps(rawPast3), () => steps(rawPast)]);
   return [
     ratioRow(
       {
