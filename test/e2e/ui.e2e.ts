@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Locator } from 'playwright-core';
-import { Cleanup, startSession, workbenchUrl } from '../integration/codeServer';
+import { Cleanup, exitWith, startSession, workbenchUrl } from '../integration/codeServer';
 import { repoRoot, resolveTestModel, testResultsDir, testSettings, Timings } from '../integration/fixtures';
 import { openWorkbench } from '../integration/page';
 import type { Workbench } from '../integration/page';
@@ -147,10 +147,4 @@ async function main(): Promise<number> {
   }
 }
 
-void main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  },
-);
+exitWith(main);

@@ -390,3 +390,14 @@ export async function startSession(options: SessionOptions): Promise<Session> {
   cleanup.add(() => browser.close());
   return { baseDir, browserLog, logsDir, workspaceDir, profile, server, browser };
 }
+
+/** Runs a runner's main and exits with its code: Playwright's and the server's handles must not keep it alive. */
+export function exitWith(main: () => Promise<number>): void {
+  void main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error instanceof Error ? error.message : error);
+      process.exit(1);
+    },
+  );
+}

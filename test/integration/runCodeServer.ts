@@ -5,7 +5,7 @@
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Cleanup, remoteUri, startSession, workbenchUrl } from './codeServer';
+import { Cleanup, exitWith, remoteUri, startSession, workbenchUrl } from './codeServer';
 import { assertBuilt, repoRoot, resolveTestModel, resolveTestModelB, testModelBEnvVar, testResultsDir, testSettings, testsEntry, Timings } from './fixtures';
 import { openWorkbench } from './page';
 import { defaultResultsPath, grepEnvVar, mapBundleStacks, printSummary, resultsEnvVar, testModelEnvVar, waitForResults } from './results';
@@ -72,11 +72,4 @@ async function main(): Promise<number> {
   }
 }
 
-// Explicit exit: Playwright's and the server's handles must not keep the runner alive.
-void main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  },
-);
+exitWith(main);

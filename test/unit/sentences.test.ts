@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { LineIndex, excludedRanges, lineColumnToOffset, offsetToLineColumn, splitSentences } from '../../src/core/sentences';
 import type { LinePosition, SentenceSpan, SplitOptions, TextRange } from '../../src/core/sentences';
+import { seededRandom } from '../../src/core/distribution';
 
 const isHigh = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
 const isLow = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
@@ -40,16 +41,7 @@ function assertCoverage(text: string, spans: SentenceSpan[], excluded: TextRange
   }
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 /** CPU milliseconds. Used only as a guard against quadratic blow-ups (1 MB took 76 s before windowing), never as a speed target: those live in npm run bench. */
 function cpuMs(run: () => void): number {
