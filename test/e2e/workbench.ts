@@ -106,8 +106,19 @@ export async function fillQuickInput(page: Page, text: string): Promise<void> {
  * listing, or a second one, would open a subfolder instead.
  */
 export async function chooseFolderInDialog(page: Page, folder: string, anEntry = 'onnx'): Promise<void> {
-  await fillQuickInput(page, `${folder.replace(/\/+$/, '')}/`);
-  await quickInputRow(page, anEntry).first().waitFor({ state: 'visible' });
+  const path = `${folder.replace(/\/+$/, '')}/`;
+  const box = page.locator(quickInputBox);
+  // The dialog fills in its start folder asynchronously and can overwrite a path typed too early:
+  // type again until the path stays and the folder's entries are listed.
+  for (let attempt = 0; ; attempt++) {
+    await fillQuickInput(page, path);
+    const listed = await quickInputRow(page, anEntry)
+      .first()
+      .waitFor({ state: 'visible', timeout: 5000 })
+      .then(() => true, () => false);
+    if (listed && (await box.inputValue()) === path) break;
+    if (attempt >= 5) throw new Error(`the folder dialog did not keep the path ${path}`);
+  }
   await page.keyboard.press('Enter');
   await page.locator(quickInputBox).waitFor({ state: 'hidden' });
 }
