@@ -138,8 +138,8 @@ export function renderPrediction(state: PanelState): string {
 }
 
 function sequenceHtml(sequence: SequenceView, index: number): string {
-  const tokens = sequence.tokens.map((token) => chip(token.text, formatPercent(token.prob), `“${tokenLabel(token.text)}” id ${token.id}: model ${formatPercent(token.prob)}, sampled with ${formatPercent(token.sampledProb)}`)).join('');
-  const stats = `p ${formatProbability(sequence.prob)} · sampled p ${formatProbability(sequence.sampledProb)} · share ${formatPercent(sequence.share)}`;
+  const tokens = sequence.tokens.map((token) => chip(token.text, formatPercent(token.prob), `“${tokenLabel(token.text)}” id ${token.id}: model ${formatPercent(token.prob)}, sampled with ${formatPercent(token.sampledProb)}, normed ${formatPercent(token.normedProb)}`)).join('');
+  const stats = `p ${formatProbability(sequence.prob)} · sampled p ${formatProbability(sequence.sampledProb)} · share ${formatPercent(sequence.share)} · normed ${formatProbability(sequence.normedProd)}`;
   const label = `Sample ${index + 1}: “${tokenLabel(sequence.text)}”, ${stats}. Insert at the cursor.`;
   return `<button type="button" class="sequence" data-action="insert-sample" data-index="${index}" data-focus="s${index}" aria-label="${escapeHtml(label)}"><span class="chips" role="list">${tokens || '<span class="muted">(no tokens)</span>'}</span><span class="seq-stats">${stats}</span></button>`;
 }
@@ -149,5 +149,5 @@ export function renderSamples(state: PanelState): string {
   if (state.sampling) return '<p class="muted">Sampling…</p>';
   if (!samples) return '';
   const stale = samples.stale ? '<p class="muted">Sampled for an earlier cursor position; Sample again to refresh.</p>' : '';
-  return `${stale}<div class="sequences" role="group" aria-label="Sampled continuations">${samples.sequences.map(sequenceHtml).join('')}</div><p class="muted">p: the model's probability of the whole continuation; sampled p: its probability under the sampling settings; share: sampled p over the ${samples.sequences.length} samples. ${Math.round(samples.elapsedMs)} ms</p>`;
+  return `${stale}<div class="sequences" role="group" aria-label="Sampled continuations">${samples.sequences.map(sequenceHtml).join('')}</div><p class="muted">p: the model's probability of the whole continuation; sampled p: its probability under the sampling settings; share: sampled p over the ${samples.sequences.length} samples; normed: the product of each token's sampled p over the sum across the samples at that step. ${Math.round(samples.elapsedMs)} ms</p>`;
 }

@@ -100,7 +100,7 @@ const sample: CliCommand = async (engine, text, values) => {
       [
         `#${i + 1} ${JSON.stringify(sequence.text)}`,
         `   tokens: ${sequence.tokens.map((token) => `${quoted(token.text)} ${probability(token.prob)}`).join(', ')}`,
-        `   prob ${sequence.prob.toExponential(3)}  sampled prob ${sequence.sampledProb.toExponential(3)}  share ${fixed(sequence.share)}`,
+        `   prob ${sequence.prob.toExponential(3)}  sampled prob ${sequence.sampledProb.toExponential(3)}  share ${fixed(sequence.share)}  normed prod ${sequence.normedProd.toExponential(3)}`,
       ].join('\n'),
     )
     .join('\n');

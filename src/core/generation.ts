@@ -99,9 +99,14 @@ export interface SampleOptions extends SamplingSettings {
   stopAfter?: GenerateOptions['stopAfter'];
 }
 
+export interface SampledToken extends GeneratedToken {
+  /** `sampledProb` over the sum of the N sequences' `sampledProb` at this step (the notebook's `normed_gen_probs`). */
+  normedProb: number;
+}
+
 export interface SampledSequence {
   text: string;
-  tokens: GeneratedToken[];
+  tokens: SampledToken[];
   /** Product of the raw probabilities of its tokens. */
   prob: number;
   /** Product of the sampled probabilities: the chance that sampling produces exactly this sequence again. */
@@ -110,6 +115,8 @@ export interface SampledSequence {
   logprob: number;
   /** `sampledProb` over the sum of the N sequences' `sampledProb`. */
   share: number;
+  /** Product of its tokens' `normedProb` (the notebook's `normed_gen_probs.prod(-1)`). */
+  normedProd: number;
   stopReason: GeneratedRow['stopReason'];
 }
 
@@ -135,19 +142,33 @@ export async function sampleContinuations(engine: Engine, prompt: number[], opti
       return { id, sampledProb: Math.exp(sampled[id] as number) };
     },
   });
-  const sequences = rows.map((row) => {
+  const normed = normalizeAcrossRows(rows.map((row) => row.tokens.map((token) => token.sampledProb)));
+  const sequences = rows.map((row, r) => {
     const logprob = row.tokens.reduce((sum, token) => sum + Math.log(token.prob), 0);
+    const normedRow = normed[r] as number[];
     return {
       text: engine.model.tokenizer.decode(row.tokens.map((token) => token.id)),
-      tokens: row.tokens,
+      tokens: row.tokens.map((token, step) => ({ ...token, normedProb: normedRow[step] as number })),
       prob: Math.exp(logprob),
       sampledProb: row.tokens.reduce((product, token) => product * token.sampledProb, 1),
       logprob,
       share: 0,
+      normedProd: normedRow.reduce((product, value) => product * value, 1),
       stopReason: row.stopReason,
     };
   });
   const total = sequences.reduce((sum, sequence) => sum + sequence.sampledProb, 0);
   for (const sequence of sequences) sequence.share = total > 0 ? sequence.sampledProb / total : 1 / sequences.length;
   return sequences;
+}
+
+/**
+ * Divides each step's value by the column sum over the rows that reached that step. HF pads a
+ * finished row with `<|endoftext|>` and scores the pad too; here a finished row has no token at
+ * later steps, so each column sums to 1 over the rows still generating.
+ */
+export function normalizeAcrossRows(rows: readonly number[][]): number[][] {
+  const steps = Math.max(0, ...rows.map((row) => row.length));
+  const sums = Array.from({ length: steps }, (_, step) => rows.reduce((sum, row) => sum + (row[step] ?? 0), 0));
+  return rows.map((row) => row.map((value, step) => (sums[step] as number) > 0 ? value / (sums[step] as number) : 1 / rows.filter((other) => other.length > step).length));
 }

@@ -90,6 +90,8 @@ export interface SampledTokenView {
   text: string;
   prob: number;
   sampledProb: number;
+  /** `sampledProb` over the sum across the samples at this step. */
+  normedProb: number;
 }
 
 export interface SequenceView {
@@ -99,6 +101,8 @@ export interface SequenceView {
   sampledProb: number;
   logprob: number;
   share: number;
+  /** Product of the tokens' `normedProb`. */
+  normedProd: number;
 }
 
 export interface SamplesView {
@@ -269,13 +273,14 @@ export function predictionView(id: number, response: NextTokenResponse, place: P
 }
 
 export function samplesView(id: number, response: SampleResponse, stale: boolean): SamplesView {
-  const sequences = response.sequences.map(({ text, tokens, prob, sampledProb, logprob, share }) => ({
+  const sequences = response.sequences.map(({ text, tokens, prob, sampledProb, logprob, share, normedProd }) => ({
     text,
     tokens,
     prob,
     sampledProb,
     logprob,
     share,
+    normedProd,
   }));
   return { id, sequences, stale, elapsedMs: response.elapsedMs };
 }

@@ -85,9 +85,14 @@ describe('lm-lens CLI', function () {
     const second = cli(args);
     assert.equal(first.status, 0, first.stderr);
     assert.equal(first.stdout, second.stdout);
-    const json = JSON.parse(first.stdout) as { sequences: Array<{ share: number; tokens: unknown[] }> };
+    const json = JSON.parse(first.stdout) as { sequences: Array<{ share: number; normedProd: number; tokens: Array<{ normedProb: number }> }> };
     assert.equal(json.sequences.length, 3);
     assert.ok(Math.abs(json.sequences.reduce((sum, s) => sum + s.share, 0) - 1) < 1e-9);
+    for (let step = 0; step < 10; step++) {
+      const column = json.sequences.filter((s) => s.tokens.length > step).reduce((sum, s) => sum + (s.tokens[step]?.normedProb as number), 0);
+      assert.ok(Math.abs(column - 1) < 1e-9, `normedProb at step ${step} sums to ${column}`);
+    }
+    for (const s of json.sequences) assert.ok(s.normedProd > 0 && s.normedProd <= 1);
   });
 
   it('exits 2 with usage on bad arguments', () => {

@@ -206,6 +206,37 @@ for (const { name, shape } of CONFIGS) {
       }
     });
 
+    it('normedProb divides each step by the sum over the samples (the notebook), against the reference', async () => {
+      const prompt = promptIds(engine, 'Alice');
+      const sequences = await sampleContinuations(engine, prompt, { n: 4, maxNewTokens: 8, seed: 11 });
+      // The reference's warped (top-50) probability of every sampled token, computed from its own logits.
+      const warpedProbs = sequences.map((sequence) => {
+        let context = [...prompt];
+        return sequence.tokens.map((token) => {
+          const top50 = topK(reference.logits(context).at(-1) as Float64Array, 50);
+          const warped = logSoftmax(top50.map((entry) => entry.logit));
+          context = [...context, token.id];
+          return Math.exp(warped[top50.findIndex((entry) => entry.id === token.id)] as number);
+        });
+      });
+      const steps = Math.max(...sequences.map((sequence) => sequence.tokens.length));
+      for (let step = 0; step < steps; step++) {
+        const active = sequences.map((sequence, row) => ({ sequence, row })).filter(({ sequence }) => sequence.tokens.length > step);
+        const sum = active.reduce((total, { row }) => total + (warpedProbs[row]?.[step] as number), 0);
+        let column = 0;
+        for (const { sequence, row } of active) {
+          const normed = (sequence.tokens[step] as { normedProb: number }).normedProb;
+          assert.ok(Math.abs(normed - (warpedProbs[row]?.[step] as number) / sum) < TOLERANCE, `step ${step} row ${row}`);
+          column += normed;
+        }
+        assert.ok(Math.abs(column - 1) < 1e-9, `column ${step} sums to ${column}`);
+      }
+      for (const sequence of sequences) {
+        const product = sequence.tokens.reduce((total, token) => total * token.normedProb, 1);
+        assert.ok(Math.abs(sequence.normedProd - product) <= 1e-15 + product * 1e-9);
+      }
+    });
+
     it('greedy completion follows the reference argmax', async () => {
       const prompt = promptIds(engine, 'Alice was beginning to get very');
       const completion = await completeGreedy(engine, prompt, { maxNewTokens: 6, stopAtNewline: false, stopAtSentenceEnd: false });

@@ -106,9 +106,9 @@ describe('panel protocol: view builders', () => {
   });
 
   it('keeps only the documented sample fields', () => {
-    const token = { id: 5, text: ' x', prob: 0.1, sampledProb: 0.2 };
-    const view = samplesView(2, { sequences: [{ text: ' x', tokens: [token], prob: 0.1, sampledProb: 0.2, logprob: Math.log(0.1), share: 1, stopReason: 'length' }], elapsedMs: 3 }, false);
-    assert.deepEqual(view, { id: 2, stale: false, elapsedMs: 3, sequences: [{ text: ' x', tokens: [token], prob: 0.1, sampledProb: 0.2, logprob: Math.log(0.1), share: 1 }] });
+    const token = { id: 5, text: ' x', prob: 0.1, sampledProb: 0.2, normedProb: 1 };
+    const view = samplesView(2, { sequences: [{ text: ' x', tokens: [token], prob: 0.1, sampledProb: 0.2, logprob: Math.log(0.1), share: 1, normedProd: 1, stopReason: 'length' }], elapsedMs: 3 }, false);
+    assert.deepEqual(view, { id: 2, stale: false, elapsedMs: 3, sequences: [{ text: ' x', tokens: [token], prob: 0.1, sampledProb: 0.2, logprob: Math.log(0.1), share: 1, normedProd: 1 }] });
   });
 
   it('maps model states and names the sampling parameters as the model process does', () => {

@@ -158,13 +158,14 @@ describe('panel view: markup', () => {
       stale: false,
       elapsedMs: 40,
       sequences: [
-        { text: ' was here', tokens: [{ id: 373, text: ' was', prob: 0.2, sampledProb: 0.3 }, { id: 994, text: ' here', prob: 0.1, sampledProb: 0.2 }], prob: 0.02, sampledProb: 0.06, logprob: Math.log(0.02), share: 0.75 },
-        { text: '!', tokens: [{ id: 0, text: '!', prob: 0.01, sampledProb: 0.02 }], prob: 0.01, sampledProb: 0.02, logprob: Math.log(0.01), share: 0.25 },
+        { text: ' was here', tokens: [{ id: 373, text: ' was', prob: 0.2, sampledProb: 0.3, normedProb: 0.6 }, { id: 994, text: ' here', prob: 0.1, sampledProb: 0.2, normedProb: 1 }], prob: 0.02, sampledProb: 0.06, logprob: Math.log(0.02), share: 0.75, normedProd: 0.6 },
+        { text: '!', tokens: [{ id: 0, text: '!', prob: 0.01, sampledProb: 0.02, normedProb: 0.4 }], prob: 0.01, sampledProb: 0.02, logprob: Math.log(0.01), share: 0.25, normedProd: 0.4 },
       ],
     };
     const html = renderSamples(state({ samples }));
     assert.equal(html.match(/class="sequence"/g)?.length, 2);
-    assert.ok(html.includes('p 0.0200 · sampled p 0.0600 · share 75.0%'));
+    assert.ok(html.includes('p 0.0200 · sampled p 0.0600 · share 75.0% · normed 0.600'));
+    assert.ok(html.includes('normed 60.0%'), 'each token chip names its normalised probability');
     assert.ok(renderSamples(state({ samples: { ...samples, stale: true } })).includes('earlier cursor position'));
     assert.ok(renderSamples(state({ samples, sampling: true })).includes('Sampling…'));
   });
