@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadEngine } from '../src/core/engine';
-import { ensureTestModel, repoRoot } from '../test/support/testModel';
+import { ensureTestGguf, ensureTestModel, repoRoot } from '../test/support/testModel';
 import type { TestModelShape } from '../test/support/testModel';
 import { createRawModel, releaseRawModel } from './baselines';
 import type { RawModel } from './baselines';
@@ -16,6 +16,10 @@ import { hostRows } from './host';
 import { buildTexts } from './prose';
 import { machineInfo, markdownTable, writeResults } from './report';
 import type { Row } from './report';
+import { measureOrtBandwidth } from './floor';
+import { loadPeer } from './peer';
+import type { Peer } from './peer';
+import { peerRows } from './peerRows';
 import { measureReadBandwidth, timed } from './stats';
 import type { Bandwidth, RepeatOptions } from './stats';
 import { decodeFloorRows, generationRows, keystrokeRows, rescoreRows, scoringRows } from './workloads';
@@ -40,6 +44,9 @@ function nonNegativeInt(value: string | undefined, fallback: number, name: strin
   return parsed;
 }
 
+/** The test models' window (n_positions); the peer's context holds all of it. */
+const DEFAULT_CONTEXT = 1024;
+
 const log = (line: string): void => {
   process.stderr.write(`[bench] ${line}\n`);
 };
@@ -50,7 +57,7 @@ async function main(): Promise<void> {
   const runs: RepeatOptions = { warmup: nonNegativeInt(args.warmup, 1, 'warmup'), reps: Math.max(1, nonNegativeInt(args.reps, smoke ? 2 : 5, 'reps')) };
   const only = args.only ? new Set(args.only.split(',').map((id) => id.trim().toUpperCase())) : undefined;
   // `--only W1,D` keeps W1a/W1b and every D-… row: an id is wanted when a listed id starts it.
-  const wanted = (...ids: string[]): boolean => !only || ids.some((id) => [...only].some((prefix) => id.startsWith(prefix)));
+  const wanted = (...ids: string[]): boolean => !only || ids.some((id) => [...only].some((prefix) => id.toUpperCase().startsWith(prefix)));
   // The hub's Xenova/gpt2 export has no num_logits_to_keep input, so the honest default omits it.
   const shape: TestModelShape = smoke
     ? { layers: 2, dim: 64, heads: 4, numLogitsToKeep: args.keep }
@@ -67,12 +74,30 @@ async function main(): Promise<void> {
   const weightBytes = statSync(fp32File).size;
   log(`model ready in ${(buildMs / 1000).toFixed(1)} s: ${folder} (${(weightBytes / 1e6).toFixed(0)} MB fp32)`);
 
-  // Measured right before the decode rows it is the floor of, under the same load.
+  // Measured right before the decode rows it is the floor of, under the same load: ORT reading a
+  // weight-sized buffer with all its threads (the JS single-thread figure is kept for comparison).
   let bandwidth: Bandwidth | undefined;
-  const measureBandwidth = (): Bandwidth => {
-    bandwidth = measureReadBandwidth();
-    log(`single-thread JS read bandwidth ${(bandwidth.bytesPerSecond / 1e9).toFixed(1)} GB/s (passes ${bandwidth.passesGBps.map((v) => v.toFixed(1)).join(', ')})`);
+  let jsBandwidth: Bandwidth | undefined;
+  const measureBandwidth = async (threads: number): Promise<Bandwidth> => {
+    jsBandwidth = measureReadBandwidth();
+    bandwidth = await measureOrtBandwidth(weightBytes, threads);
+    const gbps = (b: Bandwidth): string => `${(b.bytesPerSecond / 1e9).toFixed(1)} GB/s (passes ${b.passesGBps.map((v) => v.toFixed(1)).join(', ')})`;
+    log(`read bandwidth: ORT ${threads} threads ${gbps(bandwidth)}; one JS thread ${gbps(jsBandwidth)}`);
     return bandwidth;
+  };
+  // The peer: llama.cpp on GGUF copies of the same weights. Any failure to start it skips its rows with the reason.
+  let peerSkipped: string | undefined;
+  const startPeer = async (type: 'f32' | 'q8_0', threads: number): Promise<Peer | undefined> => {
+    try {
+      const file = await ensureTestGguf(shape, type);
+      const peer = await loadPeer(type, file, DEFAULT_CONTEXT, threads);
+      log(`llama.cpp ${type} peer loaded (${peer.threads} threads): ${file}`);
+      return peer;
+    } catch (error) {
+      peerSkipped = `llama.cpp peer unavailable: ${error instanceof Error ? error.message : String(error)}`;
+      log(peerSkipped);
+      return undefined;
+    }
   };
 
   const rows: Row[] = [];
@@ -92,7 +117,19 @@ async function main(): Promise<void> {
       [['W2'], 'W2 scoring', () => scoringRows(bench)],
       [['W3'], 'W3 re-score after an edit', () => rescoreRows(bench)],
       [['W4', 'W5'], 'W4/W5 generation', () => generationRows(bench)],
-      [['D'], 'fp32 decode vs bandwidth floor', () => decodeFloorRows(raw, 'fp32', weightBytes, measureBandwidth(), texts.longIds, runs)],
+      [['D'], 'fp32 decode vs bandwidth floor', async () => decodeFloorRows(raw, 'fp32', weightBytes, await measureBandwidth(threads), texts.longIds, runs)],
+      [
+        ['R-floor-512', 'R-f32-512', 'R-prefill-512', 'P-f32-64', 'P-f32-512', 'P-prefill-512'],
+        'LM Lens fp32 vs llama.cpp F32 and the floor',
+        async () => {
+          const peer = await startPeer('f32', threads);
+          try {
+            return await peerRows({ engine, peer, peerSkipped, label: 'f32', weightBytes, bandwidth: bandwidth ?? (await measureBandwidth(threads)), ids: texts.longIds, runs, prefill: true });
+          } finally {
+            await peer?.dispose();
+          }
+        },
+      ],
     ];
     for (const [ids, label, step] of steps) {
       if (!wanted(...ids)) continue;
@@ -105,13 +142,26 @@ async function main(): Promise<void> {
   }
 
   let q8Bytes: number | undefined;
+  if (shape.quantized && wanted('R-q8-512', 'R-floor-q8-512', 'P-q8-64', 'P-q8-512')) {
+    q8Bytes = statSync(q8File).size;
+    log('LM Lens q8 vs llama.cpp Q8_0 and the floor…');
+    const q8Engine = await loadEngine({ model: folder, dtype: 'q8', allowDownloads: false, threads });
+    const peer = await startPeer('q8_0', threads);
+    try {
+      const floor = bandwidth ?? (await measureBandwidth(threads));
+      rows.push(...(await peerRows({ engine: q8Engine, peer, peerSkipped, label: 'q8', weightBytes: q8Bytes, bandwidth: floor, ids: texts.longIds, runs, prefill: false })));
+    } finally {
+      await peer?.dispose();
+      await q8Engine.dispose();
+    }
+  }
   if (shape.quantized && wanted('D')) {
     q8Bytes = statSync(q8File).size;
     log('q8 decode vs bandwidth floor…');
     let q8: RawModel | undefined;
     try {
       q8 = await createRawModel(q8File, shapeOf, info.contextSize, threads);
-      rows.push(...(await decodeFloorRows(q8, 'q8', q8Bytes, bandwidth ?? measureBandwidth(), texts.longIds, runs)));
+      rows.push(...(await decodeFloorRows(q8, 'q8', q8Bytes, bandwidth ?? (await measureBandwidth(threads)), texts.longIds, runs)));
     } finally {
       if (q8) await releaseRawModel(q8);
     }
@@ -124,7 +174,7 @@ async function main(): Promise<void> {
   // Steps measure several rows together (W4 with W5, W6 with W7): drop the ones not asked for.
   const shown = rows.filter((row) => wanted(row.id));
   // Workload rows in id order (W6/W7 run last but read best next to W5), decode rows after them.
-  const rank = (row: Row): number => (row.id.startsWith('W') ? 0 : 1);
+  const rank = (row: Row): number => (row.id.startsWith('W') ? 0 : row.id.startsWith('D') ? 2 : 1);
   shown.sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? a.id.localeCompare(b.id) : 0));
 
   const out = args.out ?? join(root, 'bench', 'results.json');
@@ -135,6 +185,8 @@ async function main(): Promise<void> {
     options: { smoke, ...runs, threads, only: args.only ?? null, logitsToKeep: info.supportsLogitsToKeep },
     model: { folder, shape, fp32Bytes: weightBytes, q8Bytes, buildMs, loadMs: info.loadMs },
     bandwidth: bandwidth ?? null,
+    jsBandwidth: jsBandwidth ?? null,
+    peerSkipped: peerSkipped ?? null,
     rows: shown,
   });
 
@@ -143,7 +195,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\n## ${title}\n\n${machine.cpuModel}, ${machine.cpus} CPUs, Node ${machine.node}, ${threads} ORT threads, ` +
       `${runs.warmup} warm-up + ${runs.reps} reps, load average ${machine.loadAverageStart[0]?.toFixed(2)} → ${machine.loadAverageEnd[0]?.toFixed(2)}; ` +
-      `read bandwidth ${bandwidth ? `${(bandwidth.bytesPerSecond / 1e9).toFixed(1)} GB/s (one JS thread)` : 'not measured'}\n${ratioNote}\n\n${markdownTable(shown)}\n\nSamples: ${out}\n`,
+      `read bandwidth ${bandwidth ? `${(bandwidth.bytesPerSecond / 1e9).toFixed(1)} GB/s (ORT, ${threads} threads)` : 'not measured'}${peerSkipped ? `; ${peerSkipped}` : ''}\n${ratioNote}\n\n${markdownTable(shown)}\n\nSamples: ${out}\n`,
   );
 }
 

