@@ -54,6 +54,10 @@ export class ModelController implements vscode.Disposable {
       hostScript: context.asAbsolutePath(path.join('dist', 'modelHost.js')),
       log: (level, message) => (level === 'error' ? log.error(message) : level === 'warn' ? log.warn(message) : log.info(message)),
       requestTimeoutMs: Number(process.env.LM_LENS_REQUEST_TIMEOUT_MS) || 120_000,
+      // One model process per machine (and profile): every window finds its socket and token here.
+      serverDir: path.join(context.globalStorageUri.fsPath, 'server'),
+      idleShutdownMs: Number(process.env.LM_LENS_SERVER_IDLE_MS) || undefined,
+      clientName: `window ${process.pid} (${vscode.workspace.name ?? 'no folder'})`,
     });
     this.disposables.push(
       this.stateEmitter,

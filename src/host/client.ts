@@ -1,27 +1,30 @@
-import { fork } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { CancellationTokenSource, IPCMessageReader, IPCMessageWriter, ResponseError, createMessageConnection } from 'vscode-jsonrpc/node';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
 import type { MessageConnection, RequestType } from 'vscode-jsonrpc/node';
+import type { Socket } from 'node:net';
 import { CancelledError, LmLensError } from '../core/errors';
 import type { LmLensErrorCode } from '../core/errors';
+import { exitingNotification, shutdownNotification } from './handshake';
+import { connectOrStart } from './launcher';
+import type { LaunchOptions } from './launcher';
 import { configureRequest, logNotification, stateNotification } from './protocol';
 import type { ErrorData, ModelSettings, ModelState } from './protocol';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 
-export interface ModelClientOptions {
-  /** Path of the bundled model process (dist/modelHost.js). */
-  hostScript: string;
-  /** Binary that runs it; in desktop VS Code this is Electron, made to behave as Node. */
-  execPath?: string;
+export interface ModelClientOptions extends Omit<LaunchOptions, 'serverDir' | 'log'> {
+  /**
+   * Folder of the shared server's socket, token and logs (the extension's global storage):
+   * every client given the same folder shares one model process. Default: a new private folder.
+   */
+  serverDir?: string;
   /** A request running longer than this is treated as a hung process: cancelled, process restarted. */
   requestTimeoutMs?: number;
   maxCrashes?: number;
   crashWindowMs?: number;
   log?: (level: LogLevel, message: string) => void;
-  env?: NodeJS.ProcessEnv;
-  /** Node flags for the model process (tests pass --expose-gc to measure live memory). */
-  execArgv?: string[];
 }
 
 type Listener<T> = (value: T) => void;
@@ -38,42 +41,62 @@ class Emitter<T> {
 }
 
 interface Running {
-  child: ChildProcess;
+  socket: Socket;
   connection: MessageConnection;
+  pid: number;
   pending: Set<(error: Error) => void>;
   configured?: Promise<void>;
+  /** Set when the server leaves on purpose (a restart): its disconnect is no crash. */
+  leaving: { value: boolean };
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
- * The extension's side of the model process: spawns it, restarts it when it dies (up to
- * `maxCrashes` in `crashWindowMs`, then stays down until `restart()`), and turns AbortSignals
- * into JSON-RPC cancellations. No `vscode` import, so it is unit-tested in plain Node.
+ * A window's side of the shared model server: connects to it (starting it when none runs),
+ * reconnects when it dies (up to `maxCrashes` in `crashWindowMs`, then stays down until
+ * `restart()`), and turns AbortSignals into JSON-RPC cancellations. No `vscode` import, so it
+ * is unit-tested in plain Node.
  */
 export class ModelClient {
   readonly onState = new Emitter<ModelState>();
   /** Fired when the crash limit is reached and the process stays down. */
   readonly onDown = new Emitter<string>();
   private running: Running | undefined;
+  private connecting: Promise<Running> | undefined;
   private settings: ModelSettings | undefined;
   private crashes: number[] = [];
   private down: string | undefined;
   private disposed = false;
   private starts = 0;
+  private connects = 0;
   private lastState: ModelState['state'] = 'idle';
+  private readonly serverDir: string;
+  /** No folder given: a server of this client alone, stopped with it. */
+  private readonly privateDir: boolean;
 
-  constructor(private readonly options: ModelClientOptions) {}
+  constructor(private readonly options: ModelClientOptions) {
+    this.privateDir = options.serverDir === undefined;
+    this.serverDir = options.serverDir ?? mkdtempSync(path.join(os.tmpdir(), 'lm-lens-server-'));
+  }
 
   get isDown(): boolean {
     return this.down !== undefined;
   }
 
-  /** How many times a process was spawned (tests assert restarts with it). */
+  /** How many servers this client started (a start that lost a race to another window's does not count). */
   get startCount(): number {
     return this.starts;
   }
 
+  /** How many times this client connected to a server (its own or another window's). */
+  get connectCount(): number {
+    return this.connects;
+  }
+
+  /** The model server's pid while connected. */
   get pid(): number | undefined {
-    return this.running?.child.pid;
+    return this.running?.pid;
   }
 
   async configure(settings: ModelSettings): Promise<void> {
@@ -90,73 +113,104 @@ export class ModelClient {
     if (signal?.aborted) throw new CancelledError();
     if (this.disposed) throw new LmLensError('model-process', 'LM Lens is shutting down.');
     if (this.down) throw new LmLensError('model-process', this.down);
-    const running = this.ensureRunning();
+    const running = await this.ensureConnected();
+    if (signal?.aborted) throw new CancelledError();
     await running.configured;
     return this.send(running, type, params, signal, timeoutMs);
   }
 
-  /** Kills the process (if any) and forgets past crashes; the next request starts a fresh one. */
+  /**
+   * Stops the server for every window (they reconnect to a fresh one without counting a
+   * crash) and forgets past crashes; the next request starts a fresh server.
+   */
   async restart(): Promise<void> {
     this.crashes = [];
     this.down = undefined;
-    this.stopProcess('Model restarted.');
+    const running = this.running;
+    if (running) {
+      const closed = new Promise<boolean>((resolve) => running.socket.once('close', () => resolve(true)));
+      running.leaving.value = true;
+      void running.connection.sendNotification(shutdownNotification, { reason: 'Restart model' }).catch(() => undefined);
+      // A hung server never reads the notification.
+      if (!(await Promise.race([closed, sleep(1500).then(() => false)]))) this.kill('SIGKILL');
+      this.detach(running, 'Model restarted.');
+    }
     this.onState.fire({ state: 'idle' });
   }
 
-  /** Test hook and hang recovery: kill the process the hard way. */
+  /** Test hook and hang recovery: kill the server the hard way (every window sees it die). */
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
-    this.running?.child.kill(signal);
+    const pid = this.running?.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
   }
 
+  /** Disconnects; a shared server exits a while after its last window did, a private one at once. */
   dispose(): void {
     this.disposed = true;
-    this.stopProcess('LM Lens is shutting down.');
+    const running = this.running;
+    const goodbye = running && this.privateDir ? running.connection.sendNotification(shutdownNotification, { reason: 'its only client left' }).catch(() => undefined) : Promise.resolve();
+    // The goodbye is written before the connection goes.
+    void goodbye.then(() => {
+      if (running) this.detach(running, 'LM Lens is shutting down.');
+      if (this.privateDir) rmSync(this.serverDir, { recursive: true, force: true });
+    });
   }
 
-  private ensureRunning(): Running {
-    if (this.running) return this.running;
-    this.starts++;
+  private ensureConnected(): Promise<Running> {
+    if (this.running) return Promise.resolve(this.running);
+    this.connecting ??= this.connect().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async connect(): Promise<Running> {
     this.lastState = 'idle';
-    const child = fork(this.options.hostScript, [], {
-      execPath: this.options.execPath ?? process.execPath,
-      // --expose-gc lets the process collect garbage logits (tens of MB each) as soon as it is idle.
-      execArgv: this.options.execArgv ?? ['--expose-gc'],
-      // Electron's binary behaves as plain Node only with this variable (as vscode-languageclient does).
-      // MALLOC_ARENA_MAX: onnxruntime's worker threads otherwise each grow a glibc arena, and the
-      // process keeps hundreds of MB it no longer uses.
-      // MALLOC_MMAP_THRESHOLD_ pins large buffers (logits, KV copies) to mmap so that freeing them
-      // returns the memory, instead of glibc raising the threshold and keeping them in its heap.
-      env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '1048576', ...process.env, ...this.options.env, ELECTRON_RUN_AS_NODE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
-    const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
-    const running: Running = { child, connection, pending: new Set() };
-    connection.onNotification(stateNotification, (state) => {
-      this.lastState = state.state;
-      this.onState.fire(state);
-    });
-    connection.onNotification(logNotification, ({ level, message }) => this.options.log?.(level, message));
-    child.stderr?.on('data', (chunk: Buffer) => this.options.log?.('warn', `model process: ${chunk.toString().trimEnd()}`));
-    child.stdout?.on('data', (chunk: Buffer) => this.options.log?.('info', `model process: ${chunk.toString().trimEnd()}`));
-    child.on('error', (error) => this.options.log?.('error', `model process error: ${error.message}`));
-    child.on('exit', (code, signal) => this.onExit(running, code, signal));
-    connection.listen();
-    this.running = running;
-    this.options.log?.('info', `Model process started (pid ${child.pid})`);
-    if (this.settings) running.configured = this.send(running, configureRequest, this.settings);
-    return running;
+    // The server may say goodbye before the hello is answered.
+    const leaving = { value: false };
+    const handlers = (connection: MessageConnection): void => {
+      connection.onNotification(stateNotification, (state) => {
+        this.lastState = state.state;
+        this.onState.fire(state);
+      });
+      connection.onNotification(logNotification, ({ level, message }) => this.options.log?.(level, message));
+      connection.onNotification(exitingNotification, ({ reason }) => {
+        leaving.value = true;
+        this.options.log?.('info', `The model server is stopping (${reason}); the next request reconnects`);
+      });
+    };
+    const server = await connectOrStart({ ...this.options, serverDir: this.serverDir }, handlers);
+    const connected: Running = { socket: server.socket, connection: server.connection, pid: server.hello.pid, pending: new Set(), leaving };
+    if (this.disposed) {
+      this.detach(connected, 'LM Lens is shutting down.');
+      throw new LmLensError('model-process', 'LM Lens is shutting down.');
+    }
+    this.connects++;
+    if (server.started) this.starts++;
+    server.socket.once('close', () => this.onDisconnect(connected));
+    this.running = connected;
+    this.options.log?.('info', `${server.started ? 'Started' : 'Connected to'} the model server (pid ${server.hello.pid}, ${server.endpoint.address})`);
+    if (this.settings) connected.configured = this.send(connected, configureRequest, this.settings);
+    return connected;
   }
 
-  private onExit(running: Running, code: number | null, signal: NodeJS.Signals | null): void {
+  private onDisconnect(running: Running): void {
     const expected = this.running !== running;
     if (!expected) this.running = undefined;
     running.connection.dispose();
-    const how = signal ? `signal ${signal}` : `exit code ${code}`;
-    const failure = new LmLensError('model-process', `The model process stopped (${how}); it restarts on the next request.`);
+    const message = running.leaving.value ? 'The model server restarted; try again.' : 'The model process stopped unexpectedly; it restarts on the next request.';
+    const failure = new LmLensError('model-process', message);
     for (const reject of [...running.pending]) reject(failure);
     running.pending.clear();
     if (expected || this.disposed) return;
-    this.options.log?.('error', `Model process stopped unexpectedly (${how})`);
+    if (running.leaving.value) {
+      this.onState.fire({ state: 'idle' });
+      return;
+    }
+    this.options.log?.('error', `Lost the model server (pid ${running.pid})`);
     this.recordCrash(failure.message);
   }
 
@@ -175,15 +229,16 @@ export class ModelClient {
     }
   }
 
-  private stopProcess(reason: string): void {
-    const running = this.running;
-    if (!running) return;
-    this.running = undefined;
+  /** Leaves a server on purpose: what is pending fails with `reason`, the disconnect is no crash. */
+  private detach(running: Running, reason: string): void {
+    if (this.running === running) this.running = undefined;
     const failure = new LmLensError('model-process', reason);
     for (const reject of [...running.pending]) reject(failure);
     running.pending.clear();
     running.connection.dispose();
-    running.child.kill('SIGKILL');
+    // end() lets what was written (a goodbye) leave first; a server that never closes its side is cut off.
+    running.socket.end();
+    setTimeout(() => running.socket.destroy(), 1000).unref();
   }
 
   private send<P, R>(running: Running, type: RequestType<P, R, ErrorData>, params: P, signal?: AbortSignal, timeoutOverrideMs?: number): Promise<R> {
@@ -220,7 +275,8 @@ export class ModelClient {
         fail(new LmLensError('model-process', message));
         // Detach at once: the next request must go to a fresh process, not to this dying one.
         if (this.running === running) {
-          this.stopProcess(message);
+          this.kill('SIGKILL');
+          this.detach(running, message);
           this.recordCrash(message);
         }
       };

@@ -1,9 +1,16 @@
 /**
- * Entry of the model process (bundled as dist/modelHost.js). It owns the model so that the
- * extension host never runs inference; it speaks JSON-RPC over the IPC channel of its parent.
+ * Entry of the model process (bundled as dist/modelHost.js): one per machine, shared by every
+ * window. The first window starts it; it listens on a local socket (see endpoint.ts), holds one
+ * model for all windows, and exits a while after the last window left.
+ *
+ *   node modelHost.js --dir <global storage>/server [--suffix -private] [--idle-ms 60000]
  */
-import { IPCMessageReader, IPCMessageWriter, ResponseError, createMessageConnection } from 'vscode-jsonrpc/node';
+import { parseArgs } from 'node:util';
+import { ResponseError } from 'vscode-jsonrpc/node';
+import type { CancellationToken, RequestType } from 'vscode-jsonrpc/node';
 import { LmLensError, errorMessage, isCancelled } from '../core/errors';
+import { buildIdOf, endpointFor } from './endpoint';
+import { EXIT_ALREADY_RUNNING, READY_LINE } from './handshake';
 import { ModelService } from './modelService';
 import {
   completeRequest,
@@ -18,19 +25,16 @@ import {
   stateNotification,
   statsRequest,
 } from './protocol';
-import type { ErrorData } from './protocol';
-import type { CancellationToken } from 'vscode-jsonrpc/node';
+import type { ErrorData, ModelState } from './protocol';
+import { ModelSocketServer } from './socketServer';
+import type { Session } from './socketServer';
+
+/** How long the server outlives its last window by default: reopening a window within it finds the model loaded. */
+export const DEFAULT_IDLE_SHUTDOWN_MS = 60_000;
 
 /** JSON-RPC's code for a request the client cancelled (LSP's RequestCancelled). */
 const REQUEST_CANCELLED = -32800;
 const MODEL_ERROR = -32001;
-
-function toAbortSignal(token: CancellationToken): AbortSignal {
-  const controller = new AbortController();
-  if (token.isCancellationRequested) controller.abort();
-  else token.onCancellationRequested(() => controller.abort());
-  return controller.signal;
-}
 
 function toResponseError(error: unknown): ResponseError<ErrorData> {
   if (isCancelled(error)) return new ResponseError(REQUEST_CANCELLED, 'Request cancelled.', { code: 'cancelled' });
@@ -39,7 +43,7 @@ function toResponseError(error: unknown): ResponseError<ErrorData> {
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
-let idleTimer: NodeJS.Timeout | undefined;
+let idleGcTimer: NodeJS.Timeout | undefined;
 let active = 0;
 
 /**
@@ -49,56 +53,98 @@ let active = 0;
  */
 function collectWhenIdle(): void {
   if (!gc) return;
-  clearTimeout(idleTimer);
-  idleTimer = setTimeout(() => {
+  clearTimeout(idleGcTimer);
+  idleGcTimer = setTimeout(() => {
     if (active === 0) gc();
   }, 1000);
-  idleTimer.unref();
+  idleGcTimer.unref();
 }
 
-/** Wraps a handler: cancellation token → AbortSignal, errors → typed ResponseErrors. */
-function handle<P, R>(run: (params: P, signal: AbortSignal) => Promise<R>) {
-  return async (params: P, token: CancellationToken): Promise<R | ResponseError<ErrorData>> => {
-    active++;
-    try {
-      return await run(params, toAbortSignal(token));
-    } catch (error) {
-      return toResponseError(error);
-    } finally {
-      active--;
-      collectWhenIdle();
-    }
-  };
-}
-
-function main(): void {
-  const connection = createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
-  const service = new ModelService(
-    (state) => void connection.sendNotification(stateNotification, state),
-    (level, message) => void connection.sendNotification(logNotification, { level, message }),
-  );
-  connection.onRequest(configureRequest, handle((settings) => service.configure(settings)));
-  connection.onRequest(loadRequest, handle(() => service.load()));
-  connection.onRequest(nextTokenRequest, handle((params, signal) => service.nextToken(params, signal)));
-  connection.onRequest(sampleRequest, handle((params, signal) => service.sample(params, signal)));
-  connection.onRequest(completeRequest, handle((params, signal) => service.complete(params, signal)));
-  connection.onRequest(scoreSentencesRequest, handle((params, signal) => service.scoreSentences(params, signal)));
-  connection.onRequest(scoreTextRequest, handle((params, signal) => service.scoreText(params, signal)));
-  connection.onRequest(statsRequest, handle(() => service.stats()));
-  connection.onRequest(
-    debugHangRequest,
-    handle(async ({ ms }) => {
-      // Deliberately blocks the event loop: the client must notice a stuck process and restart it.
-      const until = Date.now() + ms;
-      while (Date.now() < until) {
-        /* busy */
+/**
+ * One window's handlers. Each feature has its own request method, so "latest wins per window
+ * and feature" is: a request supersedes the same window's unfinished request of the same
+ * method (the window's own channels already cancel it; this also holds for a client that
+ * does not). Everything of a window is cancelled when it disconnects.
+ */
+function serveWindow(session: Session, service: ModelService, state: () => ModelState): void {
+  const { connection } = session;
+  const running = new Map<string, AbortController>();
+  const all = new Set<AbortController>();
+  session.onClose(() => {
+    for (const controller of all) controller.abort();
+  });
+  const handle = <P, R>(type: RequestType<P, R, ErrorData>, run: (params: P, signal: AbortSignal) => Promise<R>, latestWins = true): void => {
+    connection.onRequest(type, async (params: P, token: CancellationToken): Promise<R | ResponseError<ErrorData>> => {
+      const controller = new AbortController();
+      if (latestWins) {
+        running.get(type.method)?.abort();
+        running.set(type.method, controller);
       }
-    }),
-  );
-  // The parent going away (window closed, extension host crashed) must not leave a process holding 1 GB.
-  process.on('disconnect', () => process.exit(0));
-  connection.onClose(() => process.exit(0));
-  connection.listen();
+      all.add(controller);
+      const cancel = token.onCancellationRequested(() => controller.abort());
+      active++;
+      try {
+        return await run(params, controller.signal);
+      } catch (error) {
+        return toResponseError(error);
+      } finally {
+        active--;
+        cancel.dispose();
+        all.delete(controller);
+        if (running.get(type.method) === controller) running.delete(type.method);
+        collectWhenIdle();
+      }
+    });
+  };
+  handle(configureRequest, (settings) => service.configure(settings), false);
+  handle(loadRequest, () => service.load(), false);
+  handle(nextTokenRequest, (params, signal) => service.nextToken(params, signal));
+  handle(sampleRequest, (params, signal) => service.sample(params, signal));
+  handle(completeRequest, (params, signal) => service.complete(params, signal));
+  handle(scoreSentencesRequest, (params, signal) => service.scoreSentences(params, signal));
+  handle(scoreTextRequest, (params, signal) => service.scoreText(params, signal));
+  handle(statsRequest, () => service.stats(), false);
+  handle(debugHangRequest, async ({ ms }) => {
+    // Deliberately blocks the event loop: the clients must notice a stuck process and restart it.
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      /* busy */
+    }
+  });
+  // A window that connects while the model loads or after it loaded learns where it stands.
+  void connection.sendNotification(stateNotification, state());
 }
 
-main();
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { dir: { type: 'string' }, suffix: { type: 'string', default: '' }, 'idle-ms': { type: 'string' } } });
+  if (!values.dir) throw new Error('usage: modelHost.js --dir <folder> [--suffix S] [--idle-ms N]');
+  const endpoint = await endpointFor(values.dir, await buildIdOf(__filename), values.suffix);
+  let current: ModelState = { state: 'idle' };
+  // Logs and states may come while the server is still starting.
+  const started: { server?: ModelSocketServer } = {};
+  const log = (level: 'info' | 'warn' | 'error', message: string): void => {
+    void started.server?.broadcast(logNotification, { level, message });
+    if (level !== 'info') process.stderr.write(`${new Date().toISOString()} ${level} ${message}\n`);
+  };
+  const service = new ModelService((state) => {
+    current = state;
+    void started.server?.broadcast(stateNotification, state);
+  }, log);
+  const server = await ModelSocketServer.start({
+    endpoint,
+    idleMs: Number(values['idle-ms']) || DEFAULT_IDLE_SHUTDOWN_MS,
+    log,
+    serve: (session) => serveWindow(session, service, () => current),
+    onShutdown: () => void service.dispose().finally(() => process.exit(0)),
+  });
+  // The window that started this process stops reading stdout once it is ready; later writes must not kill it.
+  process.stdout.on('error', () => undefined);
+  if (!server) process.exit(EXIT_ALREADY_RUNNING);
+  started.server = server;
+  process.stdout.write(`${READY_LINE} ${endpoint.address}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`The model server could not start: ${errorMessage(error)}\n`);
+  process.exit(1);
+});

@@ -117,7 +117,7 @@ async function main(): Promise<number> {
   try {
     const vsix = await timings.time('package', () => ensureVsix());
     const model = await timings.time('test model', () => resolveTestModel());
-    const session = await startSession({ label: 'e2e', settings: testSettings({ model }), env: { [testModelEnvVar]: model }, vsix, timings, cleanup });
+    const session = await startSession({ label: 'e2e', settings: testSettings({ model }), env: { [testModelEnvVar]: model, LM_LENS_SERVER_IDLE_MS: '5000' }, vsix, timings, cleanup });
     for (const [name, content] of scenarios.flatMap((scenario) => Object.entries(scenario.workspaceFiles ?? {}))) {
       writeFileSync(path.join(session.workspaceDir, name), content);
     }

@@ -30,7 +30,7 @@ describe('model process', function () {
   const clients: ModelClient[] = [];
 
   function newClient(options: Partial<ConstructorParameters<typeof ModelClient>[0]> = {}): ModelClient {
-    const client = new ModelClient({ hostScript, requestTimeoutMs: 60_000, ...options });
+    const client = new ModelClient({ hostScript, requestTimeoutMs: 60_000, idleShutdownMs: 2000, ...options });
     clients.push(client);
     return client;
   }
@@ -81,7 +81,7 @@ describe('model process', function () {
     const firstPid = client.pid;
     const pending = client.request(scoreSentencesRequest, { text: PROSE.repeat(200), languageId: 'plaintext', fromOffset: 0 });
     setTimeout(() => client.kill('SIGKILL'), 100);
-    await assert.rejects(pending, (error: unknown) => error instanceof LmLensError && error.code === 'model-process' && /SIGKILL/.test(error.message));
+    await assert.rejects(pending, (error: unknown) => error instanceof LmLensError && error.code === 'model-process' && /stopped unexpectedly/.test(error.message));
     const next = await client.request(nextTokenRequest, { text: 'Alice', top: 3 });
     assert.equal(next.top.length, 3);
     assert.notEqual(client.pid, firstPid);
