@@ -1,6 +1,17 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const noVscode = { regex: '^vscode$', message: 'Only src/extension may depend on vscode.' };
+const fromDir = (dir) => ({ regex: `^(\\.\\./)+${dir}(/|$)`, message: `This layer must not import src/${dir}/.` });
+const fromMedia = { regex: '(^|/)media/', message: 'Only the webview bundle imports media/; share through src/shared/.' };
+// The extension renders; sentence splitting and model maths run in the model process.
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- switched on once the documents live in the model process
+const coreMaths = {
+  regex: '/core/(sentences|sentenceLoss|scoring|scoringHead|distribution|nextToken|sampling|generation|completion|model|engine|tokenizer|prefixCache)$',
+  message: 'src/extension renders results: sentence splitting and model maths belong in the model process (src/host, src/core).',
+};
+const layer = (files, patterns) => [{ files, rules: { 'no-restricted-imports': ['error', { patterns }] } }];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'out/**'] },
   js.configs.recommended,
@@ -18,13 +29,15 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', module: 'writable', require: 'readonly' } },
     rules: { 'no-restricted-syntax': 'off' },
   },
-  {
-    // The engine must stay usable from plain Node (CLI, model process, unit tests).
-    files: ['src/core/**/*.ts', 'src/host/**/*.ts', 'src/cli/**/*.ts', 'media/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'src/core, src/host, src/cli and media must not depend on vscode.' }] }],
-    },
-  },
+  // Layer boundaries (CONTRIBUTING.md "Layers"): src/shared holds every contract more than one
+  // side imports; the webview, the extension and the model process meet only there.
+  ...layer(['src/core/**/*.ts'], [noVscode, fromDir('extension'), fromDir('host'), fromDir('cli'), fromMedia]),
+  ...layer(['src/shared/**/*.ts'], [noVscode, fromDir('extension'), fromDir('host'), fromDir('cli'), fromMedia]),
+  ...layer(['src/host/**/*.ts'], [noVscode, fromDir('extension'), fromDir('cli'), fromMedia]),
+  ...layer(['src/cli/**/*.ts'], [noVscode, fromDir('extension'), fromDir('host'), fromMedia]),
+  ...layer(['media/**/*.ts'], [noVscode, { regex: '^\\.\\./src/(?!shared/)', message: 'media/ imports only src/shared/.' }]),
+  ...layer(['src/extension/**/*.ts'], [fromMedia]),
+  ...layer(['scripts/**/*.ts'], [{ regex: '^(\\.\\./)+test/', message: 'scripts/ must not depend on test/.' }]),
   {
     files: ['src/extension/**/*.ts'],
     rules: { 'no-console': 'error' },

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ModelClient } from '../src/host/client';
-import { completeRequest, loadRequest, nextTokenRequest, sampleRequest, scoreSentencesRequest, statsRequest } from '../src/host/protocol';
+import { completeRequest, loadRequest, nextTokenRequest, sampleRequest, scoreSentencesRequest, statsRequest } from '../src/shared/hostProtocol';
 import { LANGUAGE_ID, TYPED_WORDS, documentVariant, editLastSentence, keystrokes } from './prose';
 import type { BenchTexts } from './prose';
 import type { Row } from './report';

@@ -1,7 +1,7 @@
 // The next-token panel's webview script (bundled to dist/webview.js). It renders the state the
 // extension sends and turns clicks and keys into messages; the extension decides everything else.
-import type { ExtensionMessage, PanelControls, PanelState, SampleOptions, WebviewMessage } from '../src/extension/panelProtocol';
-import { CONTROL_INPUT_IDS, SAMPLE_INPUT_IDS, renderPrediction, renderSamples, renderStatus } from './render';
+import type { ExtensionMessage, PanelControls, PanelState, SampleOptions, WebviewMessage } from '../src/shared/panelProtocol';
+import { CONTROL_INPUT_IDS, SAMPLE_INPUT_IDS, renderPrediction, renderSamples, renderShell, renderStatus } from './render';
 
 interface VsCodeApi {
   postMessage(message: WebviewMessage): void;
@@ -12,6 +12,8 @@ interface VsCodeApi {
 declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
+// The webview owns its markup: the extension's HTML document carries only the policy and this script.
+document.body.insertAdjacentHTML('afterbegin', renderShell());
 let state: PanelState | undefined;
 
 const byId = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;

@@ -1,9 +1,9 @@
 // The panel's markup as pure functions of the view model: strings, so the unit tests read them in
 // Node. Every model-produced string is escaped. No inline styles (the CSP forbids them): bar
 // widths travel as `data-w` and main.ts applies them through the CSSOM.
-import { CONTROL_LIMITS, SAMPLE_LIMITS } from '../src/extension/panelProtocol';
-import type { ChipView, ModelStatusView, PanelState, PredictionView, RowView, SamplesView, SequenceView } from '../src/extension/panelProtocol';
-import { escapeHtml, formatMegabytes, formatNumber, formatPercent, formatProbability, tokenLabel } from './format';
+import { CONTROL_LIMITS, SAMPLE_LIMITS } from '../src/shared/panelProtocol';
+import type { ChipView, ModelStatusView, PanelState, PredictionView, RowView, SamplesView, SequenceView } from '../src/shared/panelProtocol';
+import { escapeHtml, formatMegabytes, formatNumber, formatProbability, formatJointProbability, tokenLabel } from '../src/shared/format';
 
 interface InputSpec {
   id: string;
@@ -96,14 +96,14 @@ function chip(text: string, sub: string, label: string): string {
 }
 
 function contextChip(token: ChipView): string {
-  const prob = token.prob === undefined ? 'first token: no probability' : `probability ${formatPercent(token.prob)} given the tokens before it`;
+  const prob = token.prob === undefined ? 'first token: no probability' : `probability ${formatProbability(token.prob)} given the tokens before it`;
   return chip(token.text, String(token.id), `“${tokenLabel(token.text)}” id ${token.id}, ${prob}`);
 }
 
 function rowHtml(row: RowView, index: number, sampled: boolean): string {
-  const label = `Rank ${index + 1}: “${tokenLabel(row.text)}”, id ${row.id}, ${formatPercent(row.prob)}${sampled ? `, sampled ${formatPercent(row.sampledProb ?? 0)}` : ''}. Insert at the cursor.`;
+  const label = `Rank ${index + 1}: “${tokenLabel(row.text)}”, id ${row.id}, ${formatProbability(row.prob)}${sampled ? `, sampled ${formatProbability(row.sampledProb ?? 0)}` : ''}. Insert at the cursor.`;
   const bars = `<span class="bar raw" data-w="${row.prob}"></span>${sampled ? `<span class="bar sampled" data-w="${row.sampledProb ?? 0}"></span>` : ''}`;
-  const percent = `<span>${formatPercent(row.prob)}</span>${sampled ? `<span class="sampled-value">${formatPercent(row.sampledProb ?? 0)}</span>` : ''}`;
+  const percent = `<span>${formatProbability(row.prob)}</span>${sampled ? `<span class="sampled-value">${formatProbability(row.sampledProb ?? 0)}</span>` : ''}`;
   return `<button type="button" class="row" data-action="insert-prediction" data-index="${index}" data-focus="p${index}" aria-label="${escapeHtml(label)}" title="logit ${formatNumber(row.logit)}">
 <span class="rank">${index + 1}</span><span class="token"><code>${escapeHtml(tokenLabel(row.text))}</code></span><span class="num id">${row.id}</span><span class="bars">${bars}</span><span class="num pct">${percent}</span><span class="num logprob">${formatNumber(row.logprob)}</span></button>`;
 }
@@ -138,8 +138,8 @@ export function renderPrediction(state: PanelState): string {
 }
 
 function sequenceHtml(sequence: SequenceView, index: number): string {
-  const tokens = sequence.tokens.map((token) => chip(token.text, formatPercent(token.prob), `“${tokenLabel(token.text)}” id ${token.id}: model ${formatPercent(token.prob)}, sampled with ${formatPercent(token.sampledProb)}, normed ${formatPercent(token.normedProb)}`)).join('');
-  const stats = `p ${formatProbability(sequence.prob)} · sampled p ${formatProbability(sequence.sampledProb)} · share ${formatPercent(sequence.share)} · normed ${formatProbability(sequence.normedProd)}`;
+  const tokens = sequence.tokens.map((token) => chip(token.text, formatProbability(token.prob), `“${tokenLabel(token.text)}” id ${token.id}: model ${formatProbability(token.prob)}, sampled with ${formatProbability(token.sampledProb)}, normed ${formatProbability(token.normedProb)}`)).join('');
+  const stats = `p ${formatJointProbability(sequence.prob)} · sampled p ${formatJointProbability(sequence.sampledProb)} · share ${formatProbability(sequence.share)} · normed ${formatJointProbability(sequence.normedProd)}`;
   const label = `Sample ${index + 1}: “${tokenLabel(sequence.text)}”, ${stats}. Insert at the cursor.`;
   return `<button type="button" class="sequence" data-action="insert-sample" data-index="${index}" data-focus="s${index}" aria-label="${escapeHtml(label)}"><span class="chips" role="list">${tokens || '<span class="muted">(no tokens)</span>'}</span><span class="seq-stats">${stats}</span></button>`;
 }

@@ -4,8 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureCodeServer, startCodeServer, workbenchUrl } from '../test/integration/codeServer';
-import { createProfile, repoRoot } from '../test/integration/fixtures';
+import { createProfile, ensureCodeServer, repoRoot, startCodeServer, workbenchUrl } from './codeServer';
 
 const sample = path.join(repoRoot, 'media', 'sample.md');
 

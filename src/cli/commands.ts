@@ -4,7 +4,7 @@ import { sampleContinuations } from '../core/generation';
 import { nextTokenDistribution, promptIds } from '../core/nextToken';
 import { scoreText } from '../core/scoring';
 import { scoreSentences } from '../core/sentenceLoss';
-import { showWhitespace } from '../core/tokenDisplay';
+import { formatJointProbability, formatProbability, showWhitespace } from '../shared/format';
 
 export interface CliValues {
   json: boolean;
@@ -29,7 +29,6 @@ export type CliCommand = (engine: Engine, text: string, values: CliValues) => Pr
 const json = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
 const fixed = (value: number, digits = 4): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 const quoted = (text: string): string => JSON.stringify(showWhitespace(text));
-const probability = (value: number): string => (value >= 1e-4 || value === 0 ? value.toFixed(4) : value.toExponential(2));
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
@@ -57,7 +56,7 @@ const loss: CliCommand = async (engine, text, values) => {
   }
   const body = table(
     ['#', 'id', 'token', 'logprob', 'prob', 'rank'],
-    rows.map((row, i) => [String(i), String(row.id), quoted(row.text), row.logprob === null ? '—' : fixed(row.logprob), row.prob === null ? '—' : probability(row.prob), row.rank === null ? '—' : String(row.rank)]),
+    rows.map((row, i) => [String(i), String(row.id), quoted(row.text), row.logprob === null ? '—' : fixed(row.logprob), row.prob === null ? '—' : formatProbability(row.prob), row.rank === null ? '—' : String(row.rank)]),
   );
   return `${body}\nloss ${fixed(result.loss)}  perplexity ${fixed(result.perplexity, 2)}  (${result.tokens.length} predicted tokens${result.bos ? ', after <|endoftext|>' : ''})`;
 };
@@ -74,10 +73,10 @@ const next: CliCommand = async (engine, text, values) => {
     String(i + 1),
     String(token.id),
     quoted(token.text),
-    fixed(token.prob),
+    formatProbability(token.prob),
     fixed(token.logprob),
     fixed(token.logit, 3),
-    ...(result.sampling ? [fixed(sampled.get(token.id) ?? 0)] : []),
+    ...(result.sampling ? [formatProbability(sampled.get(token.id) ?? 0)] : []),
   ]);
   const sampling = result.sampling ? `  sampling entropy ${fixed(result.sampling.entropy)} over ${result.sampling.keptTokens} tokens` : '';
   return `${table(header, rows)}\ncontext ${result.contextTokens} tokens${result.truncated ? ' (cut to the window)' : ''}  entropy ${fixed(result.entropy)} nats${sampling}`;
@@ -99,8 +98,8 @@ const sample: CliCommand = async (engine, text, values) => {
     .map((sequence, i) =>
       [
         `#${i + 1} ${JSON.stringify(sequence.text)}`,
-        `   tokens: ${sequence.tokens.map((token) => `${quoted(token.text)} ${probability(token.prob)}`).join(', ')}`,
-        `   prob ${sequence.prob.toExponential(3)}  sampled prob ${sequence.sampledProb.toExponential(3)}  share ${fixed(sequence.share)}  normed prod ${sequence.normedProd.toExponential(3)}`,
+        `   tokens: ${sequence.tokens.map((token) => `${quoted(token.text)} ${formatProbability(token.prob)}`).join(', ')}`,
+        `   prob ${formatJointProbability(sequence.prob)}  sampled prob ${formatJointProbability(sequence.sampledProb)}  share ${formatProbability(sequence.share)}  normed prod ${formatJointProbability(sequence.normedProd)}`,
       ].join('\n'),
     )
     .join('\n');
@@ -109,7 +108,7 @@ const sample: CliCommand = async (engine, text, values) => {
 const complete: CliCommand = async (engine, text, values) => {
   const completion = await completeGreedy(engine, promptIds(engine, text), { maxNewTokens: values.maxNewTokens ?? 16 });
   if (values.json) return json({ model: engine.model.info.id, ...completion });
-  return `${quoted(completion.text)}\nstop: ${completion.stopReason}  mean prob ${fixed(completion.meanProb)}  joint prob ${completion.jointProb.toExponential(3)}`;
+  return `${quoted(completion.text)}\nstop: ${completion.stopReason}  mean prob ${formatProbability(completion.meanProb)}  joint prob ${formatJointProbability(completion.jointProb)}`;
 };
 
 const sentences: CliCommand = async (engine, text, values) => {

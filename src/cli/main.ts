@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Engine } from '../core/engine';
 import { LmLensError, errorMessage } from '../core/errors';
-import { DEFAULT_MODEL } from '../core/modelSource';
+import { DEFAULT_MODEL } from '../shared/settings';
 import type { CliValues } from './commands';
 
 const COMMANDS = ['tokens', 'loss', 'next', 'sample', 'complete', 'sentences'] as const;

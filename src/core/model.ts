@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
 import type { PreTrainedModel, PreTrainedTokenizer, ProgressInfo } from '@huggingface/transformers';
 import { LmLensError, errorMessage } from './errors';
-import { DEFAULT_MODEL, onnxFileFor, parseDtype, parseModelConfig, resolveModelSource, validateModelFolder } from './modelSource';
+import { onnxFileFor, parseDtype, parseModelConfig, resolveModelSource, validateModelFolder } from './modelSource';
+import { DEFAULT_MODEL } from '../shared/settings';
 import type { Dtype, ModelConfig } from './modelSource';
 import { GptTokenizer } from './tokenizer';
 

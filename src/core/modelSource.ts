@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LmLensError } from './errors';
+import { DEFAULT_MODEL } from '../shared/settings';
 
 /** Precisions a user can ask for, mapped to the file suffix transformers.js loads (`onnx/model{suffix}.onnx`). */
 export const DTYPE_SUFFIXES = {
@@ -16,8 +17,6 @@ export const DTYPE_SUFFIXES = {
 } as const;
 
 export type Dtype = keyof typeof DTYPE_SUFFIXES;
-
-export const DEFAULT_MODEL = 'Xenova/gpt2';
 
 export function parseDtype(value: string): Dtype {
   if (Object.hasOwn(DTYPE_SUFFIXES, value)) return value as Dtype;

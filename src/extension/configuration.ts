@@ -1,6 +1,10 @@
 import * as vscode from 'vscode';
+import { SECTION, SETTINGS, clampSetting, settingId } from '../shared/settings';
+import type { SettingKey } from '../shared/settings';
 
-/** Mirrors `contributes.configuration` in package.json; raw values are sanitised here once. */
+export { SECTION } from '../shared/settings';
+
+/** Mirrors `contributes.configuration` in package.json; raw values are sanitised here once, by src/shared/settings.ts. */
 export interface LmLensConfig {
   model: string;
   dtype: string;
@@ -12,45 +16,54 @@ export interface LmLensConfig {
   loss: { enabled: boolean; languages: string[]; mode: 'sentence' | 'token'; thresholds: number[]; showAnnotation: boolean; maxDocumentChars: number };
 }
 
-export const SECTION = 'lmLens';
-
-const clamp = (value: unknown, min: number, max: number, fallback: number): number =>
-  typeof value === 'number' && Number.isFinite(value) ? Math.min(max, Math.max(min, value)) : fallback;
-const strings = (value: unknown, fallback: string[]): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : fallback);
-
-export const DEFAULT_THRESHOLDS = [3, 4.5, 6, 7.5];
+export const DEFAULT_THRESHOLDS: readonly number[] = SETTINGS['loss.thresholds'].default;
 
 export function readConfig(): LmLensConfig {
   const config = vscode.workspace.getConfiguration(SECTION);
+  const num = (key: Parameters<typeof clampSetting>[0]): number => clampSetting(key, config.get<unknown>(key));
+  const bool = (key: 'allowDownloads' | 'inline.enabled' | 'loss.enabled' | 'loss.showAnnotation'): boolean => {
+    const value = config.get<unknown>(key);
+    return typeof value === 'boolean' ? value : SETTINGS[key].default;
+  };
+  const text = (key: 'model' | 'dtype' | 'cacheDir' | 'loss.mode'): string => {
+    const value = config.get<unknown>(key);
+    const spec: { default: string; enum?: readonly string[] } = SETTINGS[key];
+    if (typeof value !== 'string' || (spec.enum && !spec.enum.includes(value))) return spec.default;
+    return value;
+  };
+  const strings = (key: 'inline.languages' | 'loss.languages'): string[] => {
+    const value = config.get<unknown>(key);
+    return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [...SETTINGS[key].default];
+  };
   const rawThresholds = config.get<unknown>('loss.thresholds');
-  const numericThresholds = (Array.isArray(rawThresholds) ? rawThresholds : []).filter((value): value is number => typeof value === 'number' && Number.isFinite(value)).sort((a, b) => a - b);
+  const thresholds = (Array.isArray(rawThresholds) ? rawThresholds : []).filter((value): value is number => typeof value === 'number' && Number.isFinite(value)).sort((a, b) => a - b);
   return {
-    model: (config.get<string>('model') ?? '').trim() || 'Xenova/gpt2',
-    dtype: config.get<string>('dtype') ?? 'fp32',
-    allowDownloads: config.get<boolean>('allowDownloads') ?? true,
-    cacheDir: config.get<string>('cacheDir') ?? '',
-    threads: Math.round(clamp(config.get('threads'), 0, 64, 0)),
+    model: text('model').trim() || SETTINGS.model.default,
+    dtype: text('dtype'),
+    allowDownloads: bool('allowDownloads'),
+    cacheDir: text('cacheDir'),
+    threads: num('threads'),
     nextToken: {
-      topK: Math.round(clamp(config.get('nextToken.topK'), 1, 100, 10)),
-      temperature: clamp(config.get('nextToken.temperature'), 0.05, 5, 1),
-      topP: clamp(config.get('nextToken.topP'), 0.01, 1, 1),
-      samplingTopK: Math.round(clamp(config.get('nextToken.samplingTopK'), 0, 50257, 0)),
-      debounceMs: Math.round(clamp(config.get('nextToken.debounceMs'), 0, 2000, 150)),
+      topK: num('nextToken.topK'),
+      temperature: num('nextToken.temperature'),
+      topP: num('nextToken.topP'),
+      samplingTopK: num('nextToken.samplingTopK'),
+      debounceMs: num('nextToken.debounceMs'),
     },
     inline: {
-      enabled: config.get<boolean>('inline.enabled') ?? true,
-      languages: strings(config.get('inline.languages'), ['plaintext', 'markdown', 'latex', 'restructuredtext', 'git-commit']),
-      maxNewTokens: Math.round(clamp(config.get('inline.maxNewTokens'), 1, 64, 16)),
-      debounceMs: Math.round(clamp(config.get('inline.debounceMs'), 0, 5000, 300)),
-      alternatives: Math.round(clamp(config.get('inline.alternatives'), 0, 8, 3)),
+      enabled: bool('inline.enabled'),
+      languages: strings('inline.languages'),
+      maxNewTokens: num('inline.maxNewTokens'),
+      debounceMs: num('inline.debounceMs'),
+      alternatives: num('inline.alternatives'),
     },
     loss: {
-      enabled: config.get<boolean>('loss.enabled') ?? true,
-      languages: strings(config.get('loss.languages'), ['plaintext', 'markdown', 'latex', 'restructuredtext']),
-      mode: config.get<string>('loss.mode') === 'token' ? 'token' : 'sentence',
-      thresholds: numericThresholds.length === 4 ? numericThresholds : DEFAULT_THRESHOLDS,
-      showAnnotation: config.get<boolean>('loss.showAnnotation') ?? false,
-      maxDocumentChars: Math.round(clamp(config.get('loss.maxDocumentChars'), 1000, 50_000_000, 200_000)),
+      enabled: bool('loss.enabled'),
+      languages: strings('loss.languages'),
+      mode: text('loss.mode') === 'token' ? 'token' : 'sentence',
+      thresholds: thresholds.length === DEFAULT_THRESHOLDS.length ? thresholds : [...DEFAULT_THRESHOLDS],
+      showAnnotation: bool('loss.showAnnotation'),
+      maxDocumentChars: num('loss.maxDocumentChars'),
     },
   };
 }
@@ -61,3 +74,22 @@ export function onConfigChange(prefixes: string[], listener: (config: LmLensConf
     if (prefixes.some((prefix) => event.affectsConfiguration(prefix ? `${SECTION}.${prefix}` : SECTION))) listener(readConfig());
   });
 }
+
+/**
+ * Writes a setting where it takes effect: the most specific level that already sets it
+ * (workspace folder, workspace), else user settings. Writing user settings while a workspace
+ * overrides the key would change nothing the user sees.
+ */
+export async function updateSetting(key: SettingKey, value: unknown, resource?: vscode.Uri): Promise<void> {
+  const configuration = vscode.workspace.getConfiguration(SECTION, resource);
+  const inspected = configuration.inspect(key);
+  const target =
+    inspected?.workspaceFolderValue !== undefined
+      ? vscode.ConfigurationTarget.WorkspaceFolder
+      : inspected?.workspaceValue !== undefined
+        ? vscode.ConfigurationTarget.Workspace
+        : vscode.ConfigurationTarget.Global;
+  await configuration.update(key, value, target);
+}
+
+export { settingId };

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
-import type { CompleteParams, CompleteResponse } from '../host/protocol';
-import { completeRequest } from '../host/protocol';
-import { SECTION, onConfigChange, readConfig } from './configuration';
+import type { CompleteParams, CompleteResponse } from '../shared/hostProtocol';
+import { completeRequest } from '../shared/hostProtocol';
+import { onConfigChange, readConfig, updateSetting } from './configuration';
 import type { LmLensConfig } from './configuration';
 import { statusView } from './inlineRules';
 import type { DocumentPoint, SuggestionStatus } from './inlineRules';
@@ -9,8 +9,7 @@ import { InlineSuggester } from './inlineSuggester';
 import type { SuggestOutcome, SuggesterStats } from './inlineSuggester';
 import { toAbortSignal } from './modelController';
 import type { ModelController } from './modelController';
-
-export const TOGGLE_COMMAND = 'lmLens.toggleInlineCompletions';
+import { COMMANDS, STATUS_ITEMS } from '../shared/commands';
 
 type InlineConfig = LmLensConfig['inline'];
 
@@ -48,13 +47,13 @@ export class InlineCompletionsFeature implements vscode.Disposable, vscode.Inlin
       (params, signal) => this.send(params, signal),
       () => this.config,
     );
-    this.statusBar = vscode.window.createStatusBarItem('lmLens.inline', vscode.StatusBarAlignment.Right, 10);
+    this.statusBar = vscode.window.createStatusBarItem(STATUS_ITEMS.inline, vscode.StatusBarAlignment.Right, 10);
     this.statusBar.name = 'LM Lens ghost text';
-    this.statusBar.command = TOGGLE_COMMAND;
+    this.statusBar.command = COMMANDS.toggleInlineCompletions;
     this.disposables.push(
       this.statusBar,
       { dispose: () => this.registration?.dispose() },
-      vscode.commands.registerCommand(TOGGLE_COMMAND, () => this.toggle()),
+      vscode.commands.registerCommand(COMMANDS.toggleInlineCompletions, () => this.toggle()),
       onConfigChange(['inline'], (config) => this.apply(config.inline)),
       vscode.window.onDidChangeActiveTextEditor(() => this.showStatus(undefined)),
       // Answers of another model (or a restarted one) must not be served from the cache.
@@ -163,12 +162,8 @@ export class InlineCompletionsFeature implements vscode.Disposable, vscode.Inlin
     );
   }
 
-  /** Flips the setting where it is effective: the workspace's value when it has one, else the user's. */
   private async toggle(): Promise<void> {
-    const configuration = vscode.workspace.getConfiguration(SECTION);
-    const inspected = configuration.inspect<boolean>('inline.enabled');
-    const target = inspected?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-    await configuration.update('inline.enabled', !this.config.enabled, target);
+    await updateSetting('inline.enabled', !this.config.enabled);
   }
 
   private showStatus(status: SuggestionStatus | undefined): void {

@@ -5,7 +5,7 @@
 import { CompletionCache, joinCompletion } from '../core/completionCache';
 import type { LookupOptions } from '../core/completionCache';
 import { isCancelled } from '../core/errors';
-import type { CompleteParams, CompleteResponse } from '../host/protocol';
+import type { CompleteParams, CompleteResponse } from '../shared/hostProtocol';
 import { autoTriggerBlock, isStale } from './inlineRules';
 import type { DocumentPoint } from './inlineRules';
 

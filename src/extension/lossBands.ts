@@ -3,6 +3,7 @@
  * the colours of both. No `vscode` import, so the mapping is unit-tested in plain Node; the
  * adapter turns the colour names into `ThemeColor`s.
  */
+import { formatLoss } from '../shared/format';
 
 export interface Swatch {
   label: string;
@@ -73,30 +74,4 @@ export function gltrLegend(): LegendEntry[] {
     const range = previous === undefined ? `rank 1–${swatch.maxRank}` : Number.isFinite(swatch.maxRank) ? `rank ${previous.maxRank + 1}–${swatch.maxRank}` : `rank > ${previous.maxRank}`;
     return { swatch, range };
   });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Numbers as the user reads them
-
-/** Losses always show three decimals: the hover, the annotation and the messages must agree. */
-export function formatLoss(loss: number | null | undefined): string {
-  return typeof loss === 'number' && Number.isFinite(loss) ? loss.toFixed(3) : '–';
-}
-
-export function formatPerplexity(perplexity: number | null | undefined): string {
-  if (typeof perplexity !== 'number' || Number.isNaN(perplexity)) return '–';
-  if (!Number.isFinite(perplexity)) return '∞';
-  return perplexity >= 10_000 ? perplexity.toExponential(2) : perplexity.toFixed(perplexity >= 100 ? 1 : 2);
-}
-
-/** Probabilities as percentages; tiny ones in exponent form so they never read as "0.00%". */
-export function formatProbability(prob: number): string {
-  const percent = prob * 100;
-  if (percent >= 10) return `${percent.toFixed(1)}%`;
-  if (percent >= 0.01) return `${percent.toFixed(2)}%`;
-  return `${percent.toExponential(1)}%`;
-}
-
-export function formatRank(rank: number): string {
-  return `#${Math.round(rank).toLocaleString('en-US')}`;
 }

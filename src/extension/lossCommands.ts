@@ -5,13 +5,14 @@
 import * as vscode from 'vscode';
 import { isCancelled } from '../core/errors';
 import { splitSentences } from '../core/sentences';
-import { scoreTextRequest } from '../host/protocol';
-import type { ScoreTextResponse } from '../host/protocol';
-import { SECTION, readConfig } from './configuration';
+import { scoreTextRequest } from '../shared/hostProtocol';
+import type { ScoreTextResponse } from '../shared/hostProtocol';
+import { readConfig, updateSetting } from './configuration';
 import { documentMessage, documentStatusText, selectionMessage } from './lossHover';
 import type { ScoreRangeArgs } from './lossHover';
 import { sentenceIndexAt } from './lossRanges';
 import type { ModelController } from './modelController';
+import { COMMANDS, STATUS_ITEMS } from '../shared/commands';
 
 /**
  * Long texts take long on a CPU, and exceeding this restarts the model process: never less
@@ -33,14 +34,14 @@ export class LossCommands implements vscode.Disposable {
   private documentItemWatch: vscode.Disposable | undefined;
 
   constructor(private readonly model: ModelController) {
-    this.documentItem = vscode.window.createStatusBarItem('lmLens.documentLoss', vscode.StatusBarAlignment.Right, 100);
+    this.documentItem = vscode.window.createStatusBarItem(STATUS_ITEMS.documentLoss, vscode.StatusBarAlignment.Right, 100);
     this.documentItem.name = 'LM Lens document loss';
-    this.documentItem.command = 'lmLens.scoreDocument';
+    this.documentItem.command = COMMANDS.scoreDocument;
     this.disposables.push(
       this.documentItem,
-      vscode.commands.registerCommand('lmLens.scoreSelection', (args?: unknown) => this.scoreSelection(args)),
-      vscode.commands.registerCommand('lmLens.scoreDocument', () => this.scoreDocument()),
-      vscode.commands.registerCommand('lmLens.toggleSentenceLoss', () => this.toggle()),
+      vscode.commands.registerCommand(COMMANDS.scoreSelection, (args?: unknown) => this.scoreSelection(args)),
+      vscode.commands.registerCommand(COMMANDS.scoreDocument, () => this.scoreDocument()),
+      vscode.commands.registerCommand(COMMANDS.toggleSentenceLoss, () => this.toggle()),
     );
   }
 
@@ -118,7 +119,7 @@ export class LossCommands implements vscode.Disposable {
 
   private async toggle(): Promise<void> {
     const enabled = !readConfig().loss.enabled;
-    await vscode.workspace.getConfiguration(SECTION).update('loss.enabled', enabled, vscode.ConfigurationTarget.Global);
+    await updateSetting('loss.enabled', enabled);
     vscode.window.setStatusBarMessage(`LM Lens: sentence loss ${enabled ? 'on' : 'off'}`, 3000);
   }
 

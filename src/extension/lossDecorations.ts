@@ -11,7 +11,7 @@ import * as vscode from 'vscode';
 import { isCancelled } from '../core/errors';
 import { LineIndex, splitSentences } from '../core/sentences';
 import type { TextRange } from '../core/sentences';
-import { scoreSentencesRequest } from '../host/protocol';
+import { scoreSentencesRequest } from '../shared/hostProtocol';
 import { onConfigChange, readConfig } from './configuration';
 import type { LmLensConfig } from './configuration';
 import { bandOf } from './lossBands';
@@ -23,6 +23,7 @@ import { DocumentLossState } from './lossState';
 import type { LossResultsSnapshot } from './lossState';
 import { LossDecorationTypes, isHighContrast, sameStyle } from './lossStyles';
 import type { ModelController } from './modelController';
+import { STATUS_ITEMS } from '../shared/commands';
 
 type LossConfig = LmLensConfig['loss'];
 
@@ -143,7 +144,7 @@ export class SentenceLossFeature implements vscode.Disposable {
 
   private enable(): void {
     this.enabled = true;
-    this.progress = vscode.window.createStatusBarItem('lmLens.lossProgress', vscode.StatusBarAlignment.Left, 0);
+    this.progress = vscode.window.createStatusBarItem(STATUS_ITEMS.lossProgress, vscode.StatusBarAlignment.Left, 0);
     this.progress.name = 'LM Lens sentence loss';
     this.progress.text = '$(sync~spin) LM Lens: scoring…';
     this.session.push(

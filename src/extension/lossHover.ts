@@ -3,12 +3,10 @@
  * options (no `vscode` import): the adapter only wraps them, and unit tests read them whole.
  */
 import type { ScoredToken, SentenceScore } from '../core/sentenceLoss';
-import { showWhitespace } from '../core/tokenDisplay';
-import { GLTR_BUCKETS, SENTENCE_BANDS, bandLegend, formatLoss, formatPerplexity, formatProbability, formatRank, gltrBucketOf, gltrLegend } from './lossBands';
+import { formatLoss, formatPerplexity, formatProbability, formatRank, showWhitespace } from '../shared/format';
+import { GLTR_BUCKETS, SENTENCE_BANDS, bandLegend, gltrBucketOf, gltrLegend } from './lossBands';
 import type { GltrBucket, LegendEntry, Swatch } from './lossBands';
-
-export const NEXT_TOKEN_COMMAND = 'lmLens.showNextTokenProbabilities';
-export const SCORE_SELECTION_COMMAND = 'lmLens.scoreSelection';
+import { COMMANDS } from '../shared/commands';
 
 /** What the hover's "score on its own" link hands to `lmLens.scoreSelection`. */
 export interface ScoreRangeArgs {
@@ -69,11 +67,11 @@ export function buildSentenceHover(options: SentenceHoverOptions): HoverContent 
   const scoreArgs: ScoreRangeArgs = { uri: options.uri, start: sentence.start, end: sentence.end };
   lines.push(
     [
-      commandLink('Next-token probabilities here', NEXT_TOKEN_COMMAND, [{ uri: options.uri, offset: sentence.end }], 'Open the next-token panel at the end of this sentence'),
-      commandLink('Score this sentence on its own', SCORE_SELECTION_COMMAND, [scoreArgs], 'Loss of the sentence without the text before it'),
+      commandLink('Next-token probabilities here', COMMANDS.showNextTokenProbabilities, [{ uri: options.uri, offset: sentence.end }], 'Open the next-token panel at the end of this sentence'),
+      commandLink('Score this sentence on its own', COMMANDS.scoreSelection, [scoreArgs], 'Loss of the sentence without the text before it'),
     ].join(' · '),
   );
-  return { markdown: lines.join('\n'), enabledCommands: [NEXT_TOKEN_COMMAND, SCORE_SELECTION_COMMAND] };
+  return { markdown: lines.join('\n'), enabledCommands: [COMMANDS.showNextTokenProbabilities, COMMANDS.scoreSelection] };
 }
 
 /**

@@ -2,13 +2,14 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { LmLensError, isCancelled } from '../core/errors';
 import { ModelClient } from '../host/client';
-import { FeatureChannel } from '../host/featureChannel';
-import type { ChannelStats } from '../host/featureChannel';
-import type { ErrorData, HostStats, ModelSettings, ModelState } from '../host/protocol';
-import { statsRequest } from '../host/protocol';
+import { FeatureChannel } from './featureChannel';
+import type { ChannelStats } from './featureChannel';
+import type { ErrorData, HostStats, ModelSettings, ModelState } from '../shared/hostProtocol';
+import { statsRequest } from '../shared/hostProtocol';
 import type { RequestType } from 'vscode-jsonrpc';
 import { onConfigChange, readConfig } from './configuration';
 import type { LmLensConfig } from './configuration';
+import { COMMANDS } from '../shared/commands';
 
 export type Feature = 'panel' | 'inline' | 'loss' | 'command';
 
@@ -174,8 +175,8 @@ export class ModelController implements vscode.Disposable {
     actions.push('Retry', 'Show log');
     this.lastErrorReport = { code, message, actions };
     const choice = await vscode.window.showErrorMessage(`LM Lens: ${message}`, ...actions);
-    if (choice === 'Choose a local folder…') await vscode.commands.executeCommand('lmLens.selectModel', 'folder');
-    else if (choice === 'Select model') await vscode.commands.executeCommand('lmLens.selectModel');
+    if (choice === 'Choose a local folder…') await vscode.commands.executeCommand(COMMANDS.selectModel, 'folder');
+    else if (choice === 'Select model') await vscode.commands.executeCommand(COMMANDS.selectModel);
     else if (choice === 'Retry') await this.restart();
     else if (choice === 'Show log') this.log.show(true);
   }

@@ -4,11 +4,14 @@ import * as vscode from 'vscode';
 import { LmLensError } from '../core/errors';
 import { DTYPE_SUFFIXES, inspectModelFolder } from '../core/modelSource';
 import type { Dtype } from '../core/modelSource';
-import { loadRequest } from '../host/protocol';
-import type { ModelState } from '../host/protocol';
+import { formatMegabytes } from '../shared/format';
+import { loadRequest } from '../shared/hostProtocol';
+import { DEFAULT_MODEL } from '../shared/settings';
+import type { ModelState } from '../shared/hostProtocol';
 import { SECTION, readConfig } from './configuration';
 import type { ModelController } from './modelController';
 import { describeState, statusTooltip } from './statusText';
+import { COMMANDS, STATUS_ITEMS } from '../shared/commands';
 
 const PRECISIONS: Array<{ dtype: Dtype; detail: string }> = [
   { dtype: 'fp32', detail: 'exact: matches the Python (HF transformers) numbers' },
@@ -29,8 +32,6 @@ export function folderSize(folder: string): number {
   return total;
 }
 
-export const formatMegabytes = (bytes: number): string => `${(bytes / 1_048_576).toFixed(bytes < 10_485_760 ? 1 : 0)} MB`;
-
 /**
  * Choosing, downloading, caching and restarting the model, and the status bar item that
  * tells which model is in what state.
@@ -48,17 +49,17 @@ export class ModelManagement implements vscode.Disposable {
     private readonly model: ModelController,
     private readonly log: vscode.LogOutputChannel,
   ) {
-    this.statusItem = vscode.window.createStatusBarItem('lmLens.model', vscode.StatusBarAlignment.Right, 100);
+    this.statusItem = vscode.window.createStatusBarItem(STATUS_ITEMS.model, vscode.StatusBarAlignment.Right, 100);
     this.statusItem.name = 'LM Lens model';
-    this.statusItem.command = 'lmLens.statusMenu';
+    this.statusItem.command = COMMANDS.statusMenu;
     this.disposables.push(
       this.statusItem,
-      vscode.commands.registerCommand('lmLens.selectModel', (mode?: string) => this.selectModel(mode)),
-      vscode.commands.registerCommand('lmLens.restartModel', () => this.model.restart()),
-      vscode.commands.registerCommand('lmLens.clearModelCache', (options?: { confirm?: boolean }) => this.clearCache(options?.confirm !== false)),
-      vscode.commands.registerCommand('lmLens.revealModelCache', () => this.revealCache()),
-      vscode.commands.registerCommand('lmLens.showOutput', () => this.log.show(true)),
-      vscode.commands.registerCommand('lmLens.statusMenu', () => this.statusMenu()),
+      vscode.commands.registerCommand(COMMANDS.selectModel, (mode?: string) => this.selectModel(mode)),
+      vscode.commands.registerCommand(COMMANDS.restartModel, () => this.model.restart()),
+      vscode.commands.registerCommand(COMMANDS.clearModelCache, (options?: { confirm?: boolean }) => this.clearCache(options?.confirm !== false)),
+      vscode.commands.registerCommand(COMMANDS.revealModelCache, () => this.revealCache()),
+      vscode.commands.registerCommand(COMMANDS.showOutput, () => this.log.show(true)),
+      vscode.commands.registerCommand(COMMANDS.statusMenu, () => this.statusMenu()),
       model.onDidChangeState((state) => this.onState(state)),
       vscode.window.onDidChangeActiveTextEditor(() => (this.documentPerplexity = undefined)),
     );
@@ -131,12 +132,12 @@ export class ModelManagement implements vscode.Disposable {
   private async statusMenu(): Promise<void> {
     const config = readConfig();
     const items: Array<vscode.QuickPickItem & { command: string }> = [
-      { label: '$(graph) Show next-token probabilities', command: 'lmLens.showNextTokenProbabilities' },
-      { label: '$(symbol-class) Select model…', description: `${config.model} · ${config.dtype}`, command: 'lmLens.selectModel' },
-      { label: '$(debug-restart) Restart model', command: 'lmLens.restartModel' },
-      { label: `$(sparkle) ${config.inline.enabled ? 'Turn off' : 'Turn on'} ghost text`, command: 'lmLens.toggleInlineCompletions' },
-      { label: `$(symbol-color) ${config.loss.enabled ? 'Turn off' : 'Turn on'} sentence loss`, command: 'lmLens.toggleSentenceLoss' },
-      { label: '$(output) Show log', command: 'lmLens.showOutput' },
+      { label: '$(graph) Show next-token probabilities', command: COMMANDS.showNextTokenProbabilities },
+      { label: '$(symbol-class) Select model…', description: `${config.model} · ${config.dtype}`, command: COMMANDS.selectModel },
+      { label: '$(debug-restart) Restart model', command: COMMANDS.restartModel },
+      { label: `$(sparkle) ${config.inline.enabled ? 'Turn off' : 'Turn on'} ghost text`, command: COMMANDS.toggleInlineCompletions },
+      { label: `$(symbol-color) ${config.loss.enabled ? 'Turn off' : 'Turn on'} sentence loss`, command: COMMANDS.toggleSentenceLoss },
+      { label: '$(output) Show log', command: COMMANDS.showOutput },
     ];
     const choice = await vscode.window.showQuickPick(items, { title: 'LM Lens', placeHolder: 'Choose an action' });
     if (choice) await vscode.commands.executeCommand(choice.command);
@@ -152,7 +153,7 @@ export class ModelManagement implements vscode.Disposable {
     } else {
       const current = (id: string): string | undefined => (config.model === id ? 'current' : undefined);
       const items: Array<vscode.QuickPickItem & { value: string }> = [
-        { label: 'GPT-2', description: 'Xenova/gpt2 · 124M parameters (default)', detail: current('Xenova/gpt2'), value: 'Xenova/gpt2' },
+        { label: 'GPT-2', description: `${DEFAULT_MODEL} · 124M parameters (default)`, detail: current(DEFAULT_MODEL), value: DEFAULT_MODEL },
         { label: 'DistilGPT-2', description: 'Xenova/distilgpt2 · 82M, faster', detail: current('Xenova/distilgpt2'), value: 'Xenova/distilgpt2' },
         { label: '$(edit) Enter a hub id…', value: 'hub' },
         { label: '$(folder-opened) Choose a local folder…', value: 'folder' },
@@ -163,8 +164,8 @@ export class ModelManagement implements vscode.Disposable {
       else if (choice.value === 'hub') {
         model = await vscode.window.showInputBox({
           title: 'Hugging Face hub id of a transformers.js GPT-2 export',
-          value: config.model.includes('/') && !path.isAbsolute(config.model) ? config.model : 'Xenova/gpt2',
-          validateInput: (value) => (/^[\w.-]+\/[\w.-]+$/.test(value.trim()) ? undefined : 'Expected owner/name, e.g. Xenova/gpt2'),
+          value: config.model.includes('/') && !path.isAbsolute(config.model) ? config.model : DEFAULT_MODEL,
+          validateInput: (value) => (/^[\w.-]+\/[\w.-]+$/.test(value.trim()) ? undefined : `Expected owner/name, e.g. ${DEFAULT_MODEL}`),
         });
         model = model?.trim();
       } else model = choice.value;

@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { predictionToJson, predictionToMarkdown } from '../../media/exportTable';
-import { buildPanelHtml } from '../../media/panelHtml';
+import { predictionToJson, predictionToMarkdown } from '../../src/extension/exportTable';
+import { buildPanelHtml } from '../../src/extension/panelHtml';
 import { errorMessage, isCancelled } from '../core/errors';
-import type { ModelState } from '../host/protocol';
-import { nextTokenRequest, sampleRequest } from '../host/protocol';
-import { SECTION, onConfigChange, readConfig } from './configuration';
+import type { ModelState } from '../shared/hostProtocol';
+import { nextTokenRequest, sampleRequest } from '../shared/hostProtocol';
+import { onConfigChange, readConfig, updateSetting } from './configuration';
 import type { ModelController } from './modelController';
-import { CONTROL_LIMITS, DEFAULT_SAMPLE_OPTIONS, PANEL_VIEW_TYPE, SAMPLE_LIMITS, mergeLimited, modelStatus, parseWebviewMessage, predictionView, samplesView, samplingParams } from './panelProtocol';
-import type { CopyFormat, ExtensionMessage, PanelControls, PanelState, WebviewMessage } from './panelProtocol';
+import { SETTINGS } from '../shared/settings';
+import { CONTROL_LIMITS, CONTROL_SETTINGS, DEFAULT_SAMPLE_OPTIONS, PANEL_VIEW_TYPE, SAMPLE_LIMITS, mergeLimited, modelStatus, parseWebviewMessage, predictionView, samplesView, samplingParams } from '../shared/panelProtocol';
+import type { CopyFormat, ExtensionMessage, PanelControls, PanelState, WebviewMessage } from '../shared/panelProtocol';
+import { COMMANDS } from '../shared/commands';
 
 /** The model reads at most its last 1024 tokens; this many characters before the cursor cover them in any prose. */
 const MAX_CONTEXT_CHARS = 20_000;
@@ -16,7 +18,6 @@ const TAIL_TOKENS = 12;
 /** Output channels and the like show up as text editors but are nothing a user writes in. */
 const UNFOLLOWED_SCHEMES = new Set(['output', 'vscode-scm', 'comment', 'debug']);
 
-const SETTING_KEYS: Record<keyof PanelControls, string> = { k: 'nextToken.topK', temperature: 'nextToken.temperature', topP: 'nextToken.topP', samplingTopK: 'nextToken.samplingTopK' };
 const CONTROL_KEYS = Object.keys(CONTROL_LIMITS) as Array<keyof PanelControls>;
 
 /** What a prediction is asked for: the text before the cursor, and a key that changes with the document version or the cursor. */
@@ -76,11 +77,11 @@ export class NextTokenPanelController implements vscode.Disposable {
     this.view = { model: modelStatus(model.state), hasEditor: false, controls: controlsFromConfig(), sampleOptions: { ...DEFAULT_SAMPLE_OPTIONS }, updating: false, sampling: false };
     this.disposables.push(
       this.renderEmitter,
-      vscode.commands.registerCommand('lmLens.showNextTokenProbabilities', async (at?: unknown) => {
+      vscode.commands.registerCommand(COMMANDS.showNextTokenProbabilities, async (at?: unknown) => {
         await moveCursorTo(at);
         this.show();
       }),
-      vscode.commands.registerCommand('lmLens.sampleContinuations', async () => {
+      vscode.commands.registerCommand(COMMANDS.sampleContinuations, async () => {
         this.show();
         await this.sample();
       }),
@@ -303,22 +304,20 @@ export class NextTokenPanelController implements vscode.Disposable {
         this.schedule(0);
         return;
       case 'selectModel':
-        await vscode.commands.executeCommand('lmLens.selectModel');
+        await vscode.commands.executeCommand(COMMANDS.selectModel);
     }
   }
 
-  /** Applies at once, then persists to the settings where the value is defined (workspace, else user); a default value is removed. */
+  /** Applies at once, then persists to the settings where the value is defined (see updateSetting); a default value is removed. */
   private async setControls(changes: Partial<PanelControls>): Promise<void> {
     const previous = this.view.controls;
     const controls = mergeLimited(CONTROL_LIMITS, previous, changes);
     this.update({ controls });
     this.schedule(0);
-    const configuration = vscode.workspace.getConfiguration(SECTION);
     try {
       for (const key of CONTROL_KEYS.filter((name) => controls[name] !== previous[name])) {
-        const inspected = configuration.inspect(SETTING_KEYS[key]);
-        const target = inspected?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-        await configuration.update(SETTING_KEYS[key], controls[key] === inspected?.defaultValue ? undefined : controls[key], target);
+        const setting = CONTROL_SETTINGS[key];
+        await updateSetting(setting, controls[key] === SETTINGS[setting].default ? undefined : controls[key]);
       }
     } catch (error) {
       void vscode.window.showWarningMessage(`LM Lens: could not save the panel's settings: ${errorMessage(error)}`);

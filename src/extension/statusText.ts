@@ -1,5 +1,6 @@
 import * as path from 'node:path';
-import type { HostStats, ModelState } from '../host/protocol';
+import { formatMegabytes } from '../shared/format';
+import type { HostStats, ModelState } from '../shared/hostProtocol';
 
 /** Pure text for the model status bar item and its tooltip (unit-tested without VS Code). */
 
@@ -55,7 +56,7 @@ export function statusTooltip(input: TooltipInput): string {
     const { cache } = input.stats;
     const total = cache.reusedTokens + cache.computedTokens;
     const reuse = total > 0 ? `${Math.round((100 * cache.reusedTokens) / total)}% of tokens reused` : 'no requests yet';
-    lines.push('', `Prefix cache: ${reuse}, ${cache.entries} contexts, ${(cache.bytes / 1_048_576).toFixed(0)} MB · model process ${(input.stats.rssBytes / 1_048_576).toFixed(0)} MB`);
+    lines.push('', `Prefix cache: ${reuse}, ${cache.entries} contexts, ${formatMegabytes(cache.bytes)} · model process ${formatMegabytes(input.stats.rssBytes)}`);
   }
   if (input.documentPerplexity !== undefined && Number.isFinite(input.documentPerplexity)) {
     lines.push('', `Active document perplexity: ${input.documentPerplexity.toFixed(2)}`);

@@ -9,8 +9,8 @@ import type { LmLensErrorCode } from '../core/errors';
 import { exitingNotification, shutdownNotification } from './handshake';
 import { connectOrStart } from './launcher';
 import type { LaunchOptions } from './launcher';
-import { configureRequest, logNotification, stateNotification } from './protocol';
-import type { ErrorData, ModelSettings, ModelState } from './protocol';
+import { configureRequest, logNotification, stateNotification } from '../shared/hostProtocol';
+import type { ErrorData, ModelSettings, ModelState } from '../shared/hostProtocol';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 

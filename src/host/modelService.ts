@@ -24,12 +24,11 @@ import type {
   ScoreSentencesResponse,
   ScoreTextParams,
   ScoreTextResponse,
-} from './protocol';
+} from '../shared/hostProtocol';
+// Bounds every request so a huge document never makes one call unbounded.
+import { MAX_TEXT_CHARS } from '../shared/settings';
 
 const sameSettings = (a: ModelSettings | undefined, b: ModelSettings): boolean => JSON.stringify(a) === JSON.stringify(b);
-
-/** Bounds every request so a huge document never makes one call unbounded. */
-export const MAX_TEXT_CHARS = 2_000_000;
 
 /**
  * What the model process does, independent of the transport: lazy loading with state

@@ -24,8 +24,8 @@ import {
   scoreTextRequest,
   stateNotification,
   statsRequest,
-} from './protocol';
-import type { ErrorData, ModelState } from './protocol';
+} from '../shared/hostProtocol';
+import type { ErrorData, ModelState } from '../shared/hostProtocol';
 import { ModelSocketServer } from './socketServer';
 import type { Session } from './socketServer';
 

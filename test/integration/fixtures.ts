@@ -2,10 +2,12 @@
 // workspace, the user settings, and timings.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { repoRoot } from '../../scripts/codeServer';
 import { ensureTestModel } from '../support/testModel';
 import { testModelEnvVar } from './results';
 
-export const repoRoot = path.resolve(__dirname, '..', '..');
+export { createProfile, repoRoot, writeUserSettings } from '../../scripts/codeServer';
+export type { ProfileDirs } from '../../scripts/codeServer';
 export const extensionId = 'lm-lens.lm-lens';
 export const testResultsDir = path.join(repoRoot, 'test-results');
 export const testsEntry = path.join(repoRoot, 'dist', 'test', 'integration', 'index.js');
@@ -63,26 +65,6 @@ export function testSettings(options: SettingsOptions): Record<string, unknown> 
     'window.commandCenter': false,
     'git.enabled': false,
   };
-}
-
-export function writeUserSettings(userDataDir: string, settings: Record<string, unknown>): void {
-  const userDir = path.join(userDataDir, 'User');
-  mkdirSync(userDir, { recursive: true });
-  writeFileSync(path.join(userDir, 'settings.json'), `${JSON.stringify(settings, null, 2)}\n`);
-}
-
-export interface ProfileDirs {
-  userDataDir: string;
-  extensionsDir: string;
-  /** Holds the isolated XDG dirs and logs. */
-  stateDir: string;
-}
-
-export function createProfile(baseDir: string, settings: Record<string, unknown>): ProfileDirs {
-  const dirs = { userDataDir: path.join(baseDir, 'user-data'), extensionsDir: path.join(baseDir, 'extensions'), stateDir: path.join(baseDir, 'state') };
-  Object.values(dirs).forEach((dir) => mkdirSync(dir, { recursive: true }));
-  writeUserSettings(dirs.userDataDir, settings);
-  return dirs;
 }
 
 /** A folder with one prose markdown file: what the extension's features act on. */

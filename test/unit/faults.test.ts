@@ -9,8 +9,9 @@ import { LmLensError } from '../../src/core/errors';
 import type { LmLensErrorCode } from '../../src/core/errors';
 import { scoreSentences } from '../../src/core/sentenceLoss';
 import { nextTokenDistribution } from '../../src/core/nextToken';
-import { ModelService, MAX_TEXT_CHARS } from '../../src/host/modelService';
-import type { ModelState } from '../../src/host/protocol';
+import { ModelService } from '../../src/host/modelService';
+import { MAX_TEXT_CHARS } from '../../src/shared/settings';
+import type { ModelState } from '../../src/shared/hostProtocol';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
 function seededBytes(length: number, seed: number): Buffer {

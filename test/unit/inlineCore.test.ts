@@ -11,7 +11,7 @@ import { promptIds } from '../../src/core/nextToken';
 import { ModelService } from '../../src/host/modelService';
 import { InlineSuggester } from '../../src/extension/inlineSuggester';
 import type { SuggestOutcome } from '../../src/extension/inlineSuggester';
-import type { CompleteParams } from '../../src/host/protocol';
+import type { CompleteParams } from '../../src/shared/hostProtocol';
 import { ensureTestModel } from '../support/testModel';
 
 const MAX_NEW_TOKENS = 16;

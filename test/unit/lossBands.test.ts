@@ -1,6 +1,7 @@
 // Band and bucket edges decide which colour a sentence gets: every boundary is pinned here.
 import * as assert from 'node:assert/strict';
-import { GLTR_BUCKETS, SENTENCE_BANDS, bandLegend, bandOf, formatLoss, formatPerplexity, formatProbability, formatRank, gltrBucketOf, gltrLegend } from '../../src/extension/lossBands';
+import { GLTR_BUCKETS, SENTENCE_BANDS, bandLegend, bandOf, gltrBucketOf, gltrLegend } from '../../src/extension/lossBands';
+import { formatLoss, formatPerplexity, formatProbability, formatRank } from '../../src/shared/format';
 
 const THRESHOLDS = [3, 4.5, 6, 7.5];
 
@@ -83,7 +84,7 @@ describe('loss number formats', () => {
     assert.equal(formatPerplexity(Number.POSITIVE_INFINITY), '∞');
     assert.equal(formatProbability(0.5), '50.0%');
     assert.equal(formatProbability(0.0123), '1.23%');
-    assert.equal(formatProbability(1.5e-7), '1.5e-5%');
+    assert.equal(formatProbability(1.5e-7), '1.5e\u22125%', 'the same text the panel shows');
     assert.equal(formatRank(1204), '#1,204');
   });
 });

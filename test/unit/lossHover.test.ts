@@ -4,6 +4,7 @@ import type { ScoredToken, UnlikelyToken } from '../../src/core/sentenceLoss';
 import { annotationText, buildSentenceHover, codeSpan, documentMessage, documentStatusText, selectionMessage, swatchHtml } from '../../src/extension/lossHover';
 import { GLTR_BUCKETS, SENTENCE_BANDS } from '../../src/extension/lossBands';
 import type { ScoreRangeArgs, SentenceHoverOptions } from '../../src/extension/lossHover';
+import { COMMANDS } from '../../src/shared/commands';
 
 const THRESHOLDS = [3, 4.5, 6, 7.5];
 const [green, blue, yellow, orange, red] = SENTENCE_BANDS.map(swatchHtml);
@@ -68,7 +69,7 @@ describe('sentence loss hover', () => {
 
   it('links to the next-token panel and to scoring the sentence, trusting only those commands', () => {
     const content = buildSentenceHover(options());
-    assert.deepEqual(content.enabledCommands, ['lmLens.showNextTokenProbabilities', 'lmLens.scoreSelection']);
+    assert.deepEqual(content.enabledCommands, [COMMANDS.showNextTokenProbabilities, COMMANDS.scoreSelection]);
     const panelLink = /\(command:lmLens\.showNextTokenProbabilities\?([^ )]+) /.exec(content.markdown);
     assert.ok(panelLink, content.markdown);
     assert.deepEqual(JSON.parse(decodeURIComponent(panelLink[1] as string)), [{ uri: 'file:///work/sample.md', offset: 42 }]);

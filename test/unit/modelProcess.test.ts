@@ -5,9 +5,9 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { isCancelled, LmLensError } from '../../src/core/errors';
 import { ModelClient } from '../../src/host/client';
-import { FeatureChannel } from '../../src/host/featureChannel';
-import { completeRequest, debugHangRequest, nextTokenRequest, scoreSentencesRequest, statsRequest } from '../../src/host/protocol';
-import type { ModelSettings } from '../../src/host/protocol';
+import { FeatureChannel } from '../../src/extension/featureChannel';
+import { completeRequest, debugHangRequest, nextTokenRequest, scoreSentencesRequest, statsRequest } from '../../src/shared/hostProtocol';
+import type { ModelSettings } from '../../src/shared/hostProtocol';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
 const hostScript = path.join(repoRoot(), 'dist', 'modelHost.js');

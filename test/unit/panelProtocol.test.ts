@@ -1,9 +1,9 @@
 // Everything the webview sends is untrusted: the parser must accept exactly the documented
 // shapes and the merge must keep every control inside its range.
 import assert from 'node:assert/strict';
-import { CONTROL_LIMITS, DEFAULT_SAMPLE_OPTIONS, SAMPLE_LIMITS, mergeLimited, modelStatus, parseWebviewMessage, predictionView, samplesView, samplingParams } from '../../src/extension/panelProtocol';
-import type { PanelControls } from '../../src/extension/panelProtocol';
-import type { NextTokenResponse } from '../../src/host/protocol';
+import { CONTROL_LIMITS, DEFAULT_SAMPLE_OPTIONS, SAMPLE_LIMITS, mergeLimited, modelStatus, parseWebviewMessage, predictionView, samplesView, samplingParams } from '../../src/shared/panelProtocol';
+import type { PanelControls } from '../../src/shared/panelProtocol';
+import type { NextTokenResponse } from '../../src/shared/hostProtocol';
 
 const controls: PanelControls = { k: 10, temperature: 1, topP: 1, samplingTopK: 0 };
 

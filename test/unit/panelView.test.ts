@@ -1,11 +1,11 @@
 // The panel's pure view layer: number formatting, exports, markup and the HTML document's CSP.
 import assert from 'node:assert/strict';
-import { markdownCode, predictionToJson, predictionToMarkdown } from '../../media/exportTable';
-import { escapeHtml, formatMegabytes, formatNumber, formatPercent, formatProbability, tokenLabel } from '../../media/format';
-import { buildPanelHtml } from '../../media/panelHtml';
+import { markdownCode, predictionToJson, predictionToMarkdown } from '../../src/extension/exportTable';
+import { escapeHtml, formatMegabytes, formatNumber, formatProbability, formatJointProbability, tokenLabel } from '../../src/shared/format';
+import { buildPanelHtml } from '../../src/extension/panelHtml';
 import { CONTROL_INPUT_IDS, SAMPLE_INPUT_IDS, renderPrediction, renderSamples, renderShell, renderStatus } from '../../media/render';
-import { CONTROL_LIMITS, DEFAULT_SAMPLE_OPTIONS, SAMPLE_LIMITS } from '../../src/extension/panelProtocol';
-import type { PanelControls, PanelState, PredictionView } from '../../src/extension/panelProtocol';
+import { CONTROL_LIMITS, DEFAULT_SAMPLE_OPTIONS, SAMPLE_LIMITS } from '../../src/shared/panelProtocol';
+import type { PanelControls, PanelState, PredictionView } from '../../src/shared/panelProtocol';
 
 const identity: PanelControls = { k: 3, temperature: 1, topP: 1, samplingTopK: 0 };
 const sharpened: PanelControls = { k: 3, temperature: 0.7, topP: 0.9, samplingTopK: 0 };
@@ -46,23 +46,24 @@ function state(overrides: Partial<PanelState> = {}): PanelState {
 
 describe('panel view: formatting', () => {
   it('formats percentages with useful precision', () => {
-    assert.equal(formatPercent(0.113), '11.3%');
-    assert.equal(formatPercent(0.0345), '3.45%');
-    assert.equal(formatPercent(0.00001), '<0.01%');
-    assert.equal(formatPercent(0), '0%');
-    assert.equal(formatPercent(1), '100%');
-    assert.equal(formatPercent(0.99999), '>99.9%', 'never claims certainty it does not have');
-    assert.equal(formatPercent(Number.NaN), '0%');
+    assert.equal(formatProbability(0.113), '11.3%');
+    assert.equal(formatProbability(0.0345), '3.45%');
+    assert.equal(formatProbability(0.00001), '1.0e\u22123%', 'tiny ones in exponent form, as the hover shows them');
+    assert.equal(formatProbability(0), '0%');
+    assert.equal(formatProbability(1), '100%');
+    assert.equal(formatProbability(0.99999), '>99.9%', 'never claims certainty it does not have');
+    assert.equal(formatProbability(Number.NaN), '0%');
   });
 
   it('formats log-probabilities, joint probabilities and sizes', () => {
     assert.equal(formatNumber(-2.17916), '\u22122.179');
     assert.equal(formatNumber(-Infinity), '\u2212∞');
     assert.equal(formatNumber(0.5, 1), '0.5');
-    assert.equal(formatProbability(0.0123), '0.0123');
-    assert.equal(formatProbability(4.6e-9), '4.60e\u22129');
-    assert.equal(formatProbability(0), '0');
-    assert.equal(formatMegabytes(501_000_000), '501.0 MB');
+    assert.equal(formatJointProbability(0.0123), '0.0123');
+    assert.equal(formatJointProbability(4.6e-9), '4.60e\u22129');
+    assert.equal(formatJointProbability(0), '0');
+    assert.equal(formatMegabytes(501_000_000), '501 MB');
+    assert.equal(formatMegabytes(12_345_678), '12.3 MB', 'decimal megabytes, as the hub counts them');
   });
 
   it('makes whitespace visible and escapes HTML', () => {
@@ -87,7 +88,7 @@ describe('panel view: exports', () => {
     assert.equal(lines.filter((line) => /^\| \d/.test(line)).length, 3);
     assert.ok(lines.includes('| 1 | `␣harm` | 4419 | 11.3% | \u22122.180 |'), markdown);
     assert.ok(lines.includes('| 2 | `\\|<b>` | 91 | 5.00% | \u22122.996 |'), markdown);
-    assert.ok(lines.includes('| 3 | `↵` | 198 | <0.01% | \u221211.513 |'), markdown);
+    assert.ok(lines.includes('| 3 | `↵` | 198 | 1.0e\u22123% | \u221211.513 |'), markdown);
     assert.ok(!markdown.includes('sampled'), 'no sampling column for the identity');
   });
 
@@ -146,7 +147,7 @@ describe('panel view: markup', () => {
     assert.ok(renderStatus(state({ hasEditor: false })).includes('Open a text editor to see predictions'));
     assert.equal(renderPrediction(state({ hasEditor: false })), '');
     const download = renderStatus(state({ model: { kind: 'loading', phase: 'download', file: 'onnx/model.onnx', loadedBytes: 123_400_000, totalBytes: 501_000_000 } }));
-    assert.ok(download.includes('<progress max="501000000" value="123400000">') && download.includes('123.4 MB of 501.0 MB') && download.includes('onnx/model.onnx'));
+    assert.ok(download.includes('<progress max="501000000" value="123400000">') && download.includes('123 MB of 501 MB') && download.includes('onnx/model.onnx'));
     assert.ok(renderStatus(state({ model: { kind: 'loading', phase: 'load' }, prediction: undefined })).includes('Loading the model'));
     assert.ok(renderStatus(state({ model: { kind: 'starting' }, prediction: undefined })).includes('Starting the model'));
     assert.equal(renderStatus(state({ model: { kind: 'starting' } })), '', 'a table on screen stays while the model restarts');

@@ -15,8 +15,8 @@ import { ModelClient } from '../../src/host/client';
 import { buildIdOf, endpointFor, PROTOCOL_VERSION, readToken } from '../../src/host/endpoint';
 import type { Endpoint } from '../../src/host/endpoint';
 import { helloRequest, HELLO_REFUSED } from '../../src/host/handshake';
-import { nextTokenRequest } from '../../src/host/protocol';
-import type { ModelSettings } from '../../src/host/protocol';
+import { nextTokenRequest } from '../../src/shared/hostProtocol';
+import type { ModelSettings } from '../../src/shared/hostProtocol';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
 const hostScript = path.join(repoRoot(), 'dist', 'modelHost.js');

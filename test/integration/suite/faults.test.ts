@@ -6,8 +6,9 @@ import * as assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as vscode from 'vscode';
 import type { LmLensApi } from '../../../src/extension/extension';
-import type { PanelState } from '../../../src/extension/panelProtocol';
+import type { PanelState } from '../../../src/shared/panelProtocol';
 import { PROMPT, forgetLastError, lastError, lmLens, nextToken, rejectionCode, restoreTestModel, setSetting, waitUntil } from './management.test';
+import { COMMANDS } from '../../../src/shared/commands';
 
 /** What the ghost-text suite types: a prefix the test model continues. */
 const TYPED = 'Alice was beginning to get very';
@@ -127,7 +128,7 @@ describe('faults in the editor', function () {
     try {
       const end = editor.document.positionAt(PROMPT.length);
       editor.selection = new vscode.Selection(end, end);
-      await vscode.commands.executeCommand('lmLens.showNextTokenProbabilities');
+      await vscode.commands.executeCommand(COMMANDS.showNextTokenProbabilities);
       const rows =
         (k: number) =>
         (state: PanelState): boolean =>

@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as vscode from 'vscode';
 import { joinCompletion } from '../../../src/core/completionCache';
 import type { LmLensApi } from '../../../src/extension/extension';
-import { completeRequest } from '../../../src/host/protocol';
+import { completeRequest } from '../../../src/shared/hostProtocol';
+import { COMMANDS } from '../../../src/shared/commands';
 
 const extensionId = 'lm-lens.lm-lens';
 const PROMPT = 'Alice was beginning to get very';
@@ -148,11 +149,11 @@ describe('inline completions', function () {
 
   it('turns off and on with the toggle command', async () => {
     try {
-      await vscode.commands.executeCommand('lmLens.toggleInlineCompletions');
+      await vscode.commands.executeCommand(COMMANDS.toggleInlineCompletions);
       await waitFor('the provider to be unregistered', () => !lens.inline.stats.registered);
       assert.equal(vscode.workspace.getConfiguration('lmLens').get('inline.enabled'), false);
       assert.equal(lens.inline.stats.statusText, '$(circle-slash) ghost text off');
-      await vscode.commands.executeCommand('lmLens.toggleInlineCompletions');
+      await vscode.commands.executeCommand(COMMANDS.toggleInlineCompletions);
       await waitFor('the provider to be registered again', () => lens.inline.stats.registered);
       assert.match(lens.inline.stats.statusText, /\$\(sparkle\)/);
     } finally {

@@ -4,10 +4,12 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { splitSentences } from '../../../src/core/sentences';
 import type { LmLensApi } from '../../../src/extension/extension';
-import { bandOf, formatLoss } from '../../../src/extension/lossBands';
+import { bandOf } from '../../../src/extension/lossBands';
+import { formatLoss } from '../../../src/shared/format';
 import type { LossDecorationSnapshot } from '../../../src/extension/lossDecorations';
-import { scoreSentencesRequest } from '../../../src/host/protocol';
-import type { ScoreSentencesResponse, ScoreTextResponse } from '../../../src/host/protocol';
+import { scoreSentencesRequest } from '../../../src/shared/hostProtocol';
+import type { ScoreSentencesResponse, ScoreTextResponse } from '../../../src/shared/hostProtocol';
+import { COMMANDS } from '../../../src/shared/commands';
 
 const extensionId = 'lm-lens.lm-lens';
 const PROSE = `# Alice in the hall
@@ -173,12 +175,12 @@ describe('sentence loss', function () {
   it('clears the decorations when switched off and restores them when switched on', async () => {
     const shown = api.loss.decorationsFor(document.uri);
     assert.ok(shown && shown.groups.flat().length > 0);
-    await vscode.commands.executeCommand('lmLens.toggleSentenceLoss');
+    await vscode.commands.executeCommand(COMMANDS.toggleSentenceLoss);
     await waitUntil('the feature is off', () => !api.loss.isEnabled);
     assert.equal(api.loss.decorationsFor(document.uri), undefined);
     assert.equal(settings().get('loss.enabled'), false);
 
-    await vscode.commands.executeCommand('lmLens.toggleSentenceLoss');
+    await vscode.commands.executeCommand(COMMANDS.toggleSentenceLoss);
     await waitUntil('the feature is on', () => api.loss.isEnabled);
     await api.loss.waitForIdle(document.uri, 60_000);
     assert.deepEqual(api.loss.decorationsFor(document.uri)?.groups, shown.groups);
@@ -221,15 +223,15 @@ describe('sentence loss', function () {
     const sentence = api.loss.resultsFor(document.uri)?.sentences[1];
     assert.ok(sentence);
     editor.selection = new vscode.Selection(document.positionAt(sentence.start), document.positionAt(sentence.end));
-    const selection = await vscode.commands.executeCommand<ScoreTextResponse | undefined>('lmLens.scoreSelection');
+    const selection = await vscode.commands.executeCommand<ScoreTextResponse | undefined>(COMMANDS.scoreSelection);
     assert.ok(selection && Number.isFinite(selection.loss));
     assert.equal(selection.predicted, selection.tokenCount - 1);
 
-    const byLink = await vscode.commands.executeCommand<ScoreTextResponse | undefined>('lmLens.scoreSelection', { uri: document.uri.toString(), start: sentence.start, end: sentence.end });
+    const byLink = await vscode.commands.executeCommand<ScoreTextResponse | undefined>(COMMANDS.scoreSelection, { uri: document.uri.toString(), start: sentence.start, end: sentence.end });
     assert.ok(byLink);
     assert.ok(Math.abs(byLink.loss - selection.loss) < 1e-6, 'the hover link scores the same text');
 
-    const whole = await vscode.commands.executeCommand<ScoreTextResponse | undefined>('lmLens.scoreDocument');
+    const whole = await vscode.commands.executeCommand<ScoreTextResponse | undefined>(COMMANDS.scoreDocument);
     assert.ok(whole && Number.isFinite(whole.loss));
     // tokenCount includes the <|endoftext|> every token of the text is predicted after.
     assert.equal(whole.predicted, whole.tokenCount - 1);

@@ -9,12 +9,13 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as vscode from 'vscode';
 import type { LmLensApi } from '../../../src/extension/extension';
-import type { PanelState, RowView } from '../../../src/extension/panelProtocol';
+import type { PanelState, RowView } from '../../../src/shared/panelProtocol';
 import { ModelClient } from '../../../src/host/client';
-import { nextTokenRequest } from '../../../src/host/protocol';
-import type { NextTokenResponse } from '../../../src/host/protocol';
+import { nextTokenRequest } from '../../../src/shared/hostProtocol';
+import type { NextTokenResponse } from '../../../src/shared/hostProtocol';
 import { extensionId, sampleProse, testModelBEnvVar } from '../fixtures';
 import { testModelEnvVar } from '../results';
+import { COMMANDS } from '../../../src/shared/commands';
 
 export const PROMPT = sampleProse.split('\n\n')[1]?.trim() ?? 'Alice is a curious girl';
 
@@ -124,7 +125,7 @@ async function withPanel(lens: LmLensApi, body: (first: PanelState) => Promise<v
   const end = document.positionAt(PROMPT.length);
   editor.selection = new vscode.Selection(end, end);
   try {
-    await vscode.commands.executeCommand('lmLens.showNextTokenProbabilities');
+    await vscode.commands.executeCommand(COMMANDS.showNextTokenProbabilities);
     await body(await lens.panel.waitForRender(settled, 90_000));
   } finally {
     lens.panel.close();
@@ -219,7 +220,7 @@ describe('model management', function () {
     writeFileSync(path.join(cache, 'stray.bin'), Buffer.alloc(1024, 2));
     await setSetting('cacheDir', cache);
     assert.equal(lens.management.cacheDir, cache);
-    await vscode.commands.executeCommand('lmLens.clearModelCache', { confirm: false });
+    await vscode.commands.executeCommand(COMMANDS.clearModelCache, { confirm: false });
     assert.deepEqual(readdirSync(cache), [], 'the cache folder is empty');
     // The folder itself stays, and the model (a local folder) still answers afterwards.
     assert.equal((await nextToken(lens)).top.length, 10);

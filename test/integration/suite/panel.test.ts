@@ -4,10 +4,11 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { LmLensApi } from '../../../src/extension/extension';
-import type { PanelState, PredictionView } from '../../../src/extension/panelProtocol';
-import { nextTokenRequest } from '../../../src/host/protocol';
-import type { NextTokenResponse } from '../../../src/host/protocol';
+import type { PanelState, PredictionView } from '../../../src/shared/panelProtocol';
+import { nextTokenRequest } from '../../../src/shared/hostProtocol';
+import type { NextTokenResponse } from '../../../src/shared/hostProtocol';
 import { sampleProse } from '../fixtures';
+import { COMMANDS } from '../../../src/shared/commands';
 
 const extensionId = 'lm-lens.lm-lens';
 
@@ -61,7 +62,7 @@ describe('next-token panel', function () {
   let first: PredictionView;
 
   it('opens beside the editor without taking focus and shows the model distribution', async () => {
-    await vscode.commands.executeCommand('lmLens.showNextTokenProbabilities');
+    await vscode.commands.executeCommand(COMMANDS.showNextTokenProbabilities);
     assert.equal(lens.panel.isOpen, true);
     assert.equal(vscode.window.activeTextEditor?.document, editor.document, 'the editor keeps focus');
     const state = await lens.panel.waitForRender(settledAt(editor), 90_000);

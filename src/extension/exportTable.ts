@@ -1,7 +1,7 @@
 // "Copy as Markdown" / "Copy as JSON" of the prediction table. The extension calls these (it
 // owns the clipboard); they live here beside the rendering so both read one view model.
-import type { PanelControls, PredictionView } from '../src/extension/panelProtocol';
-import { formatNumber, formatPercent, tokenLabel } from './format';
+import type { PanelControls, PredictionView } from '../shared/panelProtocol';
+import { formatNumber, formatProbability, tokenLabel } from '../shared/format';
 
 /** A token as an inline code span that survives any backticks and pipes inside a GFM table cell. */
 export function markdownCode(text: string): string {
@@ -33,7 +33,7 @@ export function predictionToMarkdown(prediction: PredictionView, controls: Panel
     `|--:|:--|--:|--:|--:|${sampled ? '--:|' : ''}`,
     ...prediction.rows.map(
       (row, index) =>
-        `| ${index + 1} | ${markdownCode(tokenLabel(row.text))} | ${row.id} | ${formatPercent(row.prob)} | ${formatNumber(row.logprob)} |${sampled ? ` ${formatPercent(row.sampledProb ?? 0)} |` : ''}`,
+        `| ${index + 1} | ${markdownCode(tokenLabel(row.text))} | ${row.id} | ${formatProbability(row.prob)} | ${formatNumber(row.logprob)} |${sampled ? ` ${formatProbability(row.sampledProb ?? 0)} |` : ''}`,
     ),
   );
   return `${lines.join('\n')}\n`;

@@ -5,7 +5,9 @@
  * asks for actions. Everything the webview sends is untrusted: `parseWebviewMessage` is the
  * only way in. The view builders at the end turn model-process answers into what the panel shows.
  */
-import type { ModelState, NextTokenResponse, SampleResponse, SamplingParams } from '../host/protocol';
+import type { ModelState, NextTokenResponse, SampleResponse, SamplingParams } from './hostProtocol';
+import { SETTINGS } from './settings';
+import type { NumberSettingKey } from './settings';
 
 export const PANEL_VIEW_TYPE = 'lmLens.nextToken';
 
@@ -32,12 +34,25 @@ interface Limit {
   integer: boolean;
 }
 
-/** Input ranges, shared by the webview's inputs and the extension's clamping. */
+/** The setting each control persists to. */
+export const CONTROL_SETTINGS: { readonly [K in keyof PanelControls]: NumberSettingKey } = {
+  k: 'nextToken.topK',
+  temperature: 'nextToken.temperature',
+  topP: 'nextToken.topP',
+  samplingTopK: 'nextToken.samplingTopK',
+};
+
+function settingLimit(key: NumberSettingKey, step: number): Limit {
+  const spec = SETTINGS[key];
+  return { min: spec.minimum, max: spec.maximum, step, integer: spec.type === 'integer' };
+}
+
+/** Input ranges, shared by the webview's inputs and the extension's clamping: the settings' own. */
 export const CONTROL_LIMITS: { readonly [K in keyof PanelControls]: Limit } = {
-  k: { min: 1, max: 100, step: 1, integer: true },
-  temperature: { min: 0.05, max: 5, step: 0.05, integer: false },
-  topP: { min: 0.01, max: 1, step: 0.01, integer: false },
-  samplingTopK: { min: 0, max: 50257, step: 1, integer: true },
+  k: settingLimit(CONTROL_SETTINGS.k, 1),
+  temperature: settingLimit(CONTROL_SETTINGS.temperature, 0.05),
+  topP: settingLimit(CONTROL_SETTINGS.topP, 0.01),
+  samplingTopK: settingLimit(CONTROL_SETTINGS.samplingTopK, 1),
 };
 
 export const SAMPLE_LIMITS: { readonly [K in keyof SampleOptions]: Limit } = {

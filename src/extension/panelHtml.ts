@@ -1,7 +1,7 @@
-// The panel's HTML document. Built in the extension host, but kept free of `vscode` so a unit test
-// can check its Content-Security-Policy.
-import { escapeHtml } from './format';
-import { renderShell } from './render';
+// The panel's HTML document: its Content-Security-Policy, the stylesheet and the one script by
+// nonce. The webview's script (media/main.ts) builds the markup itself. Free of `vscode` so a unit
+// test can check the policy.
+import { escapeHtml } from '../shared/format';
 
 export interface PanelHtmlOptions {
   /** `webview.cspSource`. */
@@ -31,7 +31,6 @@ export function buildPanelHtml(options: PanelHtmlOptions): string {
 <title>Next token</title>
 </head>
 <body>
-${renderShell()}
 <script nonce="${escapeHtml(options.nonce)}" src="${escapeHtml(options.scriptUri)}"></script>
 </body>
 </html>
