@@ -1,6 +1,6 @@
 import { throwIfAborted } from './errors';
 import { LanguageModel } from './model';
-import type { ForwardResult, KvState, LoadOptions } from './model';
+import type { ForwardOptions, ForwardResult, KvState, LoadOptions } from './model';
 import { PrefixCache, sliceKv } from './prefixCache';
 import { ScoringHead } from './scoringHead';
 import type { RowStats } from './scoringHead';
@@ -58,7 +58,7 @@ export class Engine {
   }
 
   /** One forward pass, queued behind the ones already running. */
-  forward(inputIds: number[][], past: KvState | undefined, options: { attentionMask?: number[][]; logitsToKeep?: number; signal?: AbortSignal } = {}): Promise<ForwardResult> {
+  forward(inputIds: number[][], past: KvState | undefined, options: ForwardOptions & { signal?: AbortSignal } = {}): Promise<ForwardResult> {
     const run = this.queue.then(() => {
       throwIfAborted(options.signal);
       return this.model.forward(inputIds, past, options);

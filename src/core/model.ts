@@ -7,6 +7,9 @@ import { onnxFileFor, parseDtype, parseModelConfig, resolveModelSource, validate
 import { DEFAULT_MODEL } from '../shared/settings';
 import type { Dtype, ModelConfig } from './modelSource';
 import { GptTokenizer } from './tokenizer';
+import { openDecodePath } from './local/decodePath';
+import type { DecodeSession } from './local/decodeSession';
+import type { OwnedKv } from './local/ownedKv';
 
 export interface LoadProgress {
   /** `download` while bytes arrive from the hub, `load` while onnxruntime builds the session. */
@@ -25,8 +28,18 @@ export interface LoadOptions {
   allowDownloads?: boolean;
   /** Intra-op threads; 0 or undefined = all cores. */
   threads?: number;
+  /**
+   * `owned-kv` (default): the export rewritten into a decode graph whose KV cache the engine
+   * owns (src/core/local); `export`: the export's own graph through transformers.js. An export
+   * the rewrite does not recognise falls back to `export` with one `onLog` line.
+   */
+  decodePath?: DecodePath;
   onProgress?: (progress: LoadProgress) => void;
+  /** One-line notices (e.g. why the owned-KV decode path is not used); default: stderr. */
+  onLog?: (line: string) => void;
 }
+
+export type DecodePath = 'owned-kv' | 'export';
 
 export interface ModelInfo {
   /** What the user asked for: hub id or absolute folder. */
@@ -42,14 +55,26 @@ export interface ModelInfo {
   threads: number;
   /** Whether the ONNX graph can skip the output projection for positions nobody reads. */
   supportsLogitsToKeep: boolean;
+  /** Which graph runs forward passes (see LoadOptions.decodePath). */
+  decodePath: DecodePath;
   loadMs: number;
 }
 
-/** Past keys/values of one or more rows, in the ONNX graph's own layout `[batch, heads, length, headDim]`. */
+/**
+ * Past keys/values of one or more rows: on the export path, tensors in the graph's own layout
+ * `[batch, heads, length, headDim]`; on the owned-KV path, the first `length` positions of an
+ * engine-owned buffer (`tensors` is then empty).
+ */
 export interface KvState {
   batch: number;
   length: number;
   tensors: Record<string, Tensor>;
+  owned?: OwnedKv;
+}
+
+export interface ForwardOptions {
+  attentionMask?: number[][];
+  logitsToKeep?: number;
 }
 
 export interface ForwardResult {
@@ -72,7 +97,8 @@ export class LanguageModel {
     readonly info: ModelInfo,
     readonly config: ModelConfig,
     readonly tokenizer: GptTokenizer,
-    private readonly model: PreTrainedModel,
+    private readonly model: PreTrainedModel | undefined,
+    private readonly decode: DecodeSession | undefined,
   ) {}
 
   static async load(options: LoadOptions = {}): Promise<LanguageModel> {
@@ -102,7 +128,18 @@ export class LanguageModel {
     const hubOptions = { progress_callback, local_files_only: !env.allowRemoteModels, cache_dir: options.cacheDir };
 
     let tokenizer: PreTrainedTokenizer;
-    let model: PreTrainedModel;
+    let model: PreTrainedModel | undefined;
+    let decode: DecodeSession | undefined;
+    const sessionOptions = {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      // Every request has a different sequence length; ORT's arena keeps the largest and
+      // fragments, growing the process by hundreds of MB over a typing session.
+      enableCpuMemArena: false,
+      enableMemPattern: false,
+      // Spin-waiting intra-op threads made 2 threads twice as slow as 1 on small machines (FACTS).
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    };
     try {
       if (!config) {
         const { AutoConfig } = await import('@huggingface/transformers');
@@ -111,34 +148,25 @@ export class LanguageModel {
       }
       tokenizer = await AutoTokenizer.from_pretrained(name, hubOptions);
       options.onProgress?.({ phase: 'load', file: onnxFileFor(dtype) });
-      model = await AutoModelForCausalLM.from_pretrained(name, {
-        ...hubOptions,
-        dtype,
-        device: 'cpu',
-        session_options: {
-          intraOpNumThreads: threads,
-          interOpNumThreads: 1,
-          // Every request has a different sequence length; ORT's arena keeps the largest and
-          // fragments, growing the process by hundreds of MB over a typing session.
-          enableCpuMemArena: false,
-          enableMemPattern: false,
-          // Spin-waiting intra-op threads made 2 threads twice as slow as 1 on small machines (FACTS).
-          extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-        },
-      });
+      if ((options.decodePath ?? 'owned-kv') === 'owned-kv') {
+        const onnxFile = source.kind === 'folder' ? path.join(source.folder, onnxFileFor(dtype)) : options.cacheDir ? path.join(options.cacheDir, source.id, onnxFileFor(dtype)) : undefined;
+        decode = await openDecodePath(onnxFile, config, sessionOptions, options.onLog ?? ((line) => process.stderr.write(`${line}\n`)));
+      }
+      if (!decode) model = await AutoModelForCausalLM.from_pretrained(name, { ...hubOptions, dtype, device: 'cpu', session_options: sessionOptions });
     } catch (error) {
       throw translateLoadError(error, { source: source.kind, name, where, dtype, allowDownloads });
     }
 
     const wrapped = new GptTokenizer(tokenizer);
     if (wrapped.vocabSize > config.vocabSize) {
-      await model.dispose();
+      await model?.dispose();
+      await decode?.dispose();
       throw new LmLensError(
         'vocab-mismatch',
         `The tokenizer of ${where} has ${wrapped.vocabSize} tokens but the model only ${config.vocabSize}. Add the tokenizer.json that belongs to this model, or choose another with lmLens.model (--model).`,
       );
     }
-    const session = (model as unknown as { sessions: Record<string, { inputNames: string[] }> }).sessions.model;
+    const session = model ? (model as unknown as { sessions: Record<string, { inputNames: string[] }> }).sessions.model : undefined;
     const info: ModelInfo = {
       id: name,
       source: source.kind,
@@ -150,10 +178,11 @@ export class LanguageModel {
       headDim: config.hiddenSize / config.heads,
       eosTokenId: config.eosTokenId,
       threads,
-      supportsLogitsToKeep: session?.inputNames.includes('num_logits_to_keep') ?? false,
+      supportsLogitsToKeep: decode ? decode.info.hasLogitsToKeep : (session?.inputNames.includes('num_logits_to_keep') ?? false),
+      decodePath: decode ? 'owned-kv' : 'export',
       loadMs: Date.now() - started,
     };
-    return new LanguageModel(info, config, wrapped, model);
+    return new LanguageModel(info, config, wrapped, model, decode);
   }
 
   /**
@@ -161,10 +190,18 @@ export class LanguageModel {
    * positions) marks left padding, and transformers.js derives position ids from it the way
    * HF does. `logitsToKeep` > 0 asks only for the last positions' logits.
    */
-  async forward(inputIds: number[][], past: KvState | undefined, options: { attentionMask?: number[][]; logitsToKeep?: number } = {}): Promise<ForwardResult> {
+  async forward(inputIds: number[][], past: KvState | undefined, options: ForwardOptions = {}): Promise<ForwardResult> {
     const batch = inputIds.length;
     const length = inputIds[0]?.length ?? 0;
     if (batch === 0 || length === 0) throw new LmLensError('internal', 'forward() needs at least one token.');
+    if (this.decode) {
+      try {
+        return await this.decode.forward(inputIds, past, options);
+      } catch (error) {
+        throw new LmLensError('internal', `The model failed to run: ${errorMessage(error)}`);
+      }
+    }
+    if (!this.model) throw new LmLensError('internal', 'The model has no session.');
     const pastLength = past?.length ?? 0;
     const total = pastLength + length;
     const mask = options.attentionMask ?? inputIds.map(() => new Array<number>(total).fill(1));
@@ -195,7 +232,8 @@ export class LanguageModel {
   }
 
   async dispose(): Promise<void> {
-    await this.model.dispose();
+    await this.model?.dispose();
+    await this.decode?.dispose();
   }
 }
 

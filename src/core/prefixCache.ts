@@ -1,4 +1,6 @@
 import { Tensor } from '@huggingface/transformers';
+import { kvValid } from './local/decodeSession';
+import { KvBuffer } from './local/ownedKv';
 import type { KvState } from './model';
 
 export interface CachedContext {
@@ -40,6 +42,8 @@ export class PrefixCache {
   longestPrefix(ids: number[]): PrefixMatch | undefined {
     this.counters.lookups++;
     let best: PrefixMatch | undefined;
+    // An owned-KV entry whose positions a later step overwrote (an edit of its last tokens) is gone.
+    for (let i = this.entries.length - 1; i >= 0; i--) if (!kvValid((this.entries[i] as CachedContext).kv)) this.entries.splice(i, 1);
     for (const entry of this.entries) {
       const length = commonPrefixLength(entry.ids, ids);
       // Prefer the shortest entry among equal matches: it avoids copying a KV slice.
@@ -82,8 +86,17 @@ export class PrefixCache {
     if (index >= 0) this.entries.push(...this.entries.splice(index, 1));
   }
 
+  /** Entries that are prefixes of one owned buffer share it: count each buffer once. */
   private totalBytes(): number {
-    return this.entries.reduce((sum, entry) => sum + entry.bytes, 0);
+    const buffers = new Set<KvBuffer>();
+    let bytes = 0;
+    for (const entry of this.entries) {
+      const buffer = entry.kv.owned?.buffer;
+      if (buffer && buffers.has(buffer)) bytes += entry.bytes - buffer.bytes;
+      else bytes += entry.bytes;
+      if (buffer) buffers.add(buffer);
+    }
+    return bytes;
   }
 }
 
@@ -99,14 +112,16 @@ function sameIds(a: readonly number[], b: readonly number[]): boolean {
 }
 
 export function kvBytes(kv: KvState): number {
+  if (kv.owned) return kv.owned.buffer.bytes;
   let bytes = 0;
   for (const tensor of Object.values(kv.tensors)) bytes += (tensor.data as Float32Array).byteLength;
   return bytes;
 }
 
-/** The first `length` positions of a batch-1 KV state (a copy: ORT needs contiguous inputs). */
+/** The first `length` positions of a batch-1 KV state (owned: the same buffer; export tensors: a copy, ORT needs contiguous inputs). */
 export function sliceKv(kv: KvState, length: number): KvState {
   if (length === kv.length) return kv;
+  if (kv.owned) return { ...kv, length };
   const tensors: Record<string, Tensor> = {};
   for (const [name, tensor] of Object.entries(kv.tensors)) {
     const [batch, heads, past, headDim] = tensor.dims as [number, number, number, number];
@@ -122,6 +137,12 @@ export function sliceKv(kv: KvState, length: number): KvState {
 
 /** Repeats a batch-1 KV state `rows` times, so N continuations of one prompt run as one batch. */
 export function tileKv(kv: KvState, rows: number): KvState {
+  if (kv.owned) {
+    const source = kv.owned.buffer;
+    const buffer = new KvBuffer(source.layers, rows, source.heads, source.headDim, source.capacity);
+    buffer.copyFrom(source, kv.length);
+    return { batch: rows, length: kv.length, tensors: {}, owned: { buffer, epoch: buffer.claim(kv.length) } };
+  }
   const tensors: Record<string, Tensor> = {};
   for (const [name, tensor] of Object.entries(kv.tensors)) {
     const [, heads, past, headDim] = tensor.dims as [number, number, number, number];

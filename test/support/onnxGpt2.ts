@@ -10,6 +10,13 @@ export interface Gpt2OnnxOptions {
   numLogitsToKeep?: boolean;
   /** Dynamic int8 quantization of the large matrices (ORT quantize_dynamic pattern). */
   quantized?: boolean;
+  /**
+   * `optimum`: the graph a torch.onnx export of HF GPT2LMHeadModel traces without position ids:
+   * positions arange(past, past + new) from the past's shape, the causal mask sliced from a fixed
+   * [1, 1, n_positions, n_positions] table by Shape(present.key), and the padding mask added as
+   * (1 - mask) · min. Default: the compact graph with a position_ids input.
+   */
+  pattern?: 'compact' | 'optimum';
 }
 
 export const ONNX_OPSET = 17;
@@ -178,8 +185,8 @@ function declarations(dims: Gpt2Dims, options: Gpt2OnnxOptions): { inputs: Value
   const inputs: ValueDecl[] = [
     { name: 'input_ids', elemType: DataType.INT64, dims: ['batch_size', 'sequence_length'] },
     { name: 'attention_mask', elemType: DataType.INT64, dims: ['batch_size', 'total_sequence_length'] },
-    { name: 'position_ids', elemType: DataType.INT64, dims: ['batch_size', 'sequence_length'] },
   ];
+  if (options.pattern !== 'optimum') inputs.push({ name: 'position_ids', elemType: DataType.INT64, dims: ['batch_size', 'sequence_length'] });
   const outputs: ValueDecl[] = [
     {
       name: 'logits',
@@ -207,6 +214,8 @@ function buildGraph(m: Gpt2Graph, dims: Gpt2Dims, options: Gpt2OnnxOptions): voi
   g.int64('two', [2], []);
   g.int64('axes_1', [1]);
   g.int64('axes_1_2', [1, 2]);
+  g.int64('zero_1d', [0]);
+  g.int64('axes_0', [0]);
   g.int64('qkv_split', [dims.dim, dims.dim, dims.dim]);
   g.int64('heads_shape', [0, 0, dims.heads, headDim]);
   g.int64('merged_shape', [0, 0, dims.dim]);
@@ -226,8 +235,27 @@ function buildGraph(m: Gpt2Graph, dims: Gpt2Dims, options: Gpt2OnnxOptions): voi
   const causal = g.one('LessOrEqual', [keyPositions, queryPositions]);
   const padding = g.one('Unsqueeze', [g.one('Cast', ['attention_mask'], { to: DataType.BOOL }), 'axes_1_2']);
   const visible = g.one('And', [causal, padding]);
+  const optimum = options.pattern === 'optimum';
+  let maskScores = (scores: string, _layer: number): string => g.one('Where', [visible, scores, 'masked_score']);
+  let positions = 'position_ids';
+  if (optimum) {
+    g.int64('axes_2_3', [2, 3]);
+    positions = g.one('Unsqueeze', [g.one('Range', [pastLen, totalLen, 'one']), 'axes_0']);
+    const table = new Uint8Array(dims.contextSize * dims.contextSize);
+    for (let i = 0; i < dims.contextSize; i++) table.fill(1, i * dims.contextSize, i * dims.contextSize + i + 1);
+    g.tensor('causal_table', DataType.BOOL, [1, 1, dims.contextSize, dims.contextSize], table);
+    const additive = g.one('Unsqueeze', [g.one('Mul', [g.one('Sub', ['gelu_one', g.one('Cast', ['attention_mask'], { to: DataType.FLOAT })]), 'masked_score']), 'axes_1_2']);
+    const seqLenForMask = g.one('Unsqueeze', [seqLen, 'axes_0']);
+    maskScores = (scores: string, layer: number): string => {
+      const keyLength = g.one('Unsqueeze', [g.one('Gather', [g.one('Shape', [`present.${layer}.key`]), 'two'], { axis: 0 }), 'axes_0']);
+      const starts = g.one('Concat', [g.one('Sub', [keyLength, seqLenForMask]), 'zero_1d'], { axis: 0 });
+      const ends = g.one('Concat', [keyLength, keyLength], { axis: 0 });
+      const causalSlice = g.one('Slice', ['causal_table', starts, ends, 'axes_2_3']);
+      return g.one('Add', [g.one('Where', [causalSlice, scores, 'masked_score']), additive]);
+    };
+  }
 
-  let h = g.one('Add', [m.embed('transformer.wte.weight', 'input_ids'), m.embed('transformer.wpe.weight', 'position_ids')]);
+  let h = g.one('Add', [m.embed('transformer.wte.weight', 'input_ids'), m.embed('transformer.wpe.weight', positions)]);
   const toHeads = (x: string): string => g.one('Transpose', [g.one('Reshape', [x, 'heads_shape'])], { perm: [0, 2, 1, 3] });
 
   for (let layer = 0; layer < dims.layers; layer++) {
@@ -237,7 +265,7 @@ function buildGraph(m: Gpt2Graph, dims: Gpt2Dims, options: Gpt2OnnxOptions): voi
     const keys = g.one('Concat', [`past_key_values.${layer}.key`, toHeads(k)], { axis: 2 }, `present.${layer}.key`);
     const values = g.one('Concat', [`past_key_values.${layer}.value`, toHeads(v)], { axis: 2 }, `present.${layer}.value`);
     const scores = g.one('Div', [g.one('MatMul', [toHeads(q), g.one('Transpose', [keys], { perm: [0, 1, 3, 2] })]), 'sqrt_head_dim']);
-    const probs = g.one('Softmax', [g.one('Where', [visible, scores, 'masked_score'])], { axis: -1 });
+    const probs = g.one('Softmax', [maskScores(scores, layer)], { axis: -1 });
     const context = g.one('Transpose', [g.one('MatMul', [probs, values])], { perm: [0, 2, 1, 3] });
     const merged = g.one('Reshape', [context, 'merged_shape']);
     h = g.one('Add', [h, m.linear(merged, `${p}.attn.c_proj.weight`, `${p}.attn.c_proj.bias`)]);
@@ -249,7 +277,6 @@ function buildGraph(m: Gpt2Graph, dims: Gpt2Dims, options: Gpt2OnnxOptions): voi
   if (options.numLogitsToKeep) {
     // Slice before the projection so positions that are not kept cost nothing; -0 keeps all.
     g.int64('int64_max', [INT64_MAX]);
-    g.int64('axes_0', [0]);
     const start = g.one('Unsqueeze', [g.one('Neg', ['num_logits_to_keep']), 'axes_0']);
     final = g.one('Slice', [final, start, 'int64_max', 'axes_1']);
   }

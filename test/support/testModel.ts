@@ -19,6 +19,8 @@ export interface TestModelShape {
   seed?: number;
   numLogitsToKeep?: boolean;
   quantized?: boolean;
+  /** Which export's graph pattern to write (see Gpt2OnnxOptions.pattern); default compact. */
+  pattern?: 'compact' | 'optimum';
 }
 
 export interface TestModelOptions extends TestModelShape {
@@ -70,6 +72,7 @@ function configJson(shape: TestModelShape, dims: Gpt2Dims): Record<string, unkno
       seed: shape.seed ?? DEFAULT_SEED,
       numLogitsToKeep: shape.numLogitsToKeep === true,
       quantized: shape.quantized === true,
+      pattern: shape.pattern ?? 'compact',
     },
   };
 }
@@ -87,7 +90,7 @@ export async function writeTestModel(options: TestModelOptions): Promise<void> {
   writeJson(join(out, 'config.json'), configJson(options, dims));
   writeJson(join(out, 'generation_config.json'), { bos_token_id: END_OF_TEXT_ID, eos_token_id: END_OF_TEXT_ID });
   writeTokenizerFiles(out, dims.contextSize);
-  const graphOptions = { numLogitsToKeep: options.numLogitsToKeep === true };
+  const graphOptions = { numLogitsToKeep: options.numLogitsToKeep === true, pattern: options.pattern };
   writeGpt2Onnx(join(out, 'onnx', 'model.onnx'), dims, seededWeights(seed), graphOptions);
   if (options.quantized) {
     writeGpt2Onnx(join(out, 'onnx', 'model_quantized.onnx'), dims, seededWeights(seed), { ...graphOptions, quantized: true });
@@ -97,7 +100,7 @@ export async function writeTestModel(options: TestModelOptions): Promise<void> {
 /** Folder name that identifies a configuration, e.g. gpt2-L2-D64-H4-C1024-s1-f1. */
 export function testModelName(shape: TestModelShape): string {
   const dims = dimsOf(shape);
-  const flags = `${shape.numLogitsToKeep ? '-k' : ''}${shape.quantized ? '-q' : ''}`;
+  const flags = `${shape.numLogitsToKeep ? '-k' : ''}${shape.quantized ? '-q' : ''}${shape.pattern === 'optimum' ? '-o' : ''}`;
   return `gpt2-L${dims.layers}-D${dims.dim}-H${dims.heads}-C${dims.contextSize}-s${shape.seed ?? DEFAULT_SEED}${flags}-f${TEST_MODEL_FORMAT}`;
 }
 

@@ -1,0 +1,29 @@
+// Opens the owned-KV decode path for a model file, or says in one line why not: a model that
+// loads today must keep loading, so every failure here falls back to the export's own graph.
+import { existsSync } from 'node:fs';
+import type * as ort from 'onnxruntime-node';
+import type { ModelConfig } from '../modelSource';
+import { prepareDecodeGraph } from './decodeFile';
+import { DecodeSession } from './decodeSession';
+
+export async function openDecodePath(
+  onnxFile: string | undefined,
+  config: ModelConfig,
+  sessionOptions: ort.InferenceSession.SessionOptions,
+  log: (line: string) => void,
+): Promise<DecodeSession | undefined> {
+  if (!onnxFile || !existsSync(onnxFile)) {
+    // Hub models are downloaded by transformers.js on the export path; the next load finds the file.
+    log(`LM Lens: ${onnxFile ?? 'the model file'} is not on disk yet; using the export's graph (owned-KV decode from the next load).`);
+    return undefined;
+  }
+  try {
+    const prepared = prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize });
+    const shape = { layers: prepared.info.layers, heads: config.heads, headDim: config.hiddenSize / config.heads, contextSize: config.contextSize };
+    if (shape.layers !== config.layers) throw new Error(`the graph has ${shape.layers} layers of KV cache, config.json says ${config.layers}`);
+    return await DecodeSession.create(prepared.file, shape, prepared.info, { ...sessionOptions, executionProviders: ['cpu'] });
+  } catch (error) {
+    log(`LM Lens: ${onnxFile} does not fit the owned-KV decode path (${error instanceof Error ? error.message : String(error)}); using the export's graph.`);
+    return undefined;
+  }
+}
