@@ -1,6 +1,5 @@
 import { Tensor } from '@huggingface/transformers';
-import { kvValid } from './local/decodeSession';
-import { KvBuffer } from './local/ownedKv';
+import { KvBuffer, firstSlots } from './local/ownedKv';
 import type { KvState } from './model';
 
 export interface CachedContext {
@@ -42,8 +41,6 @@ export class PrefixCache {
   longestPrefix(ids: number[]): PrefixMatch | undefined {
     this.counters.lookups++;
     let best: PrefixMatch | undefined;
-    // An owned-KV entry whose positions a later step overwrote (an edit of its last tokens) is gone.
-    for (let i = this.entries.length - 1; i >= 0; i--) if (!kvValid((this.entries[i] as CachedContext).kv)) this.entries.splice(i, 1);
     for (const entry of this.entries) {
       const length = commonPrefixLength(entry.ids, ids);
       // Prefer the shortest entry among equal matches: it avoids copying a KV slice.
@@ -121,7 +118,7 @@ export function kvBytes(kv: KvState): number {
 /** The first `length` positions of a batch-1 KV state (owned: the same buffer; export tensors: a copy, ORT needs contiguous inputs). */
 export function sliceKv(kv: KvState, length: number): KvState {
   if (length === kv.length) return kv;
-  if (kv.owned) return { ...kv, length };
+  if (kv.owned) return { ...kv, length, owned: { buffer: kv.owned.buffer, ranges: firstSlots(kv.owned.ranges, length) } };
   const tensors: Record<string, Tensor> = {};
   for (const [name, tensor] of Object.entries(kv.tensors)) {
     const [batch, heads, past, headDim] = tensor.dims as [number, number, number, number];
@@ -140,8 +137,8 @@ export function tileKv(kv: KvState, rows: number): KvState {
   if (kv.owned) {
     const source = kv.owned.buffer;
     const buffer = new KvBuffer(source.layers, rows, source.heads, source.headDim, source.capacity);
-    buffer.copyFrom(source, kv.length);
-    return { batch: rows, length: kv.length, tensors: {}, owned: { buffer, epoch: buffer.claim(kv.length) } };
+    buffer.gather(source, kv.owned.ranges);
+    return { batch: rows, length: kv.length, tensors: {}, owned: { buffer, ranges: [[0, kv.length]] } };
   }
   const tensors: Record<string, Tensor> = {};
   for (const [name, tensor] of Object.entries(kv.tensors)) {

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import type * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../modelSource';
 import { prepareDecodeGraph } from './decodeFile';
+import { UnrecognisedExport } from './decodeGraph';
 import { DecodeSession } from './decodeSession';
 
 export async function openDecodePath(
@@ -23,7 +24,9 @@ export async function openDecodePath(
     if (shape.layers !== config.layers) throw new Error(`the graph has ${shape.layers} layers of KV cache, config.json says ${config.layers}`);
     return await DecodeSession.create(prepared.file, shape, prepared.info, { ...sessionOptions, executionProviders: ['cpu'] });
   } catch (error) {
-    log(`LM Lens: ${onnxFile} does not fit the owned-KV decode path (${error instanceof Error ? error.message : String(error)}); using the export's graph.`);
+    // A file that does not parse is reported by the export path, in its own words: no second line for it here.
+    const explained = error instanceof UnrecognisedExport || (error instanceof Error && 'code' in error);
+    if (explained) log(`LM Lens: ${onnxFile} does not fit the owned-KV decode path (${error.message}); using the export's graph.`);
     return undefined;
   }
 }

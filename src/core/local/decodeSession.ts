@@ -6,7 +6,8 @@ import * as ort from 'onnxruntime-node';
 import type { ForwardOptions, ForwardResult, KvState } from '../model';
 import { NEW_KV_PREFIX } from './decodeGraph';
 import type { DecodeGraphInfo } from './decodeGraph';
-import { KvBuffer, capacityFor } from './ownedKv';
+import { KvBuffer, appendSlots, capacityFor } from './ownedKv';
+import type { SlotRange } from './ownedKv';
 
 export interface DecodeShape {
   layers: number;
@@ -31,10 +32,6 @@ export function positionIds(mask: number[][], count: number): BigInt64Array {
   return out;
 }
 
-export function kvValid(kv: KvState): boolean {
-  return !kv.owned || kv.owned.buffer.holds(kv.length, kv.owned.epoch);
-}
-
 export class DecodeSession {
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -51,23 +48,19 @@ export class DecodeSession {
   }
 
   /**
-   * A buffer holding `past` that the step can both read (capacity + new ≤ window: exports that
-   * slice a fixed causal-mask table need it) and write its new positions into.
+   * The buffer this step reads and appends to, and the slots of `past` in it: the past's own
+   * buffer while it has free slots and fits the window (capacity + new ≤ window: exports that
+   * slice a fixed causal-mask table need it), else a new one with the past compacted into it.
    */
-  private bufferFor(past: KvState | undefined, batch: number, count: number): KvBuffer {
+  private bufferFor(past: KvState | undefined, batch: number, count: number): { buffer: KvBuffer; ranges: readonly SlotRange[] } {
     const pastLength = past?.length ?? 0;
     const window = this.shape.contextSize;
-    const source = past?.owned?.buffer;
-    if (source && source.batch === batch && kvValid(past) && pastLength + count <= source.capacity && source.capacity + count <= window) return source;
-    const capacity = Math.max(pastLength + count, capacityFor(pastLength + count, window - count));
-    const buffer = this.newBuffer(batch, capacity);
-    if (source && pastLength > 0) {
-      if (!kvValid(past)) throw new Error('internal: a KV state was overwritten while still in use');
-      buffer.copyFrom(source, pastLength);
-    } else if (past && pastLength > 0) {
-      throw new Error('internal: the decode path got a KV state it does not own');
-    }
-    return buffer;
+    const owned = past?.owned;
+    if (pastLength > 0 && !owned) throw new Error('internal: the decode path got a KV state it does not own');
+    if (owned && owned.buffer.batch === batch && owned.buffer.filled + count <= owned.buffer.capacity && owned.buffer.capacity + count <= window) return owned;
+    const buffer = this.newBuffer(batch, Math.max(pastLength + count, capacityFor(pastLength + count, window - count)));
+    if (owned && pastLength > 0) buffer.gather(owned.buffer, owned.ranges);
+    return { buffer, ranges: pastLength > 0 ? [[0, pastLength]] : [] };
   }
 
   async forward(inputIds: number[][], past: KvState | undefined, options: ForwardOptions = {}): Promise<ForwardResult> {
@@ -76,23 +69,25 @@ export class DecodeSession {
     const pastLength = past?.length ?? 0;
     const total = pastLength + count;
     const mask = options.attentionMask ?? inputIds.map(() => new Array<number>(total).fill(1));
-    let buffer = this.bufferFor(past, batch, count);
+    let { buffer, ranges } = this.bufferFor(past, batch, count);
     let fed = buffer;
     if (buffer.capacity + count > this.shape.contextSize) {
-      // Near the end of the window: read a buffer exactly as long as the past, then move to one that fits the new tokens.
+      // Near the end of the window: read a buffer exactly as long as the past, append to one that fits the new tokens.
       fed = this.newBuffer(batch, pastLength);
-      if (pastLength > 0) fed.copyFrom(buffer, pastLength);
+      fed.gather(buffer, ranges);
+      ranges = pastLength > 0 ? [[0, pastLength]] : [];
       buffer = this.newBuffer(batch, total);
-      if (pastLength > 0) buffer.copyFrom(fed, pastLength);
+      buffer.gather(fed, ranges);
     }
-    const epoch = buffer.claim(pastLength);
+    const at = buffer.filled;
     const capacity = fed.capacity;
-    // Mask over [fed capacity | new]: past positions as given, unused slots 0, new tokens as given.
+    // Mask over [fed slots | new tokens]: the past's slots as the caller's mask says, every other slot 0.
     const fedMask = new BigInt64Array(batch * (capacity + count));
     mask.forEach((row, b) => {
       const base = b * (capacity + count);
-      for (let j = 0; j < pastLength; j++) fedMask[base + j] = BigInt(row[j] as number);
-      for (let j = 0; j < count; j++) fedMask[base + capacity + j] = BigInt(row[pastLength + j] as number);
+      let j = 0;
+      for (const [start, end] of ranges) for (let slot = start; slot < end; slot++) fedMask[base + slot] = BigInt(row[j++] as number);
+      for (let i = 0; i < count; i++) fedMask[base + capacity + i] = BigInt(row[pastLength + i] as number);
     });
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(inputIds.flat(), BigInt), [batch, count]),
@@ -107,11 +102,15 @@ export class DecodeSession {
     if (this.info.hasLogitsToKeep) feeds.num_logits_to_keep = new ort.Tensor('int64', BigInt64Array.of(BigInt(keep)), []);
     const outputs = await this.session.run(feeds);
     for (let layer = 0; layer < this.shape.layers; layer++) {
-      PARTS.forEach((part, p) => buffer.write(2 * layer + p, outputs[`${NEW_KV_PREFIX}.${layer}.${part}`]?.data as Float32Array, pastLength, count));
+      PARTS.forEach((part, p) => buffer.write(2 * layer + p, outputs[`${NEW_KV_PREFIX}.${layer}.${part}`]?.data as Float32Array, at, count));
     }
-    buffer.filled = total;
+    buffer.filled = at + count;
     const logits = outputs.logits as ort.Tensor;
-    return { logits: logits.data as Float32Array, keptPositions: logits.dims[1] as number, present: { batch, length: total, tensors: {}, owned: { buffer, epoch } } };
+    return {
+      logits: logits.data as Float32Array,
+      keptPositions: logits.dims[1] as number,
+      present: { batch, length: total, tensors: {}, owned: { buffer, ranges: appendSlots(ranges, at, count) } },
+    };
   }
 
   async dispose(): Promise<void> {

@@ -1,23 +1,19 @@
 // KV cache buffers owned by the engine: one Float32Array per layer and part, laid out
 // [batch, heads, capacity, headDim] so onnxruntime-node reads them zero-copy as
-// `past_key_values.*`. Positions at or beyond a state's length are masked out by the attention
-// mask, so one buffer serves every state that is a prefix of what it holds. A decode step
-// writes its new tokens' K/V in place after the state it extends; when that overwrites positions
-// a longer state still claims (the user edited the last token), the longer state is marked
-// invalid, never silently changed.
+// `past_key_values.*`. Buffers are append-only: a step writes its new tokens' K/V into the next
+// free slots, and a state is the list of slots that hold its positions, in order. GPT-2's keys
+// carry their position from the input embedding and the attention mask says which slots a row
+// sees, so slots need not be contiguous: an edit of the last token (a fork) appends to the same
+// buffer instead of overwriting what another state still reads. A full buffer is compacted
+// into a new one holding just the state's slots.
 
-/** Positions a new buffer is rounded up to: decode steps then extend it in place for a while. */
+/** Slots a new buffer is rounded up to: decode steps and forks then append in place for a while. */
 export const CAPACITY_STEP = 64;
-/** Forks remembered per buffer; states older than the oldest remembered fork count as invalid. */
-const MAX_FORKS = 256;
 
 export class KvBuffer {
   readonly data: Float32Array[];
-  /** Positions written so far (the longest state it holds). */
+  /** Slots written so far; slots ≥ filled are free. */
   filled = 0;
-  private epoch = 0;
-  private floorEpoch = 0;
-  private readonly forks: Array<{ epoch: number; at: number }> = [];
 
   constructor(
     readonly layers: number,
@@ -34,23 +30,7 @@ export class KvBuffer {
     return this.data.length * (this.data[0]?.byteLength ?? 0);
   }
 
-  /** Whether positions [0, length) still hold what they held when a state of `epoch` was made. */
-  holds(length: number, epoch: number): boolean {
-    if (epoch < this.floorEpoch) return false;
-    return this.forks.every((fork) => fork.epoch <= epoch || fork.at >= length);
-  }
-
-  /** Takes positions from `at` on for a new state; returns that state's epoch. */
-  claim(at: number): number {
-    if (at < this.filled) {
-      this.epoch++;
-      this.forks.push({ epoch: this.epoch, at });
-      if (this.forks.length > MAX_FORKS) this.floorEpoch = (this.forks.shift() as { epoch: number }).epoch;
-    }
-    return this.epoch;
-  }
-
-  /** Writes `count` new positions from `rows` ([batch, heads, count, headDim]) at `at`. */
+  /** Writes `count` new positions from `rows` ([batch, heads, count, headDim]) at slot `at`. */
   write(index: number, rows: Float32Array, at: number, count: number): void {
     const target = this.data[index] as Float32Array;
     const { headDim, capacity } = this;
@@ -60,10 +40,10 @@ export class KvBuffer {
   }
 
   /**
-   * Copies positions [0, length) of `source` into this buffer, repeating a batch-1 source to
-   * every row when this buffer has more rows (N samples of one prompt).
+   * Copies the slot ranges of `source` to slots 0.. of this buffer, repeating a batch-1 source
+   * to every row when this buffer has more rows (N samples of one prompt).
    */
-  copyFrom(source: KvBuffer, length: number): void {
+  gather(source: KvBuffer, ranges: readonly SlotRange[]): void {
     const { headDim, heads } = this;
     const repeat = source.batch === 1 && this.batch > 1;
     if (!repeat && source.batch !== this.batch) throw new Error(`cannot copy a batch-${source.batch} KV buffer into batch ${this.batch}`);
@@ -72,23 +52,49 @@ export class KvBuffer {
       const to = this.data[index] as Float32Array;
       for (let b = 0; b < this.batch; b++) {
         for (let h = 0; h < heads; h++) {
-          const sourceRow = (repeat ? 0 : b) * heads + h;
-          const targetRow = b * heads + h;
-          to.set(from.subarray(sourceRow * source.capacity * headDim, (sourceRow * source.capacity + length) * headDim), targetRow * this.capacity * headDim);
+          const sourceBase = ((repeat ? 0 : b) * heads + h) * source.capacity;
+          let at = (b * heads + h) * this.capacity;
+          for (const [start, end] of ranges) {
+            to.set(from.subarray((sourceBase + start) * headDim, (sourceBase + end) * headDim), at * headDim);
+            at += end - start;
+          }
         }
       }
     }
-    this.filled = length;
+    this.filled = ranges.reduce((sum, [start, end]) => sum + end - start, 0);
   }
 }
 
-/** A state's claim on a buffer: its first `length` positions, as of `epoch`. */
+/** Slots [start, end) of a buffer. */
+export type SlotRange = readonly [number, number];
+
+/** A state's positions: the concatenation of `ranges` of `buffer`, in order. */
 export interface OwnedKv {
   buffer: KvBuffer;
-  epoch: number;
+  ranges: readonly SlotRange[];
 }
 
-/** Smallest capacity step that holds `positions`, at most `limit`. */
+/** The first `length` positions of a state's slots. */
+export function firstSlots(ranges: readonly SlotRange[], length: number): SlotRange[] {
+  const out: SlotRange[] = [];
+  let left = length;
+  for (const [start, end] of ranges) {
+    if (left <= 0) break;
+    const take = Math.min(left, end - start);
+    out.push([start, start + take]);
+    left -= take;
+  }
+  return out;
+}
+
+/** Ranges followed by `count` slots from `at`, merged when they touch. */
+export function appendSlots(ranges: readonly SlotRange[], at: number, count: number): SlotRange[] {
+  const last = ranges[ranges.length - 1];
+  if (last && last[1] === at) return [...ranges.slice(0, -1), [last[0], at + count]];
+  return [...ranges, [at, at + count]];
+}
+
+/** Smallest capacity step that holds `positions` plus one free slot, at most `limit`. */
 export function capacityFor(positions: number, limit: number): number {
   return Math.min(limit, Math.ceil((positions + 1) / CAPACITY_STEP) * CAPACITY_STEP);
 }
