@@ -5,7 +5,6 @@ const noVscode = { regex: '^vscode$', message: 'Only src/extension may depend on
 const fromDir = (dir) => ({ regex: `^(\\.\\./)+${dir}(/|$)`, message: `This layer must not import src/${dir}/.` });
 const fromMedia = { regex: '(^|/)media/', message: 'Only the webview bundle imports media/; share through src/shared/.' };
 // The extension renders; sentence splitting and model maths run in the model process.
-// eslint-disable-next-line @typescript-eslint/no-unused-vars -- switched on once the documents live in the model process
 const coreMaths = {
   regex: '/core/(sentences|sentenceLoss|scoring|scoringHead|distribution|nextToken|sampling|generation|completion|model|engine|tokenizer|prefixCache)$',
   message: 'src/extension renders results: sentence splitting and model maths belong in the model process (src/host, src/core).',
@@ -36,7 +35,7 @@ export default tseslint.config(
   ...layer(['src/host/**/*.ts'], [noVscode, fromDir('extension'), fromDir('cli'), fromMedia]),
   ...layer(['src/cli/**/*.ts'], [noVscode, fromDir('extension'), fromDir('host'), fromMedia]),
   ...layer(['media/**/*.ts'], [noVscode, { regex: '^\\.\\./src/(?!shared/)', message: 'media/ imports only src/shared/.' }]),
-  ...layer(['src/extension/**/*.ts'], [fromMedia]),
+  ...layer(['src/extension/**/*.ts'], [fromMedia, coreMaths]),
   ...layer(['scripts/**/*.ts'], [{ regex: '^(\\.\\./)+test/', message: 'scripts/ must not depend on test/.' }]),
   {
     files: ['src/extension/**/*.ts'],

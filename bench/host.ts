@@ -38,7 +38,7 @@ function newestSource(folder: string): number {
 }
 
 /** Builds the bundles when dist/modelHost.js is missing or stale: W6/W7 must measure the code under test. */
-function ensureHostScript(root: string, log: (line: string) => void): string {
+export function ensureHostScript(root: string, log: (line: string) => void): string {
   const script = join(root, 'dist', 'modelHost.js');
   // The model process bundles src/host and src/core only.
   const sources = Math.max(newestSource(join(root, 'src', 'core')), newestSource(join(root, 'src', 'host')));

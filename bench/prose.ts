@@ -77,6 +77,18 @@ export function typingContext(tokenizer: GptTokenizer, tokenCount: number): stri
   return `${tokenizer.decode(ids).trimEnd()} `;
 }
 
+/** A Markdown document of at least `chars` characters: numbered sections of the prose above (no tokenizing, so it is quick at 1 MB). */
+export function markdownDocument(chars: number): string {
+  const parts: string[] = [];
+  let length = 0;
+  for (let section = 0; length < chars; section++) {
+    const part = `## Part ${section + 1}\n\n${shuffled(PARAGRAPHS, section).join('\n\n')}\n\n`;
+    parts.push(part);
+    length += part.length;
+  }
+  return parts.join('');
+}
+
 /** The texts a user produces typing `word` after `context`: one per keystroke. */
 export function keystrokes(context: string, word: string): string[] {
   return Array.from({ length: word.length }, (_, i) => `${context}${word.slice(0, i + 1)}`);

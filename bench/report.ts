@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { median } from './stats';
 
-export type Unit = 'ms' | 'tok/s' | 'MB';
+export type Unit = 'ms' | 'tok/s' | 'MB' | 'bytes';
 
 export interface Row {
   id: string;
@@ -47,6 +47,7 @@ function formatValue(value: number, unit: Unit): string {
   if (!Number.isFinite(value)) return 'n/a';
   if (unit === 'ms') return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(value < 10 ? 2 : 1)} ms`;
   if (unit === 'tok/s') return `${value.toFixed(0)} tok/s`;
+  if (unit === 'bytes') return `${value.toFixed(0)} B`;
   return `${value.toFixed(0)} MB`;
 }
 

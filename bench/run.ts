@@ -12,6 +12,7 @@ import { ensureTestGguf, ensureTestModel, repoRoot } from '../test/support/testM
 import type { TestModelShape } from '../test/support/testModel';
 import { createRawModel, releaseRawModel } from './baselines';
 import type { RawModel } from './baselines';
+import { documentRows } from './documents';
 import { hostRows } from './host';
 import { buildTexts } from './prose';
 import { machineInfo, markdownTable, writeResults } from './report';
@@ -170,6 +171,10 @@ async function main(): Promise<void> {
   if (wanted('W6', 'W7')) {
     log('W6/W7 through the model process…');
     rows.push(...(await hostRows({ root, folder, threads, weightBytes, texts, runs, log })));
+  }
+  if (wanted('W8', 'W9')) {
+    log('W8/W9 typing into a 1 MB document with sentence loss on…');
+    rows.push(...(await documentRows({ root, folder, threads, smoke, log })));
   }
   // Steps measure several rows together (W4 with W5, W6 with W7): drop the ones not asked for.
   const shown = rows.filter((row) => wanted(row.id));

@@ -12,6 +12,10 @@ export interface ScoredToken {
   logprob: number;
   prob: number;
   rank: number;
+  /** Entropy (nats) of the distribution the token was drawn against. */
+  entropy: number;
+  /** Probability of the model's first choice there (GLTR's p(token) ÷ p(top-1) needs it). */
+  topProb: number;
 }
 
 export interface UnlikelyToken extends ScoredToken {
@@ -43,6 +47,8 @@ export interface DocumentScore {
 
 export interface SentenceScoreOptions {
   languageId?: string;
+  /** The text's sentence spans when the caller already split it (the model process keeps them per version). */
+  spans?: readonly SentenceSpan[];
   /** Only sentences that end after this UTF-16 offset are (re)scored; earlier ones are omitted. */
   fromOffset?: number;
   signal?: AbortSignal;
@@ -59,7 +65,7 @@ export interface SentenceScoreOptions {
  */
 export async function scoreSentences(engine: Engine, text: string, options: SentenceScoreOptions = {}): Promise<DocumentScore> {
   const tokenizer = engine.model.tokenizer;
-  const spans = splitSentences(text, { languageId: options.languageId });
+  const spans = options.spans ?? splitSentences(text, { languageId: options.languageId });
   const textIds = tokenizer.encode(text);
   const tokenSpans = tokenizer.spans(text, textIds);
   const ids = [engine.model.info.eosTokenId, ...textIds];
@@ -84,7 +90,17 @@ export async function scoreSentences(engine: Engine, text: string, options: Sent
     if (anchor < 0) continue;
     const sentence = sentenceIndexAt(wanted, anchor);
     if (sentence < 0) continue;
-    const token: ScoredToken = { start: span.start, end: span.end, id: score.id, text: tokenizer.tokenText(score.id), logprob: score.logprob, prob: score.prob, rank: score.rank };
+    const token: ScoredToken = {
+      start: span.start,
+      end: span.end,
+      id: score.id,
+      text: tokenizer.tokenText(score.id),
+      logprob: score.logprob,
+      prob: score.prob,
+      rank: score.rank,
+      entropy: score.entropy,
+      topProb: score.alternatives?.[0]?.prob ?? score.prob,
+    };
     buckets[sentence]?.push({ score, token });
   }
 

@@ -5,6 +5,8 @@
  * lines; markdown headings and list items; LaTeX sectioning lines) and drops regions that are
  * never scored (code, math, comments, front matter).
  */
+import { sentenceIndexAt } from '../shared/textRange';
+import type { TextRange } from '../shared/textRange';
 
 export interface SentenceSpan {
   start: number;
@@ -27,10 +29,8 @@ export interface LinePosition {
   character: number;
 }
 
-export interface TextRange {
-  start: number;
-  end: number;
-}
+export type { TextRange };
+export { sentenceIndexAt };
 
 const DEFAULT_MAX_SENTENCE_CHARS = 2000;
 // ICU's cost per sentence grows with the window it is given (see icuBoundaries).
@@ -462,18 +462,4 @@ const isLowSurrogate = (code: number): boolean => code >= 0xdc00 && code <= 0xdf
 
 function clamp(v: number, lo: number, hi: number): number {
   return v < lo || Number.isNaN(v) ? lo : v > hi ? hi : v;
-}
-
-/** Index of the sentence holding `offset` (start ≤ offset < end), by binary search; -1 if none. */
-export function sentenceIndexAt(sentences: readonly TextRange[], offset: number): number {
-  let low = 0;
-  let high = sentences.length - 1;
-  while (low <= high) {
-    const mid = (low + high) >> 1;
-    const sentence = sentences[mid] as TextRange;
-    if (offset < sentence.start) high = mid - 1;
-    else if (offset >= sentence.end) low = mid + 1;
-    else return mid;
-  }
-  return -1;
 }

@@ -4,13 +4,12 @@
  */
 import * as vscode from 'vscode';
 import { isCancelled } from '../core/errors';
-import { splitSentences } from '../core/sentences';
 import { scoreTextRequest } from '../shared/hostProtocol';
-import type { ScoreTextResponse } from '../shared/hostProtocol';
+import type { ScoreTextParams, ScoreTextResponse } from '../shared/hostProtocol';
 import { readConfig, updateSetting } from './configuration';
 import { documentMessage, documentStatusText, selectionMessage } from './lossHover';
 import type { ScoreRangeArgs } from './lossHover';
-import { sentenceIndexAt } from './lossRanges';
+import type { LossResults } from './lossResults';
 import type { ModelController } from './modelController';
 import { COMMANDS, STATUS_ITEMS } from '../shared/commands';
 
@@ -33,7 +32,10 @@ export class LossCommands implements vscode.Disposable {
   /** Hide the document score once it no longer describes what is on screen. */
   private documentItemWatch: vscode.Disposable | undefined;
 
-  constructor(private readonly model: ModelController) {
+  constructor(
+    private readonly model: ModelController,
+    private readonly results: LossResults,
+  ) {
     this.documentItem = vscode.window.createStatusBarItem(STATUS_ITEMS.documentLoss, vscode.StatusBarAlignment.Right, 100);
     this.documentItem.name = 'LM Lens document loss';
     this.documentItem.command = COMMANDS.scoreDocument;
@@ -50,23 +52,24 @@ export class LossCommands implements vscode.Disposable {
    * sentence at the cursor. Resolves to the score too, for `executeCommand` callers.
    */
   private async scoreSelection(args?: unknown): Promise<ScoreTextResponse | undefined> {
-    let text: string | undefined;
+    let params: ScoreTextParams | undefined;
     if (isScoreRangeArgs(args)) {
       const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === args.uri);
-      text = document?.getText().slice(args.start, args.end);
+      const text = document?.getText().slice(args.start, args.end);
+      params = text === undefined ? undefined : { text, bos: false };
     } else {
       const editor = vscode.window.activeTextEditor;
       if (!editor) {
         void vscode.window.showInformationMessage('LM Lens: open a text editor and select some text to score.');
         return undefined;
       }
-      text = editor.selection.isEmpty ? sentenceAtCursor(editor) : editor.document.getText(editor.selection);
+      params = editor.selection.isEmpty ? this.sentenceAtCursor(editor) : { text: editor.document.getText(editor.selection), bos: false };
     }
-    if (!text?.trim()) {
+    if (!params?.text.trim()) {
       void vscode.window.showInformationMessage('LM Lens: select some text to score.');
       return undefined;
     }
-    const score = await this.score(text, false, 'LM Lens: scoring selection…');
+    const score = await this.score(params, 'LM Lens: scoring selection…');
     if (score) void vscode.window.showInformationMessage(selectionMessage(score));
     return score;
   }
@@ -78,7 +81,7 @@ export class LossCommands implements vscode.Disposable {
       return undefined;
     }
     const document = editor.document;
-    const score = await this.score(document.getText(), true, 'LM Lens: scoring document…');
+    const score = await this.score({ text: document.getText(), bos: true }, 'LM Lens: scoring document…');
     if (!score) return undefined;
     const message = documentMessage(vscode.workspace.asRelativePath(document.uri), score);
     this.showDocumentScore(document, documentStatusText(score), message);
@@ -86,10 +89,24 @@ export class LossCommands implements vscode.Disposable {
     return score;
   }
 
-  private async score(text: string, bos: boolean, title: string): Promise<ScoreTextResponse | undefined> {
+  /**
+   * The sentence at the cursor: from the pushed scores when they describe this version, else the
+   * model process finds it (the extension never splits sentences). A cursor right after a
+   * sentence's last character still means that sentence.
+   */
+  private sentenceAtCursor(editor: vscode.TextEditor): ScoreTextParams {
+    const { document } = editor;
+    const offset = document.offsetAt(editor.selection.active);
+    const uri = document.uri.toString();
+    const held = this.results.sentenceAt(uri, document.version, offset) ?? this.results.sentenceAt(uri, document.version, offset - 1);
+    if (held) return { text: held.text, bos: false };
+    return { text: document.getText(), bos: false, sentenceAt: { offset, languageId: document.languageId } };
+  }
+
+  private async score(params: ScoreTextParams, title: string): Promise<ScoreTextResponse | undefined> {
     try {
       return await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title }, () =>
-        this.model.request('command', scoreTextRequest, { text, bos }, undefined, scoringTimeoutMs(text.length)),
+        this.model.request('command', scoreTextRequest, params, undefined, scoringTimeoutMs(params.text.length)),
       );
     } catch (error) {
       if (!isCancelled(error)) void this.model.reportError(error);
@@ -127,13 +144,4 @@ export class LossCommands implements vscode.Disposable {
     this.documentItemWatch?.dispose();
     for (const disposable of this.disposables.splice(0)) disposable.dispose();
   }
-}
-
-function sentenceAtCursor(editor: vscode.TextEditor): string | undefined {
-  const document = editor.document;
-  const spans = splitSentences(document.getText(), { languageId: document.languageId });
-  const offset = document.offsetAt(editor.selection.active);
-  // A cursor right after a sentence's last character still means that sentence.
-  const index = sentenceIndexAt(spans, offset);
-  return spans[index >= 0 ? index : sentenceIndexAt(spans, offset - 1)]?.text;
 }

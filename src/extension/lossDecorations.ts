@@ -1,42 +1,43 @@
 /**
- * Sentence loss as editor decorations with a hover (Error Lens style). The adapter only wires
- * VS Code events to the pure pieces: lossState (what is valid, where to re-score from),
- * lossRanges (what to draw), lossHover (what to say), lossStyles (how it looks).
- *
- * One document is scored at a time (the model process serves one 'loss' request at a time
- * anyway, and a second request would cancel the first): visible documents only, the active
- * one first, each re-scored from the first sentence an edit touched.
+ * Sentence loss as editor decorations with a hover (Error Lens style), drawn from what the model
+ * process pushes. The documents live there (see src/host/documentStore.ts): this adapter opens
+ * the on-screen documents of the enabled languages, forwards their edits, says which are on
+ * screen, and draws each push for the version it was computed for. It splits no sentence and
+ * plans no re-score.
  */
 import * as vscode from 'vscode';
-import { isCancelled } from '../core/errors';
-import { LineIndex, splitSentences } from '../core/sentences';
-import type { TextRange } from '../core/sentences';
-import { scoreSentencesRequest } from '../shared/hostProtocol';
+import { LmLensError } from '../core/errors';
+import { STATUS_ITEMS } from '../shared/commands';
+import { documentStatusNotification, sentenceScoresNotification } from '../shared/hostProtocol';
+import type { DocumentStatusParams, SentenceScoresParams } from '../shared/hostProtocol';
+import type { TextRange } from '../shared/textRange';
 import { onConfigChange, readConfig } from './configuration';
 import type { LmLensConfig } from './configuration';
+import { DocumentSync } from './documentSync';
 import { bandOf } from './lossBands';
-import { LossCommands, scoringTimeoutMs } from './lossCommands';
+import { LossCommands } from './lossCommands';
 import { buildSentenceHover } from './lossHover';
 import { planDecorations, tokenAt, tokenRange } from './lossRanges';
 import type { DecorationPlan, LossMode } from './lossRanges';
-import { DocumentLossState } from './lossState';
-import type { LossResultsSnapshot } from './lossState';
+import { LossResults } from './lossResults';
+import type { LossResultsSnapshot } from './lossResults';
 import { LossDecorationTypes, isHighContrast, sameStyle } from './lossStyles';
 import type { ModelController } from './modelController';
-import { STATUS_ITEMS } from '../shared/commands';
 
 type LossConfig = LmLensConfig['loss'];
 
-/** Pause after the last keystroke before a document is re-scored. */
-export const LOSS_DEBOUNCE_MS = 400;
-
-/** Test hook: what was last drawn for a document, as offsets. */
+/** Test view: what was last drawn for a document, as offsets. */
 export interface LossDecorationSnapshot {
   mode: LossMode;
   /** Per band (sentence mode) or GLTR bucket (token mode). */
   groups: TextRange[][];
   annotations: Array<{ offset: number; text: string }>;
 }
+
+/** Long documents are opened in the model process only after the user agreed, asked once. */
+type Consent = 'asking' | 'accepted' | 'declined';
+
+const documentLength = (document: vscode.TextDocument): number => document.offsetAt(document.lineAt(document.lineCount - 1).range.end);
 
 export class SentenceLossFeature implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
@@ -47,39 +48,38 @@ export class SentenceLossFeature implements vscode.Disposable {
   private enabled = false;
   private types: LossDecorationTypes | undefined;
   private progress: vscode.StatusBarItem | undefined;
-  private readonly states = new Map<string, DocumentLossState>();
+  readonly sync: DocumentSync;
+  readonly results = new LossResults();
   private readonly rendered = new Map<string, DecorationPlan>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
-  private draining: Promise<void> | undefined;
-  private kickAgain = false;
-  private inflight: { uri: string; cancel: vscode.CancellationTokenSource } | undefined;
-  /** Model id + dtype of the last ready model: results of another model are dropped. */
-  private readyModel: string | undefined;
+  private readonly consent = new Map<string, Consent>();
   private readonly waiters = new Set<() => void>();
-
-  /** Test hook: sentences the model process returned, over all requests. */
-  scoredSentenceCount = 0;
-  /** Test hook: the last request sent. */
-  lastRequest: { uri: string; version: number; fromOffset: number } | undefined;
+  /** Test view: the last push and how many sentences were pushed in all. */
+  lastPush: Omit<SentenceScoresParams, 'sentences'> & { count: number } | undefined;
+  pushedSentenceCount = 0;
 
   constructor(
     readonly context: vscode.ExtensionContext,
     readonly model: ModelController,
   ) {
     this.config = readConfig().loss;
-    this.disposables.push(new LossCommands(model), onConfigChange(['loss'], (config) => this.applyConfig(config.loss)));
+    this.sync = new DocumentSync(model.client);
+    model.client.onNotification(sentenceScoresNotification, (push) => this.onScores(push));
+    model.client.onNotification(documentStatusNotification, (status) => this.onStatus(status));
+    this.disposables.push(
+      new LossCommands(model, this.results),
+      onConfigChange(['loss'], (config) => this.applyConfig(config.loss)),
+      // A new server knows no documents: open them again from the editor's text.
+      model.client.onConnected.on(() => this.sync.flush()),
+    );
     if (this.config.enabled) this.enable();
   }
-
-  // -------------------------------------------------------------------------------------------
-  // Test hooks (read-only views)
 
   get isEnabled(): boolean {
     return this.enabled;
   }
 
   resultsFor(uri: vscode.Uri | string): LossResultsSnapshot | undefined {
-    return this.states.get(uri.toString())?.snapshot(this.config.thresholds);
+    return this.results.snapshot(uri.toString(), this.config.thresholds);
   }
 
   decorationsFor(uri: vscode.Uri | string): LossDecorationSnapshot | undefined {
@@ -87,7 +87,7 @@ export class SentenceLossFeature implements vscode.Disposable {
     return plan && { mode: plan.mode, groups: plan.groups.map((ranges) => ranges.map(({ start, end }) => ({ start, end }))), annotations: [...plan.annotations] };
   }
 
-  /** Resolves once the document's results are complete for its current version (or cannot be). */
+  /** Resolves once the document's scores are settled for its current version (or cannot be). */
   waitForIdle(uri: vscode.Uri | string, timeoutMs = 60_000): Promise<void> {
     const key = uri.toString();
     return new Promise<void>((resolve, reject) => {
@@ -108,10 +108,10 @@ export class SentenceLossFeature implements vscode.Disposable {
 
   private isIdle(uri: string): boolean {
     if (!this.enabled) return true;
+    const consent = this.consent.get(uri);
+    if (consent === 'asking' || consent === 'declined') return true;
     const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === uri);
-    const state = this.states.get(uri);
-    if (!document || !state || this.timers.has(uri) || this.inflight?.uri === uri || state.version !== document.version) return false;
-    return state.complete || state.failedVersion === document.version || state.consent === 'declined' || state.consent === 'asking';
+    return document !== undefined && this.sync.has(uri) && this.results.settled(uri, document.version);
   }
 
   private notifyWaiters(): void {
@@ -123,6 +123,7 @@ export class SentenceLossFeature implements vscode.Disposable {
 
   private applyConfig(next: LossConfig): void {
     const languagesChanged = next.languages.join('\n') !== this.config.languages.join('\n');
+    const capChanged = next.maxDocumentChars !== this.config.maxDocumentChars;
     this.config = next;
     if (next.enabled !== this.enabled) {
       if (next.enabled) this.enable();
@@ -130,16 +131,13 @@ export class SentenceLossFeature implements vscode.Disposable {
       return;
     }
     if (!this.enabled) return;
-    if (languagesChanged) {
-      this.registerHover();
-      for (const uri of [...this.states.keys()]) {
-        const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === uri);
-        if (!document || !this.tracked(document)) this.forget(uri);
-      }
+    if (languagesChanged || capChanged) {
+      if (languagesChanged) this.registerHover();
+      for (const document of vscode.workspace.textDocuments) if (!this.tracked(document)) this.forget(document.uri.toString());
+      this.syncVisible();
     }
     this.refreshTypes();
     this.renderAll();
-    this.kick();
   }
 
   private enable(): void {
@@ -152,29 +150,24 @@ export class SentenceLossFeature implements vscode.Disposable {
       vscode.workspace.onDidChangeTextDocument((event) => this.onDidChange(event)),
       vscode.workspace.onDidCloseTextDocument((document) => this.forget(document.uri.toString())),
       vscode.window.onDidChangeVisibleTextEditors(() => {
+        this.syncVisible();
         this.renderAll();
-        this.kick();
       }),
-      // The active document goes first: a switch re-orders the queue.
-      vscode.window.onDidChangeActiveTextEditor(() => this.kick()),
+      // The active document goes first.
+      vscode.window.onDidChangeActiveTextEditor(() => this.syncVisible()),
       vscode.window.onDidChangeActiveColorTheme(() => {
         if (this.refreshTypes()) this.renderAll();
-      }),
-      this.model.onDidChangeState((state) => {
-        if (state.state === 'ready') this.onModelReady(`${state.info.id}|${state.info.dtype}`);
       }),
     );
     this.registerHover();
     this.refreshTypes();
-    this.renderAll();
-    this.kick();
+    this.syncVisible();
   }
 
   private disable(): void {
     this.enabled = false;
-    this.inflight?.cancel.cancel();
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
+    // Edits are not forwarded while off: the model process must not keep a text that goes stale.
+    this.sync.dispose();
     for (const disposable of this.session.splice(0)) disposable.dispose();
     this.hoverRegistration?.dispose();
     this.hoverRegistration = undefined;
@@ -182,9 +175,9 @@ export class SentenceLossFeature implements vscode.Disposable {
     this.types?.dispose();
     this.types = undefined;
     this.progress = undefined;
-    // Edits are not tracked while off, so nothing held now could be trusted later.
-    this.states.clear();
+    this.results.clear();
     this.rendered.clear();
+    this.consent.clear();
     this.notifyWaiters();
   }
 
@@ -204,157 +197,109 @@ export class SentenceLossFeature implements vscode.Disposable {
     return true;
   }
 
-  private onModelReady(key: string): void {
-    const switched = this.readyModel !== undefined && this.readyModel !== key;
-    this.readyModel = key;
-    for (const state of this.states.values()) {
-      if (switched) state.invalidate(state.version);
-      state.failedVersion = undefined;
-    }
-    if (switched) this.renderAll();
-    this.kick();
-  }
-
   private tracked(document: vscode.TextDocument): boolean {
     return this.config.languages.includes(document.languageId);
   }
 
   // -------------------------------------------------------------------------------------------
-  // Edits and the scoring queue
+  // Documents → model process
 
-  private onDidChange(event: vscode.TextDocumentChangeEvent): void {
-    const uri = event.document.uri.toString();
-    const state = this.states.get(uri);
-    if (!state || event.contentChanges.length === 0) return;
-    state.noteChange(
-      event.document.version,
-      event.contentChanges.map((change) => change.rangeOffset),
-    );
-    if (this.inflight?.uri === uri) this.inflight.cancel.cancel();
-    // Decorations are left alone while typing: VS Code moves them with the text.
-    clearTimeout(this.timers.get(uri));
-    this.timers.set(
-      uri,
-      setTimeout(() => {
-        this.timers.delete(uri);
-        this.kick();
-        this.notifyWaiters();
-      }, LOSS_DEBOUNCE_MS),
-    );
+  /** Opens the on-screen documents (asking first for long ones) and tells which are on screen. */
+  private syncVisible(): void {
+    if (!this.enabled) return;
+    const active = vscode.window.activeTextEditor;
+    const editors = active ? [active, ...vscode.window.visibleTextEditors] : vscode.window.visibleTextEditors;
+    const visible: string[] = [];
+    for (const { document } of editors) {
+      const uri = document.uri.toString();
+      if (!this.tracked(document) || document.isClosed || visible.includes(uri)) continue;
+      if (!this.sync.has(uri) && this.consented(document)) this.sync.open(document);
+      visible.push(uri);
+    }
+    this.sync.focus(visible);
+    this.notifyWaiters();
   }
 
-  /** Closed (or no longer tracked) documents: cancel their work and drop everything about them. */
+  private consented(document: vscode.TextDocument): boolean {
+    const consent = this.consent.get(document.uri.toString());
+    if (consent === 'accepted') return true;
+    const length = documentLength(document);
+    if (length <= this.config.maxDocumentChars) return true;
+    if (consent === undefined) void this.askConsent(document, length);
+    return false;
+  }
+
+  private async askConsent(document: vscode.TextDocument, length: number): Promise<void> {
+    const uri = document.uri.toString();
+    this.consent.set(uri, 'asking');
+    const name = vscode.workspace.asRelativePath(document.uri);
+    const choice = await vscode.window.showInformationMessage(`LM Lens: Score this long document? It has ${length.toLocaleString('en-US')} characters (${name}).`, 'Score', 'Not now');
+    if (this.consent.get(uri) !== 'asking') return;
+    this.consent.set(uri, choice === 'Score' ? 'accepted' : 'declined');
+    this.syncVisible();
+  }
+
+  private onDidChange(event: vscode.TextDocumentChangeEvent): void {
+    const { document } = event;
+    const uri = document.uri.toString();
+    if (!this.sync.has(uri) || event.contentChanges.length === 0) return;
+    // Grown past the limit while open: stop scoring it until the user agrees.
+    const lengthAfter = event.contentChanges.some((change) => change.text.length > change.rangeLength) ? documentLength(document) : 0;
+    if (lengthAfter > this.config.maxDocumentChars && this.consent.get(uri) !== 'accepted') {
+      this.forget(uri);
+      this.syncVisible();
+      return;
+    }
+    // Decorations are left alone while typing: VS Code moves them with the text.
+    this.sync.change(document, event.contentChanges);
+    this.notifyWaiters();
+  }
+
+  /** Closed (or no longer tracked) documents: the model process frees them, and so does this side. */
   private forget(uri: string): void {
-    if (this.inflight?.uri === uri) this.inflight.cancel.cancel();
-    clearTimeout(this.timers.get(uri));
-    this.timers.delete(uri);
-    this.states.delete(uri);
+    this.sync.close(uri);
+    this.results.delete(uri);
+    this.consent.delete(uri);
     if (this.rendered.delete(uri)) {
       for (const editor of this.editorsOf(uri)) this.types?.clear(editor);
     }
     this.notifyWaiters();
   }
 
-  private kick(): void {
-    if (!this.enabled) return;
-    if (this.draining) {
-      // The running loop may already have looked for work: make it look again when done.
-      this.kickAgain = true;
-      return;
-    }
-    this.kickAgain = false;
-    this.draining = this.drain().finally(() => {
-      this.draining = undefined;
-      if (this.kickAgain) {
-        this.kick();
-        return;
-      }
-      this.progress?.hide();
-      this.notifyWaiters();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    for (let next = this.nextDocument(); next; next = this.nextDocument()) {
-      await this.scoreOne(next.document, next.state);
-      this.notifyWaiters();
-    }
-  }
-
-  /** The next visible document that needs scoring, the active editor's first. */
-  private nextDocument(): { document: vscode.TextDocument; state: DocumentLossState } | undefined {
-    if (!this.enabled) return undefined;
-    const active = vscode.window.activeTextEditor;
-    const editors = active ? [active, ...vscode.window.visibleTextEditors] : vscode.window.visibleTextEditors;
-    for (const { document } of editors) {
-      const uri = document.uri.toString();
-      if (!this.tracked(document) || document.isClosed || this.timers.has(uri)) continue;
-      let state = this.states.get(uri);
-      if (!state) {
-        state = new DocumentLossState(document.version);
-        this.states.set(uri, state);
-      }
-      if (state.needsScoring(document.version) && this.consented(document, state)) return { document, state };
-    }
-    return undefined;
-  }
-
-  /** Long documents wait for a yes, asked once per document while it stays open. */
-  private consented(document: vscode.TextDocument, state: DocumentLossState): boolean {
-    if (state.consent === 'accepted') return true;
-    const length = document.offsetAt(document.lineAt(document.lineCount - 1).range.end);
-    if (length <= this.config.maxDocumentChars) return true;
-    if (state.consent === 'unasked') void this.askConsent(document, state, length);
-    return false;
-  }
-
-  private async askConsent(document: vscode.TextDocument, state: DocumentLossState, length: number): Promise<void> {
-    state.consent = 'asking';
-    const name = vscode.workspace.asRelativePath(document.uri);
-    const choice = await vscode.window.showInformationMessage(`LM Lens: Score this long document? It has ${length.toLocaleString('en-US')} characters (${name}).`, 'Score', 'Not now');
-    if (this.states.get(document.uri.toString()) !== state) return;
-    state.consent = choice === 'Score' ? 'accepted' : 'declined';
-    this.notifyWaiters();
-    this.kick();
-  }
-
-  private async scoreOne(document: vscode.TextDocument, state: DocumentLossState): Promise<void> {
-    const uri = document.uri.toString();
-    const text = document.getText();
-    const version = document.version;
-    const plan = state.plan(splitSentences(text, { languageId: document.languageId }), version);
-    if (!plan) return;
-    if (plan.fromOffset === undefined) {
-      // The edit removed every sentence after the kept ones: nothing to ask the model.
-      state.apply(plan, version, []);
-      this.render(uri);
-      return;
-    }
-    const cancel = new vscode.CancellationTokenSource();
-    this.inflight = { uri, cancel };
-    this.lastRequest = { uri, version, fromOffset: plan.fromOffset };
-    if (this.progress) {
-      this.progress.tooltip = `LM Lens is scoring the sentences of ${vscode.workspace.asRelativePath(document.uri)}`;
-      this.progress.show();
-    }
-    try {
-      const params = { text, languageId: document.languageId, fromOffset: plan.fromOffset };
-      const response = await this.model.request('loss', scoreSentencesRequest, params, cancel.token, scoringTimeoutMs(text.length));
-      this.scoredSentenceCount += response.sentences.length;
-      if (this.states.get(uri) === state && state.apply(plan, document.version, response.sentences)) this.render(uri);
-    } catch (error) {
-      if (isCancelled(error)) return;
-      // Not retried until the text (or the model) changes; the message is shown once.
-      state.failedVersion = version;
-      void this.model.reportError(error);
-    } finally {
-      if (this.inflight?.cancel === cancel) this.inflight = undefined;
-      cancel.dispose();
-    }
-  }
-
   // -------------------------------------------------------------------------------------------
-  // Drawing
+  // Model process → screen
+
+  private onScores(push: SentenceScoresParams): void {
+    if (!this.enabled || !this.sync.has(push.uri)) return;
+    this.results.applyScores(push);
+    const { sentences, ...rest } = push;
+    this.lastPush = { ...rest, count: sentences.length };
+    this.pushedSentenceCount += sentences.length;
+    this.render(push.uri);
+    this.notifyWaiters();
+  }
+
+  private onStatus(status: DocumentStatusParams): void {
+    if (!this.enabled || !this.sync.has(status.uri)) return;
+    this.results.applyStatus(status);
+    const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === status.uri);
+    const current = document?.version === status.version;
+    if (status.state === 'failed' && current) void this.model.reportError(new LmLensError(status.code ?? 'internal', status.message ?? 'Scoring failed.'));
+    this.showProgress();
+    this.notifyWaiters();
+  }
+
+  private showProgress(): void {
+    const busy = vscode.window.visibleTextEditors.find(({ document }) => {
+      const status = this.results.get(document.uri.toString())?.status;
+      return status?.state === 'scoring' && status.version === document.version;
+    });
+    if (!this.progress) return;
+    if (busy) {
+      this.progress.tooltip = `LM Lens is scoring the sentences of ${vscode.workspace.asRelativePath(busy.document.uri)}`;
+      this.progress.show();
+    } else this.progress.hide();
+  }
 
   private editorsOf(uri: string): vscode.TextEditor[] {
     return vscode.window.visibleTextEditors.filter((editor) => editor.document.uri.toString() === uri);
@@ -366,27 +311,23 @@ export class SentenceLossFeature implements vscode.Disposable {
   }
 
   private render(uri: string): void {
-    const state = this.states.get(uri);
     const types = this.types;
     const editors = this.editorsOf(uri);
-    if (!state || !types || editors.length === 0) return;
-    const document = editors[0]?.document as vscode.TextDocument;
-    // Held results describe this exact text; anything else would put colours on the wrong words.
-    if (state.version !== document.version) return;
-    const text = document.getText();
-    const plan = planDecorations(text, state.sentences, { mode: types.key.mode, thresholds: this.config.thresholds, annotations: types.annotation !== undefined });
-    types.draw(editors, plan, new LineIndex(text));
+    const document = editors[0]?.document;
+    if (!types || !document) return;
+    // Only results for this exact text: anything else would put colours on the wrong words.
+    const held = this.results.current(uri, document.version);
+    if (!held) return;
+    const mode = types.key.mode;
+    const lines = types.annotation ? { lineAt: (offset: number) => document.positionAt(offset).line, lineEnd: (line: number) => document.offsetAt(document.lineAt(line).range.end) } : undefined;
+    const plan = planDecorations(mode === 'token' ? document.getText() : '', held.sentences, { mode, thresholds: this.config.thresholds, lines });
+    types.draw(editors, plan, document);
     this.rendered.set(uri, plan);
   }
 
-  // -------------------------------------------------------------------------------------------
-  // Hover
-
   private provideHover(document: vscode.TextDocument, position: vscode.Position): vscode.Hover | undefined {
-    const state = this.states.get(document.uri.toString());
-    if (!state || state.version !== document.version) return undefined;
     const offset = document.offsetAt(position);
-    const sentence = state.sentenceAt(offset);
+    const sentence = this.results.sentenceAt(document.uri.toString(), document.version, offset);
     if (!sentence) return undefined;
     const mode = this.config.mode;
     const text = mode === 'token' ? document.getText() : '';

@@ -2,7 +2,7 @@
  * The sentence-loss hover and the loss commands' messages, built as plain strings from named
  * options (no `vscode` import): the adapter only wraps them, and unit tests read them whole.
  */
-import type { ScoredToken, SentenceScore } from '../core/sentenceLoss';
+import type { ScoredToken, SentenceScore } from '../shared/hostProtocol';
 import { formatLoss, formatPerplexity, formatProbability, formatRank, showWhitespace } from '../shared/format';
 import { GLTR_BUCKETS, SENTENCE_BANDS, bandLegend, gltrBucketOf, gltrLegend } from './lossBands';
 import type { GltrBucket, LegendEntry, Swatch } from './lossBands';

@@ -1,46 +1,13 @@
 /**
- * Offsets → what to draw, and edits → where to re-score from. Pure (no `vscode`): the adapter
- * converts `LinePosition`s into `vscode.Range`s and nothing else.
+ * Pushed scores → what to draw, as offsets. Pure (no `vscode`): the adapter converts offsets
+ * with the document's own positionAt and nothing else.
  */
-import type { ScoredToken, SentenceScore } from '../core/sentenceLoss';
-import { LineIndex } from '../core/sentences';
-import type { LinePosition, TextRange } from '../core/sentences';
+import type { ScoredToken, SentenceScore } from '../shared/hostProtocol';
+import type { TextRange } from '../shared/textRange';
 import { GLTR_BUCKETS, SENTENCE_BANDS, bandOf, gltrBucketOf } from './lossBands';
 import { annotationText } from './lossHover';
 
 export type LossMode = 'sentence' | 'token';
-
-export interface LineRange {
-  start: LinePosition;
-  end: LinePosition;
-}
-
-export interface RescorePlan {
-  /** How many of the previous results (a prefix) stay valid. */
-  keep: number;
-  /** `fromOffset` for the request; undefined when no sentence is left to score. */
-  fromOffset: number | undefined;
-}
-
-/**
- * Where to re-score after the text changed from `changeStart` on (text before it is unchanged),
- * given the new text's sentence spans and the results still held. The first sentence to redo
- * is the first one that ends at or after the change (">=": typing right after a sentence's
- * last character can change its last token) or whose span no longer matches the held result
- * (a boundary moved because of look-ahead past the edit, e.g. "etc. Then" → "etc. then").
- */
-export function planRescore(spans: readonly TextRange[], previous: readonly TextRange[], changeStart: number): RescorePlan {
-  let keep = 0;
-  while (keep < spans.length && keep < previous.length) {
-    const span = spans[keep] as TextRange;
-    const held = previous[keep] as TextRange;
-    if (span.end >= changeStart || span.start !== held.start || span.end !== held.end) break;
-    keep++;
-  }
-  return { keep, fromOffset: spans[keep]?.start };
-}
-
-export { sentenceIndexAt } from '../core/sentences';
 
 /** The token whose visible part (see tokenRange) holds `offset`. */
 export function tokenAt(text: string, tokens: readonly ScoredToken[], offset: number): ScoredToken | undefined {
@@ -60,10 +27,17 @@ export function tokenRange(text: string, token: Pick<ScoredToken, 'start' | 'end
   return start < token.end ? { start, end: token.end } : undefined;
 }
 
+/** Lines as the editor counts them: the line of an offset, and where a line's text ends. */
+export interface LineLookup {
+  lineAt(offset: number): number;
+  lineEnd(line: number): number;
+}
+
 export interface DecorationPlanOptions {
   mode: LossMode;
   thresholds: readonly number[];
-  annotations: boolean;
+  /** Given when end-of-line annotations are on. */
+  lines?: LineLookup;
 }
 
 export interface DecorationPlan {
@@ -91,21 +65,15 @@ export function planDecorations(text: string, sentences: readonly SentenceScore[
       if (band !== undefined) groups[band]?.push({ start: sentence.start, end: sentence.end });
     }
   });
-  return { mode: options.mode, groups, bands, annotations: options.annotations ? planAnnotations(text, sentences) : [] };
+  return { mode: options.mode, groups, bands, annotations: options.lines ? planAnnotations(sentences, options.lines) : [] };
 }
 
 /** One annotation per line, listing the sentences that end on it, at the end of the line's text. */
-function planAnnotations(text: string, sentences: readonly SentenceScore[]): Array<{ offset: number; text: string }> {
-  const index = new LineIndex(text);
+function planAnnotations(sentences: readonly SentenceScore[], lines: LineLookup): Array<{ offset: number; text: string }> {
   const byLine = new Map<number, Array<number | null>>();
   for (const sentence of sentences) {
-    const line = index.positionAt(sentence.end).line;
+    const line = lines.lineAt(sentence.end);
     byLine.set(line, [...(byLine.get(line) ?? []), sentence.loss]);
   }
-  return [...byLine].map(([line, losses]) => ({ offset: index.offsetAt({ line, character: Number.MAX_SAFE_INTEGER }), text: annotationText(losses) }));
-}
-
-/** Offsets → line/character, exactly as VS Code's TextDocument maps them (CRLF, surrogate pairs). */
-export function toLineRanges(index: LineIndex, ranges: readonly TextRange[]): LineRange[] {
-  return ranges.map((range) => ({ start: index.positionAt(range.start), end: index.positionAt(range.end) }));
+  return [...byLine].map(([line, losses]) => ({ offset: lines.lineEnd(line), text: annotationText(losses) }));
 }

@@ -4,11 +4,10 @@
  * They are rebuilt only when the key changes (mode, annotations, high contrast on or off).
  */
 import * as vscode from 'vscode';
-import type { LineIndex } from '../core/sentences';
+import type { TextRange } from '../shared/textRange';
 import { GLTR_BUCKETS, SENTENCE_BANDS } from './lossBands';
 import type { Swatch } from './lossBands';
-import { toLineRanges } from './lossRanges';
-import type { DecorationPlan, LineRange, LossMode } from './lossRanges';
+import type { DecorationPlan, LossMode } from './lossRanges';
 
 export interface LossStyleKey {
   mode: LossMode;
@@ -40,13 +39,14 @@ export class LossDecorationTypes implements vscode.Disposable {
       : undefined;
   }
 
-  /** Draws a plan (offsets into the text `index` was built from) in each editor, replacing what was there. */
-  draw(editors: readonly vscode.TextEditor[], plan: DecorationPlan, index: LineIndex): void {
-    const groups = plan.groups.map((ranges) => toLineRanges(index, ranges).map(toRange));
-    const annotations = plan.annotations.map((annotation): vscode.DecorationOptions => {
-      const at = index.positionAt(annotation.offset);
-      return { range: toRange({ start: at, end: at }), renderOptions: { after: { contentText: annotation.text } } };
-    });
+  /** Draws a plan (offsets into `document`'s current text) in each editor, replacing what was there. */
+  draw(editors: readonly vscode.TextEditor[], plan: DecorationPlan, document: vscode.TextDocument): void {
+    const toRange = (range: TextRange): vscode.Range => new vscode.Range(document.positionAt(range.start), document.positionAt(range.end));
+    const groups = plan.groups.map((ranges) => ranges.map(toRange));
+    const annotations = plan.annotations.map((annotation): vscode.DecorationOptions => ({
+      range: toRange({ start: annotation.offset, end: annotation.offset }),
+      renderOptions: { after: { contentText: annotation.text } },
+    }));
     for (const editor of editors) {
       this.groups.forEach((type, i) => editor.setDecorations(type, groups[i] ?? []));
       if (this.annotation) editor.setDecorations(this.annotation, annotations);
@@ -62,10 +62,6 @@ export class LossDecorationTypes implements vscode.Disposable {
     for (const type of this.groups) type.dispose();
     this.annotation?.dispose();
   }
-}
-
-function toRange(range: LineRange): vscode.Range {
-  return new vscode.Range(range.start.line, range.start.character, range.end.line, range.end.character);
 }
 
 /**

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
-import type { MessageConnection, RequestType } from 'vscode-jsonrpc/node';
+import type { MessageConnection, NotificationHandler, NotificationType, RequestType } from 'vscode-jsonrpc/node';
 import type { Socket } from 'node:net';
 import { CancelledError, LmLensError } from '../core/errors';
 import type { LmLensErrorCode } from '../core/errors';
@@ -62,6 +62,9 @@ export class ModelClient {
   readonly onState = new Emitter<ModelState>();
   /** Fired when the crash limit is reached and the process stays down. */
   readonly onDown = new Emitter<string>();
+  /** Fired on every new connection (first start, reconnect after a crash or restart): the server knows no documents yet. */
+  readonly onConnected = new Emitter<number>();
+  private readonly notificationHandlers: Array<(connection: MessageConnection) => void> = [];
   private running: Running | undefined;
   private connecting: Promise<Running> | undefined;
   private settings: ModelSettings | undefined;
@@ -106,6 +109,31 @@ export class ModelClient {
       running.configured = this.send(running, configureRequest, settings);
       await running.configured;
     }
+  }
+
+  /** Number of the current connection (0 before the first): a document opened on an older one must be opened again. */
+  get connection(): number | undefined {
+    return this.running ? this.connects : undefined;
+  }
+
+  /** Connects (starting the server if none runs) without sending a request. */
+  async connect(): Promise<void> {
+    if (this.disposed || this.down) return;
+    await this.ensureConnected();
+  }
+
+  /** Sends a notification on the current connection; without one it is dropped (onConnected re-sends what matters). */
+  notify<P>(type: NotificationType<P>, params: P): void {
+    const running = this.running;
+    if (!running) return;
+    running.connection.sendNotification(type, params).catch(() => undefined);
+  }
+
+  /** Handles a server notification on every connection, present and future. */
+  onNotification<P>(type: NotificationType<P>, handler: NotificationHandler<P>): void {
+    const register = (connection: MessageConnection): void => void connection.onNotification(type, handler);
+    this.notificationHandlers.push(register);
+    if (this.running) register(this.running.connection);
   }
 
   /** Sends a request; rejects with `LmLensError` (code `cancelled` when the signal fired). */
@@ -163,11 +191,11 @@ export class ModelClient {
 
   private ensureConnected(): Promise<Running> {
     if (this.running) return Promise.resolve(this.running);
-    this.connecting ??= this.connect().finally(() => (this.connecting = undefined));
+    this.connecting ??= this.openConnection().finally(() => (this.connecting = undefined));
     return this.connecting;
   }
 
-  private async connect(): Promise<Running> {
+  private async openConnection(): Promise<Running> {
     this.lastState = 'idle';
     // The server may say goodbye before the hello is answered.
     const leaving = { value: false };
@@ -181,6 +209,7 @@ export class ModelClient {
         leaving.value = true;
         this.options.log?.('info', `The model server is stopping (${reason}); the next request reconnects`);
       });
+      for (const register of this.notificationHandlers) register(connection);
     };
     const server = await connectOrStart({ ...this.options, serverDir: this.serverDir }, handlers);
     const connected: Running = { socket: server.socket, connection: server.connection, pid: server.hello.pid, pending: new Set(), leaving };
@@ -194,6 +223,7 @@ export class ModelClient {
     this.running = connected;
     this.options.log?.('info', `${server.started ? 'Started' : 'Connected to'} the model server (pid ${server.hello.pid}, ${server.endpoint.address})`);
     if (this.settings) connected.configured = this.send(connected, configureRequest, this.settings);
+    this.onConnected.fire(this.connects);
     return connected;
   }
 

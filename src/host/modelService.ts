@@ -9,6 +9,8 @@ import { describeDistribution, fitContext, promptIds } from '../core/nextToken';
 import { scoreText } from '../core/scoring';
 import { LruMap } from '../core/lruMap';
 import { scoreSentences } from '../core/sentenceLoss';
+import { sentenceIndexAt, splitSentences } from '../core/sentences';
+import type { DocumentScore, SentenceScoreOptions } from '../core/sentenceLoss';
 import type {
   CompleteParams,
   CompleteResponse,
@@ -147,10 +149,18 @@ export class ModelService {
     return { ...result, elapsedMs: performance.now() - started };
   }
 
+  /** Sentence scores of an open document (the document store plans `fromOffset` and passes its spans). */
+  async scoreDocument(text: string, options: SentenceScoreOptions): Promise<DocumentScore> {
+    const engine = await this.ready();
+    return scoreSentences(engine, checkText(text), options);
+  }
+
   async scoreText(params: ScoreTextParams, signal: AbortSignal): Promise<ScoreTextResponse> {
     const started = performance.now();
     const engine = await this.ready();
-    const result = await scoreText(engine, checkText(params.text), { bos: params.bos, signal });
+    const text = params.sentenceAt ? sentenceAround(checkText(params.text), params.sentenceAt.offset, params.sentenceAt.languageId) : checkText(params.text);
+    if (!text.trim()) throw new LmLensError('text-invalid', 'There is no sentence at the cursor: select some text to score.');
+    const result = await scoreText(engine, text, { bos: params.bos, signal });
     return { loss: result.loss, perplexity: result.perplexity, predicted: result.tokens.length, tokenCount: result.ids.length, elapsedMs: performance.now() - started };
   }
 
@@ -184,6 +194,13 @@ function prefixHashes(ids: number[]): string[] {
     keys.push(`${i}:${hash.toString(36)}`);
   }
   return keys;
+}
+
+/** The sentence holding `offset`, or the one ending right before it; empty when there is none. */
+function sentenceAround(text: string, offset: number, languageId: string): string {
+  const spans = splitSentences(text, { languageId });
+  const index = sentenceIndexAt(spans, offset);
+  return spans[index >= 0 ? index : sentenceIndexAt(spans, offset - 1)]?.text ?? '';
 }
 
 function checkText(text: unknown): string {

@@ -11,17 +11,24 @@ import type { CancellationToken, RequestType } from 'vscode-jsonrpc/node';
 import { LmLensError, errorMessage, isCancelled } from '../core/errors';
 import { buildIdOf, endpointFor } from './endpoint';
 import { EXIT_ALREADY_RUNNING, READY_LINE } from './handshake';
+import { DocumentStore } from './documentStore';
 import { ModelService } from './modelService';
 import {
   completeRequest,
   configureRequest,
   debugHangRequest,
+  didChangeNotification,
+  didCloseNotification,
+  didOpenNotification,
+  documentStatusNotification,
+  focusNotification,
   loadRequest,
   logNotification,
   nextTokenRequest,
   sampleRequest,
   scoreSentencesRequest,
   scoreTextRequest,
+  sentenceScoresNotification,
   stateNotification,
   statsRequest,
 } from '../shared/hostProtocol';
@@ -66,8 +73,21 @@ function collectWhenIdle(): void {
  * method (the window's own channels already cancel it; this also holds for a client that
  * does not). Everything of a window is cancelled when it disconnects.
  */
-function serveWindow(session: Session, service: ModelService, state: () => ModelState): void {
+function serveWindow(session: Session, service: ModelService, state: () => ModelState, stores: Set<DocumentStore>): void {
   const { connection } = session;
+  const documents = new DocumentStore((text, options) => service.scoreDocument(text, options), {
+    scores: (params) => void connection.sendNotification(sentenceScoresNotification, params),
+    status: (params) => void connection.sendNotification(documentStatusNotification, params),
+  });
+  stores.add(documents);
+  session.onClose(() => {
+    stores.delete(documents);
+    documents.dispose();
+  });
+  connection.onNotification(didOpenNotification, (item) => documents.open(item));
+  connection.onNotification(didChangeNotification, (params) => documents.change(params));
+  connection.onNotification(didCloseNotification, ({ uri }) => documents.close(uri));
+  connection.onNotification(focusNotification, ({ visible }) => documents.focus(visible));
   const running = new Map<string, AbortController>();
   const all = new Set<AbortController>();
   session.onClose(() => {
@@ -103,7 +123,7 @@ function serveWindow(session: Session, service: ModelService, state: () => Model
   handle(completeRequest, (params, signal) => service.complete(params, signal));
   handle(scoreSentencesRequest, (params, signal) => service.scoreSentences(params, signal));
   handle(scoreTextRequest, (params, signal) => service.scoreText(params, signal));
-  handle(statsRequest, () => service.stats(), false);
+  handle(statsRequest, async () => ({ ...(await service.stats()), documents: documents.stats() }), false);
   handle(debugHangRequest, async ({ ms }) => {
     // Deliberately blocks the event loop: the clients must notice a stuck process and restart it.
     const until = Date.now() + ms;
@@ -126,15 +146,17 @@ async function main(): Promise<void> {
     void started.server?.broadcast(logNotification, { level, message });
     if (level !== 'info') process.stderr.write(`${new Date().toISOString()} ${level} ${message}\n`);
   };
+  const stores = new Set<DocumentStore>();
   const service = new ModelService((state) => {
     current = state;
     void started.server?.broadcast(stateNotification, state);
+    for (const store of stores) store.modelState(state);
   }, log);
   const server = await ModelSocketServer.start({
     endpoint,
     idleMs: Number(values['idle-ms']) || DEFAULT_IDLE_SHUTDOWN_MS,
     log,
-    serve: (session) => serveWindow(session, service, () => current),
+    serve: (session) => serveWindow(session, service, () => current, stores),
     onShutdown: () => void service.dispose().finally(() => process.exit(0)),
   });
   // The window that started this process stops reading stdout once it is ready; later writes must not kill it.

@@ -11,7 +11,9 @@ import type { SampledSequence } from '../core/generation';
 import type { LoadProgress, ModelInfo } from '../core/model';
 import type { NextTokenResult } from '../core/nextToken';
 import type { PrefixCacheStats } from '../core/prefixCache';
-import type { DocumentScore } from '../core/sentenceLoss';
+import type { DocumentScore, SentenceScore } from '../core/sentenceLoss';
+
+export type { ScoredToken, SentenceScore, UnlikelyToken } from '../core/sentenceLoss';
 
 /** Where and how to load the model; sent before the first request and whenever a setting changes. */
 export interface ModelSettings {
@@ -87,6 +89,8 @@ export interface ScoreSentencesResponse extends DocumentScore {
 export interface ScoreTextParams {
   text: string;
   bos: boolean;
+  /** Score only the sentence of `text` holding `offset` (or ending just before it), split as the decorations are. */
+  sentenceAt?: { offset: number; languageId: string };
 }
 
 export interface ScoreTextResponse {
@@ -99,8 +103,67 @@ export interface ScoreTextResponse {
   elapsedMs: number;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Documents (text-document sync as in the Language Server Protocol, offsets in UTF-16 code units)
+
+/** A document LM Lens scores, whole: sent once when it is opened (or after a reconnect). */
+export interface TextDocumentItem {
+  uri: string;
+  languageId: string;
+  /** VS Code's `TextDocument.version`; every later change names the version it produces. */
+  version: number;
+  text: string;
+}
+
+/** One edit, in the coordinates of the text left by the edits before it in the same message. */
+export interface TextChange {
+  rangeOffset: number;
+  rangeLength: number;
+  text: string;
+}
+
+export interface DidChangeParams {
+  uri: string;
+  version: number;
+  changes: TextChange[];
+}
+
+export interface DocumentsInFocus {
+  /** Documents on screen, most wanted (the active editor's) first; only these are scored. */
+  visible: string[];
+}
+
+/** New scores for a version: the first `keep` sentences of the previous push still hold, then these. */
+export interface SentenceScoresParams {
+  uri: string;
+  version: number;
+  keep: number;
+  sentences: SentenceScore[];
+  /** Tokens the model had to compute for this push (the rest came from the prefix cache). */
+  computedTokens: number;
+}
+
+/** `pending`: results were dropped (another model) and the document waits its turn. */
+export type DocumentScoringState = 'pending' | 'scoring' | 'done' | 'failed';
+
+export interface DocumentStatusParams {
+  uri: string;
+  version: number;
+  state: DocumentScoringState;
+  /** Why it failed, one line; the document is retried after its next change or a model switch. */
+  message?: string;
+  code?: LmLensErrorCode;
+}
+
+export interface HostDocumentStats {
+  /** Documents this window has open in the model process. */
+  open: number;
+  uris: string[];
+}
+
 export interface HostStats {
   info?: ModelInfo;
+  documents?: HostDocumentStats;
   cache: PrefixCacheStats;
   rssBytes: number;
   heapBytes: number;
@@ -127,7 +190,7 @@ export const nextTokenRequest = new RequestType<NextTokenParams, NextTokenRespon
 export const sampleRequest = new RequestType<SampleParams, SampleResponse, ErrorData>('lmLens/sample');
 /** Client → server: greedy continuation plus sampled alternatives (ghost text). */
 export const completeRequest = new RequestType<CompleteParams, CompleteResponse, ErrorData>('lmLens/complete');
-/** Client → server: per-sentence loss of a document from an offset on (decorations). */
+/** Client → server: per-sentence loss of a whole text from scratch (tests and the benchmark compare the pushed scores with it). */
 export const scoreSentencesRequest = new RequestType<ScoreSentencesParams, ScoreSentencesResponse, ErrorData>('lmLens/scoreSentences');
 /** Client → server: loss and perplexity of one text (score selection / document). */
 export const scoreTextRequest = new RequestType<ScoreTextParams, ScoreTextResponse, ErrorData>('lmLens/scoreText');
@@ -135,6 +198,19 @@ export const scoreTextRequest = new RequestType<ScoreTextParams, ScoreTextRespon
 export const statsRequest = new RequestType<null, HostStats, ErrorData>('lmLens/stats');
 /** Client → server (tests only): block the request loop for `ms`, to prove hang handling. */
 export const debugHangRequest = new RequestType<{ ms: number }, void, ErrorData>('lmLens/debugHang');
+
+/** Client → server: LM Lens scores this document now (its language is on and it is on screen or was). */
+export const didOpenNotification = new NotificationType<TextDocumentItem>('lmLens/didOpen');
+/** Client → server: the user edited an open document; only the edits travel. */
+export const didChangeNotification = new NotificationType<DidChangeParams>('lmLens/didChange');
+/** Client → server: the document was closed (or LM Lens stopped scoring it): free everything about it. */
+export const didCloseNotification = new NotificationType<{ uri: string }>('lmLens/didClose');
+/** Client → server: which open documents are on screen, in priority order. */
+export const focusNotification = new NotificationType<DocumentsInFocus>('lmLens/focus');
+/** Server → client: sentence scores of a document version (like publishDiagnostics); the client renders them. */
+export const sentenceScoresNotification = new NotificationType<SentenceScoresParams>('lmLens/sentenceScores');
+/** Server → client: a document started or finished scoring, or failed to. */
+export const documentStatusNotification = new NotificationType<DocumentStatusParams>('lmLens/documentStatus');
 
 /** Server → client: the model's state changed (loading progress, ready, error). */
 export const stateNotification = new NotificationType<ModelState>('lmLens/state');

@@ -129,7 +129,7 @@ describe('sentence loss', function () {
     const edited = before.sentences.findIndex((s) => s.text.includes('pictures'));
     const target = before.sentences[edited];
     assert.ok(target && edited > 0 && edited < before.sentences.length - 1, 'a sentence in the middle');
-    const counted = api.loss.scoredSentenceCount;
+    const counted = api.loss.pushedSentenceCount;
     const word = target.text.indexOf('pictures');
     const edit = new vscode.WorkspaceEdit();
     const at = target.start + word;
@@ -140,8 +140,8 @@ describe('sentence loss', function () {
     const after = api.loss.resultsFor(document.uri);
     assert.ok(after?.complete);
     assert.equal(after.version, document.version);
-    assert.equal(api.loss.lastRequest?.fromOffset, target.start);
-    assert.equal(api.loss.scoredSentenceCount - counted, before.sentences.length - edited, 'sentences re-scored');
+    assert.equal(api.loss.lastPush?.keep, edited, 'the sentences before the edit are kept, not sent again');
+    assert.equal(api.loss.pushedSentenceCount - counted, before.sentences.length - edited, 'sentences re-scored');
     for (let i = 0; i < edited; i++) assert.equal(after.sentences[i]?.loss, before.sentences[i]?.loss, `sentence ${i} kept`);
     assert.ok(after.sentences[edited]?.text.includes('drawings'));
   });
@@ -170,6 +170,30 @@ describe('sentence loss', function () {
       reference.sentences.map((s) => [s.start, s.end]),
     );
     held.sentences.forEach((s, i) => assert.ok(Math.abs(s.loss - (reference.sentences[i]?.loss ?? Number.NaN)) < 1e-4, `sentence ${i}`));
+    // What is drawn is that re-score too: one range per sentence, each in the band of its fresh loss.
+    const thresholds = vscode.workspace.getConfiguration('lmLens').get<number[]>('loss.thresholds') ?? [];
+    await waitUntil('the latest version is drawn', () => api.loss.decorationsFor(document.uri)?.groups.flat().length === reference.sentences.length);
+    const drawn = bandsByStart(api.loss.decorationsFor(document.uri) as LossDecorationSnapshot);
+    reference.sentences.forEach((sentence, i) => assert.equal(drawn.get(sentence.start), bandOf(sentence.loss, thresholds), `drawn band of sentence ${i}`));
+  });
+
+  it('frees a closed document in the model process', async () => {
+    const extra = await vscode.workspace.openTextDocument({ language: 'markdown', content: 'A short note. It has two sentences.' });
+    await vscode.window.showTextDocument(extra);
+    await api.loss.waitForIdle(extra.uri, 60_000);
+    const uri = extra.uri.toString();
+    assert.ok((await api.model.stats())?.documents?.uris.includes(uri), 'open in the model process');
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+    await waitUntil('the editor closed the document', () => !vscode.workspace.textDocuments.some((candidate) => candidate.uri.toString() === uri));
+    let open: string[] | undefined = [uri];
+    const deadline = Date.now() + 10_000;
+    while (open?.includes(uri) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      open = (await api.model.stats())?.documents?.uris;
+    }
+    assert.ok(open && !open.includes(uri), `still open in the model process: ${JSON.stringify(open)}`);
+    assert.ok(open.includes(document.uri.toString()), 'the other document stays');
+    await vscode.window.showTextDocument(document);
   });
 
   it('clears the decorations when switched off and restores them when switched on', async () => {
@@ -189,7 +213,7 @@ describe('sentence loss', function () {
   it('switches to GLTR token buckets and end-of-line annotations without a reload', async () => {
     const results = api.loss.resultsFor(document.uri);
     assert.ok(results?.complete);
-    const scored = api.loss.scoredSentenceCount;
+    const scored = api.loss.pushedSentenceCount;
     await settings().update('loss.mode', 'token', vscode.ConfigurationTarget.Global);
     await settings().update('loss.showAnnotation', true, vscode.ConfigurationTarget.Global);
     await waitUntil('tokens and annotations are drawn', () => {
@@ -207,7 +231,7 @@ describe('sentence loss', function () {
       drawn.annotations.some((a) => a.text.includes(formatLoss(lastSentence.loss))),
       JSON.stringify(drawn.annotations),
     );
-    assert.equal(api.loss.scoredSentenceCount, scored, 'a new look needs no new scores');
+    assert.equal(api.loss.pushedSentenceCount, scored, 'a new look needs no new scores');
 
     const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', document.uri, document.positionAt(lastSentence.start + 1));
     assert.match(hoverText(hovers), /Token `[^`]+`: .* rank #/);
