@@ -1,4 +1,4 @@
-// One build file, named entries (DESIGN.md convention 10).
+// One build file, named entries: extension, model process, CLI (CJS, Node) and the webview (IIFE, browser).
 // node esbuild.mjs [--production] [--watch]
 import * as esbuild from 'esbuild';
 import { existsSync } from 'node:fs';

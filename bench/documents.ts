@@ -58,7 +58,7 @@ export async function documentRows(bench: DocumentBench): Promise<Row[]> {
     const held = results.applyScores(push);
     planDecorations('', held.sentences, { mode: 'sentence', thresholds: SETTINGS['loss.thresholds'].default });
   });
-  client.onConnected.on(() => sync.flush());
+  client.onConnected(() => sync.flush());
   try {
     await client.configure({ model: bench.folder, dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: bench.threads });
     await client.request(loadRequest, null);

@@ -137,7 +137,7 @@ export class LanguageModel {
       // fragments, growing the process by hundreds of MB over a typing session.
       enableCpuMemArena: false,
       enableMemPattern: false,
-      // Spin-waiting intra-op threads made 2 threads twice as slow as 1 on small machines (FACTS).
+      // Spin-waiting intra-op threads made 2 threads twice as slow as 1 on small machines (measured on a 2-core VM).
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     };
     try {

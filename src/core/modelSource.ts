@@ -34,7 +34,7 @@ export type ModelSource = { kind: 'folder'; folder: string } | { kind: 'hub'; id
 
 /**
  * A relative path such as `models/tiny` looks exactly like a hub id; transformers.js would
- * then fail with a confusing tokenizer error (FACTS), so anything that exists on disk or is
+ * then fail with a confusing tokenizer error, so anything that exists on disk or is
  * spelled like a path is a folder, resolved to an absolute path.
  */
 export function resolveModelSource(model: string, cwd: string = process.cwd()): ModelSource {

@@ -7,20 +7,42 @@ import { formatLoss } from '../shared/format';
 
 export interface Swatch {
   label: string;
-  /** A colour every built-in theme (high contrast included) defines. */
-  themeColor: string;
-  /** Base colour for the translucent background tint in normal themes. */
-  rgb: readonly [number, number, number];
+  /** Contributed colour (package.json `contributes.colors`) for the underline and the hover's square. */
+  colorId: string;
+  /** Contributed colour of the translucent tint behind the text (transparent in high contrast). */
+  backgroundId: string;
 }
 
+interface SwatchDefaults {
+  /** The built-in chart colour normal themes already define. */
+  chart: string;
+  rgb: readonly [number, number, number];
+  /** Strong colours for high-contrast dark and light themes, where tints would lower contrast. */
+  highContrast: string;
+  highContrastLight: string;
+}
+
+const hex = (rgb: readonly number[], alpha: number): string => `#${[...rgb, Math.round(alpha * 255)].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
+
+function swatch(group: 'sentence' | 'token', key: string, label: string, defaults: SwatchDefaults): Swatch & { defaults: SwatchDefaults; group: string } {
+  return { label, colorId: `lmLens.${group}.${key}`, backgroundId: `lmLens.${group}.${key}Background`, defaults, group };
+}
+
+const GREEN = { chart: 'charts.green', rgb: [46, 160, 67], highContrast: '#89d185', highContrastLight: '#1a7f37' } as const;
+const BLUE = { chart: 'charts.blue', rgb: [56, 139, 253], highContrast: '#75beff', highContrastLight: '#0550ae' } as const;
+const YELLOW = { chart: 'charts.yellow', rgb: [210, 153, 34], highContrast: '#ffd700', highContrastLight: '#7d4e00' } as const;
+const ORANGE = { chart: 'charts.orange', rgb: [219, 109, 40], highContrast: '#ff9a3c', highContrastLight: '#953800' } as const;
+const RED = { chart: 'charts.red', rgb: [248, 81, 73], highContrast: '#ff6b6b', highContrastLight: '#b3261e' } as const;
+const PURPLE = { chart: 'charts.purple', rgb: [163, 113, 247], highContrast: '#d7a6ff', highContrastLight: '#6639ba' } as const;
+
 /** Low loss (predictable) to high loss (surprising). */
-export const SENTENCE_BANDS: readonly Swatch[] = [
-  { label: 'very predictable', themeColor: 'charts.green', rgb: [46, 160, 67] },
-  { label: 'predictable', themeColor: 'charts.blue', rgb: [56, 139, 253] },
-  { label: 'typical', themeColor: 'charts.yellow', rgb: [210, 153, 34] },
-  { label: 'surprising', themeColor: 'charts.orange', rgb: [219, 109, 40] },
-  { label: 'very surprising', themeColor: 'charts.red', rgb: [248, 81, 73] },
-];
+export const SENTENCE_BANDS = [
+  swatch('sentence', 'veryPredictable', 'very predictable', GREEN),
+  swatch('sentence', 'predictable', 'predictable', BLUE),
+  swatch('sentence', 'typical', 'typical', YELLOW),
+  swatch('sentence', 'surprising', 'surprising', ORANGE),
+  swatch('sentence', 'verySurprising', 'very surprising', RED),
+] as const;
 
 export interface GltrBucket extends Swatch {
   /** Largest rank (1 = the model's first choice) that falls in this bucket. */
@@ -28,12 +50,38 @@ export interface GltrBucket extends Swatch {
 }
 
 /** GLTR's colouring (Gehrmann et al., 2019): where the observed token sat in the model's ranking. */
-export const GLTR_BUCKETS: readonly GltrBucket[] = [
-  { maxRank: 10, label: 'top 10', themeColor: 'charts.green', rgb: [46, 160, 67] },
-  { maxRank: 100, label: 'top 100', themeColor: 'charts.yellow', rgb: [210, 153, 34] },
-  { maxRank: 1000, label: 'top 1000', themeColor: 'charts.red', rgb: [248, 81, 73] },
-  { maxRank: Number.POSITIVE_INFINITY, label: 'beyond 1000', themeColor: 'charts.purple', rgb: [163, 113, 247] },
+export const GLTR_BUCKETS: ReadonlyArray<GltrBucket & { defaults: SwatchDefaults; group: string }> = [
+  { maxRank: 10, ...swatch('token', 'top10', 'top 10', GREEN) },
+  { maxRank: 100, ...swatch('token', 'top100', 'top 100', YELLOW) },
+  { maxRank: 1000, ...swatch('token', 'top1000', 'top 1000', RED) },
+  { maxRank: Number.POSITIVE_INFINITY, ...swatch('token', 'beyond1000', 'beyond 1000', PURPLE) },
 ];
+
+export interface ContributedColor {
+  id: string;
+  description: string;
+  defaults: { dark: string; light: string; highContrast: string; highContrastLight: string };
+}
+
+/**
+ * Every colour the loss decorations use, as package.json must contribute it (a unit test
+ * compares the two): themes can override each, high contrast gets strong colours and no tint.
+ * Token mode tints twice as strongly: a token is much smaller than a sentence.
+ */
+export function contributedColors(): ContributedColor[] {
+  return [...SENTENCE_BANDS, ...GLTR_BUCKETS].flatMap(({ colorId, backgroundId, label, defaults, group }) => {
+    const what = group === 'sentence' ? `sentences LM Lens finds ${label}` : `tokens ranked ${label} by the model`;
+    const strength = group === 'token' ? 2 : 1;
+    return [
+      { id: colorId, description: `Underline of ${what}.`, defaults: { dark: defaults.chart, light: defaults.chart, highContrast: defaults.highContrast, highContrastLight: defaults.highContrastLight } },
+      {
+        id: backgroundId,
+        description: `Background tint of ${what}.`,
+        defaults: { dark: hex(defaults.rgb, 0.1 * strength), light: hex(defaults.rgb, 0.12 * strength), highContrast: '#00000000', highContrastLight: '#00000000' },
+      },
+    ];
+  });
+}
 
 /**
  * Band 0..4 of a mean loss: band i holds losses in [thresholds[i-1], thresholds[i]), so a loss

@@ -10,7 +10,6 @@ import { LmLensError } from '../core/errors';
 import { STATUS_ITEMS } from '../shared/commands';
 import { documentStatusNotification, sentenceScoresNotification } from '../shared/hostProtocol';
 import type { DocumentStatusParams, SentenceScoresParams } from '../shared/hostProtocol';
-import type { TextRange } from '../shared/textRange';
 import { onConfigChange, readConfig } from './configuration';
 import type { LmLensConfig } from './configuration';
 import { DocumentSync } from './documentSync';
@@ -18,21 +17,13 @@ import { bandOf } from './lossBands';
 import { LossCommands } from './lossCommands';
 import { buildSentenceHover } from './lossHover';
 import { planDecorations, tokenAt, tokenRange } from './lossRanges';
-import type { DecorationPlan, LossMode } from './lossRanges';
+import type { DecorationPlan } from './lossRanges';
 import { LossResults } from './lossResults';
-import type { LossResultsSnapshot } from './lossResults';
+import { LossProbe } from './lossProbe';
 import { LossDecorationTypes, isHighContrast, sameStyle } from './lossStyles';
 import type { ModelController } from './modelController';
 
 type LossConfig = LmLensConfig['loss'];
-
-/** Test view: what was last drawn for a document, as offsets. */
-export interface LossDecorationSnapshot {
-  mode: LossMode;
-  /** Per band (sentence mode) or GLTR bucket (token mode). */
-  groups: TextRange[][];
-  annotations: Array<{ offset: number; text: string }>;
-}
 
 /** Long documents are opened in the model process only after the user agreed, asked once. */
 type Consent = 'asking' | 'accepted' | 'declined';
@@ -48,14 +39,21 @@ export class SentenceLossFeature implements vscode.Disposable {
   private enabled = false;
   private types: LossDecorationTypes | undefined;
   private progress: vscode.StatusBarItem | undefined;
-  readonly sync: DocumentSync;
-  readonly results = new LossResults();
+  private readonly sync: DocumentSync;
+  private readonly results = new LossResults();
   private readonly rendered = new Map<string, DecorationPlan>();
   private readonly consent = new Map<string, Consent>();
-  private readonly waiters = new Set<() => void>();
-  /** Test view: the last push and how many sentences were pushed in all. */
-  lastPush: Omit<SentenceScoresParams, 'sentences'> & { count: number } | undefined;
-  pushedSentenceCount = 0;
+  /** The tests' view (see the test API in extension.ts). */
+  readonly probe = new LossProbe({
+    enabled: () => this.enabled,
+    results: (uri) => this.results.snapshot(uri, this.config.thresholds),
+    decorations: (uri) => {
+      const plan = this.rendered.get(uri);
+      return plan && { mode: plan.mode, groups: plan.groups.map((ranges) => ranges.map(({ start, end }) => ({ start, end }))), annotations: [...plan.annotations] };
+    },
+    idle: (uri) => this.isIdle(uri),
+    status: (uri) => this.results.get(uri)?.status,
+  });
 
   constructor(
     readonly context: vscode.ExtensionContext,
@@ -69,41 +67,9 @@ export class SentenceLossFeature implements vscode.Disposable {
       new LossCommands(model, this.results),
       onConfigChange(['loss'], (config) => this.applyConfig(config.loss)),
       // A new server knows no documents: open them again from the editor's text.
-      model.client.onConnected.on(() => this.sync.flush()),
+      model.client.onConnected(() => this.sync.flush()),
     );
     if (this.config.enabled) this.enable();
-  }
-
-  get isEnabled(): boolean {
-    return this.enabled;
-  }
-
-  resultsFor(uri: vscode.Uri | string): LossResultsSnapshot | undefined {
-    return this.results.snapshot(uri.toString(), this.config.thresholds);
-  }
-
-  decorationsFor(uri: vscode.Uri | string): LossDecorationSnapshot | undefined {
-    const plan = this.rendered.get(uri.toString());
-    return plan && { mode: plan.mode, groups: plan.groups.map((ranges) => ranges.map(({ start, end }) => ({ start, end }))), annotations: [...plan.annotations] };
-  }
-
-  /** Resolves once the document's scores are settled for its current version (or cannot be). */
-  waitForIdle(uri: vscode.Uri | string, timeoutMs = 60_000): Promise<void> {
-    const key = uri.toString();
-    return new Promise<void>((resolve, reject) => {
-      const finish = (error?: Error): void => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        if (error) reject(error);
-        else resolve();
-      };
-      const check = (): void => {
-        if (this.isIdle(key)) finish();
-      };
-      const timer = setTimeout(() => finish(new Error(`sentence loss still busy with ${key} after ${timeoutMs} ms`)), timeoutMs);
-      this.waiters.add(check);
-      check();
-    });
   }
 
   private isIdle(uri: string): boolean {
@@ -115,7 +81,7 @@ export class SentenceLossFeature implements vscode.Disposable {
   }
 
   private notifyWaiters(): void {
-    for (const check of [...this.waiters]) check();
+    this.probe.changed();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -272,9 +238,7 @@ export class SentenceLossFeature implements vscode.Disposable {
   private onScores(push: SentenceScoresParams): void {
     if (!this.enabled || !this.sync.has(push.uri)) return;
     this.results.applyScores(push);
-    const { sentences, ...rest } = push;
-    this.lastPush = { ...rest, count: sentences.length };
-    this.pushedSentenceCount += sentences.length;
+    this.probe.pushed(push);
     this.render(push.uri);
     this.notifyWaiters();
   }

@@ -80,7 +80,7 @@ export function buildSentenceHover(options: SentenceHoverOptions): HoverContent 
  * the adapter must set `supportHtml`. Token texts only ever appear inside code spans.
  */
 export function swatchHtml(swatch: Swatch): string {
-  return `<span style="color:var(--vscode-${swatch.themeColor.replace(/\./g, '-')});">■</span>`;
+  return `<span style="color:var(--vscode-${swatch.colorId.replace(/\./g, '-')});">■</span>`;
 }
 
 export interface TextScoreSummary {

@@ -65,25 +65,18 @@ export class LossDecorationTypes implements vscode.Disposable {
 }
 
 /**
- * Normal themes: a faint tint (alpha tuned per light/dark background) plus a thin underline in
- * the theme's own chart colour. High contrast: no tint (it would lower contrast), a thicker
- * underline border instead. The worst group also marks the overview ruler so it can be found.
+ * A tint and a thin underline in contributed colours (themes may override both; high contrast
+ * defaults to no tint and strong colours), with a thicker underline in high contrast. The worst
+ * group also marks the overview ruler so it can be found.
  */
 function groupOptions(swatch: Swatch, key: LossStyleKey, worst: boolean): vscode.DecorationRenderOptions {
-  const color = new vscode.ThemeColor(swatch.themeColor);
-  const [r, g, b] = swatch.rgb;
-  const tint = (alpha: number): string => `rgba(${r}, ${g}, ${b}, ${alpha})`;
-  const strength = key.mode === 'token' ? 2 : 1;
-  const options: vscode.DecorationRenderOptions = {
+  const color = new vscode.ThemeColor(swatch.colorId);
+  return {
     rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
+    backgroundColor: new vscode.ThemeColor(swatch.backgroundId),
     borderColor: color,
     borderStyle: 'solid',
     borderWidth: key.highContrast ? '0 0 2px 0' : '0 0 1px 0',
     ...(worst ? { overviewRulerColor: color, overviewRulerLane: vscode.OverviewRulerLane.Right } : {}),
   };
-  if (!key.highContrast) {
-    options.dark = { backgroundColor: tint(0.1 * strength) };
-    options.light = { backgroundColor: tint(0.12 * strength) };
-  }
-  return options;
 }

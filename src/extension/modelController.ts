@@ -9,6 +9,7 @@ import { statsRequest } from '../shared/hostProtocol';
 import type { RequestType } from 'vscode-jsonrpc';
 import { onConfigChange, readConfig } from './configuration';
 import type { LmLensConfig } from './configuration';
+import { abortOnCancel } from '../shared/cancellation';
 import { COMMANDS } from '../shared/commands';
 
 export type Feature = 'panel' | 'inline' | 'loss' | 'command';
@@ -17,8 +18,7 @@ export type Feature = 'panel' | 'inline' | 'loss' | 'command';
 export function toAbortSignal(token: vscode.CancellationToken | undefined, disposables: vscode.Disposable[]): AbortSignal | undefined {
   if (!token) return undefined;
   const controller = new AbortController();
-  if (token.isCancellationRequested) controller.abort();
-  else disposables.push(token.onCancellationRequested(() => controller.abort()));
+  disposables.push(abortOnCancel(token, controller));
   return controller.signal;
 }
 
@@ -58,16 +58,18 @@ export class ModelController implements vscode.Disposable {
       // One model process per machine (and profile): every window finds its socket and token here.
       serverDir: path.join(context.globalStorageUri.fsPath, 'server'),
       idleShutdownMs: Number(process.env.LM_LENS_SERVER_IDLE_MS) || undefined,
+      // F5 "Run LM Lens + model process" (.vscode/launch.json) attaches a debugger here.
+      execArgv: process.env.LM_LENS_SERVER_INSPECT ? ['--expose-gc', `--inspect=${process.env.LM_LENS_SERVER_INSPECT}`] : undefined,
       clientName: `window ${process.pid} (${vscode.workspace.name ?? 'no folder'})`,
     });
     this.disposables.push(
       this.stateEmitter,
       { dispose: () => this.client.dispose() },
-      this.client.onState.on((state) => {
+      this.client.onState((state) => {
         this.currentState = state;
         this.stateEmitter.fire(state);
       }),
-      this.client.onDown.on((message) => void this.showDown(message)),
+      this.client.onDown((message) => void this.showDown(message)),
       onConfigChange(['model', 'dtype', 'allowDownloads', 'cacheDir', 'threads'], (config) => void this.applySettings(config)),
     );
     void this.applySettings(readConfig());

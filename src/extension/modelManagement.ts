@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { LmLensError } from '../core/errors';
@@ -21,15 +21,20 @@ const PRECISIONS: Array<{ dtype: Dtype; detail: string }> = [
   { dtype: 'q4', detail: '4-bit weights, smallest' },
 ];
 
-/** Bytes under a folder (0 if it does not exist). */
-export function folderSize(folder: string): number {
-  if (!existsSync(folder)) return 0;
-  let total = 0;
-  for (const entry of readdirSync(folder, { withFileTypes: true })) {
-    const full = path.join(folder, entry.name);
-    total += entry.isDirectory() ? folderSize(full) : entry.isFile() ? statSync(full).size : 0;
-  }
-  return total;
+/**
+ * Bytes under a folder (0 if it does not exist). Asynchronous: a cache holds hundreds of MB in
+ * many files, and the extension host must not stall while they are counted.
+ */
+export async function folderSize(folder: string): Promise<number> {
+  const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+  const sizes = await Promise.all(
+    entries.map(async (entry) => {
+      const full = path.join(folder, entry.name);
+      if (entry.isDirectory()) return folderSize(full);
+      return entry.isFile() ? (await stat(full)).size : 0;
+    }),
+  );
+  return sizes.reduce((sum, size) => sum + size, 0);
 }
 
 /**
@@ -40,7 +45,6 @@ export class ModelManagement implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly statusItem: vscode.StatusBarItem;
   private download: { report: (message: string, increment: number) => void; percent: number; done: () => void } | undefined;
-  private documentPerplexity: number | undefined;
   /** States seen, oldest first (tests assert loading → ready). */
   readonly stateHistory: string[] = [];
 
@@ -61,7 +65,6 @@ export class ModelManagement implements vscode.Disposable {
       vscode.commands.registerCommand(COMMANDS.showOutput, () => this.log.show(true)),
       vscode.commands.registerCommand(COMMANDS.statusMenu, () => this.statusMenu()),
       model.onDidChangeState((state) => this.onState(state)),
-      vscode.window.onDidChangeActiveTextEditor(() => (this.documentPerplexity = undefined)),
     );
     this.onState(model.state);
     this.statusItem.show();
@@ -69,12 +72,6 @@ export class ModelManagement implements vscode.Disposable {
 
   get cacheDir(): string {
     return this.model.settings.cacheDir;
-  }
-
-  /** Sentence-loss scoring reports the active document's perplexity for the tooltip. */
-  setDocumentPerplexity(perplexity: number | undefined): void {
-    this.documentPerplexity = perplexity;
-    void this.refreshTooltip();
   }
 
   private onState(state: ModelState): void {
@@ -125,7 +122,7 @@ export class ModelManagement implements vscode.Disposable {
   private async refreshTooltip(): Promise<void> {
     const stats = await this.model.stats();
     this.statusItem.tooltip = new vscode.MarkdownString(
-      statusTooltip({ state: this.model.state, latencies: this.model.medianLatencies(), stats, documentPerplexity: this.documentPerplexity, cacheDir: this.cacheDir }),
+      statusTooltip({ state: this.model.state, latencies: this.model.medianLatencies(), stats, cacheDir: this.cacheDir }),
     );
   }
 
@@ -209,20 +206,20 @@ export class ModelManagement implements vscode.Disposable {
   /** `confirm` false (tests, automation: `{ confirm: false }` as the command's argument) skips the modal question. */
   private async clearCache(confirm: boolean): Promise<void> {
     const folder = this.cacheDir;
-    const size = folderSize(folder);
+    const size = await folderSize(folder);
     if (size === 0) {
       void vscode.window.showInformationMessage(`LM Lens: the model cache ${folder} is already empty.`);
       return;
     }
     if (confirm && (await vscode.window.showWarningMessage(`Delete ${formatMegabytes(size)} of downloaded models in ${folder}?`, { modal: true }, 'Delete')) !== 'Delete') return;
     await this.model.restart();
-    for (const entry of readdirSync(folder)) rmSync(path.join(folder, entry), { recursive: true, force: true });
+    await Promise.all((await readdir(folder)).map((entry) => rm(path.join(folder, entry), { recursive: true, force: true })));
     this.log.info(`Cleared the model cache ${folder} (${formatMegabytes(size)})`);
     void vscode.window.showInformationMessage(`LM Lens: cleared ${formatMegabytes(size)} from ${folder}.`);
   }
 
   private async revealCache(): Promise<void> {
-    mkdirSync(this.cacheDir, { recursive: true });
+    await mkdir(this.cacheDir, { recursive: true });
     await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(this.cacheDir));
   }
 

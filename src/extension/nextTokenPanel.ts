@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { predictionToJson, predictionToMarkdown } from '../../src/extension/exportTable';
-import { buildPanelHtml } from '../../src/extension/panelHtml';
+import { predictionToJson, predictionToMarkdown } from './exportTable';
+import { buildPanelHtml } from './panelHtml';
+import { isFollowable, keyOf, targetOf } from './panelTarget';
 import { errorMessage, isCancelled } from '../core/errors';
 import type { ModelState } from '../shared/hostProtocol';
 import { nextTokenRequest, sampleRequest } from '../shared/hostProtocol';
@@ -12,35 +13,13 @@ import { CONTROL_LIMITS, CONTROL_SETTINGS, DEFAULT_SAMPLE_OPTIONS, PANEL_VIEW_TY
 import type { CopyFormat, ExtensionMessage, PanelControls, PanelState, WebviewMessage } from '../shared/panelProtocol';
 import { COMMANDS } from '../shared/commands';
 
-/** The model reads at most its last 1024 tokens; this many characters before the cursor cover them in any prose. */
-const MAX_CONTEXT_CHARS = 20_000;
 const TAIL_TOKENS = 12;
-/** Output channels and the like show up as text editors but are nothing a user writes in. */
-const UNFOLLOWED_SCHEMES = new Set(['output', 'vscode-scm', 'comment', 'debug']);
 
 const CONTROL_KEYS = Object.keys(CONTROL_LIMITS) as Array<keyof PanelControls>;
-
-/** What a prediction is asked for: the text before the cursor, and a key that changes with the document version or the cursor. */
-interface Target {
-  key: string;
-  text: string;
-  /** The text was cut to MAX_CONTEXT_CHARS. */
-  cut: boolean;
-  document: vscode.TextDocument;
-  position: vscode.Position;
-}
 
 function controlsFromConfig(): PanelControls {
   const { topK, temperature, topP, samplingTopK } = readConfig().nextToken;
   return { k: topK, temperature, topP, samplingTopK };
-}
-
-function isFollowable(editor: vscode.TextEditor | undefined): editor is vscode.TextEditor {
-  return editor !== undefined && !UNFOLLOWED_SCHEMES.has(editor.document.uri.scheme);
-}
-
-function keyOf(editor: vscode.TextEditor): string {
-  return `${editor.document.uri.toString()}@${editor.document.version}:${editor.document.offsetAt(editor.selection.active)}`;
 }
 
 /**
@@ -220,20 +199,9 @@ export class NextTokenPanelController implements vscode.Disposable {
     }, delay);
   }
 
-  private target(): Target | undefined {
-    const editor = this.editor;
-    if (!editor || editor.document.isClosed) return undefined;
-    const { document } = editor;
-    const position = editor.selection.active;
-    const start = Math.max(0, document.offsetAt(position) - MAX_CONTEXT_CHARS);
-    // A cut through a surrogate pair would leave half a character for the tokenizer.
-    const text = document.getText(new vscode.Range(document.positionAt(start), position)).replace(/^[\uDC00-\uDFFF]/, '');
-    return { key: keyOf(editor), text, cut: start > 0, document, position };
-  }
-
   private async refresh(): Promise<void> {
     const sequence = ++this.sequence;
-    const target = this.target();
+    const target = targetOf(this.editor);
     if (!target) {
       this.update({ hasEditor: false, prediction: undefined, updating: false });
       return;
@@ -347,7 +315,7 @@ export class NextTokenPanelController implements vscode.Disposable {
   }
 
   private async sample(): Promise<void> {
-    const target = this.target();
+    const target = targetOf(this.editor);
     if (!target || this.view.sampling) return;
     const { controls, sampleOptions } = this.view;
     const id = ++this.sampleRuns;

@@ -31,7 +31,6 @@ export interface TooltipInput {
   state: ModelState;
   latencies: Partial<Record<string, number>>;
   stats?: HostStats;
-  documentPerplexity?: number;
   cacheDir: string;
 }
 
@@ -57,9 +56,6 @@ export function statusTooltip(input: TooltipInput): string {
     const total = cache.reusedTokens + cache.computedTokens;
     const reuse = total > 0 ? `${Math.round((100 * cache.reusedTokens) / total)}% of tokens reused` : 'no requests yet';
     lines.push('', `Prefix cache: ${reuse}, ${cache.entries} contexts, ${formatMegabytes(cache.bytes)} · model process ${formatMegabytes(input.stats.rssBytes)}`);
-  }
-  if (input.documentPerplexity !== undefined && Number.isFinite(input.documentPerplexity)) {
-    lines.push('', `Active document perplexity: ${input.documentPerplexity.toFixed(2)}`);
   }
   lines.push('', `Cache folder: \`${input.cacheDir}\``, '', 'Click for actions');
   return lines.join('\n');

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
-import type { MessageConnection, NotificationHandler, NotificationType, RequestType } from 'vscode-jsonrpc/node';
+import { CancellationTokenSource, Emitter, ResponseError } from 'vscode-jsonrpc/node';
+import type { Event, MessageConnection, NotificationHandler, NotificationType, RequestType } from 'vscode-jsonrpc/node';
 import type { Socket } from 'node:net';
 import { CancelledError, LmLensError } from '../core/errors';
 import type { LmLensErrorCode } from '../core/errors';
@@ -27,19 +27,6 @@ export interface ModelClientOptions extends Omit<LaunchOptions, 'serverDir' | 'l
   log?: (level: LogLevel, message: string) => void;
 }
 
-type Listener<T> = (value: T) => void;
-
-class Emitter<T> {
-  private readonly listeners = new Set<Listener<T>>();
-  on(listener: Listener<T>): { dispose(): void } {
-    this.listeners.add(listener);
-    return { dispose: () => this.listeners.delete(listener) };
-  }
-  fire(value: T): void {
-    for (const listener of [...this.listeners]) listener(value);
-  }
-}
-
 interface Running {
   socket: Socket;
   connection: MessageConnection;
@@ -59,11 +46,14 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * is unit-tested in plain Node.
  */
 export class ModelClient {
-  readonly onState = new Emitter<ModelState>();
+  private readonly stateEmitter = new Emitter<ModelState>();
+  private readonly downEmitter = new Emitter<string>();
+  private readonly connectedEmitter = new Emitter<number>();
+  readonly onState: Event<ModelState> = this.stateEmitter.event;
   /** Fired when the crash limit is reached and the process stays down. */
-  readonly onDown = new Emitter<string>();
+  readonly onDown: Event<string> = this.downEmitter.event;
   /** Fired on every new connection (first start, reconnect after a crash or restart): the server knows no documents yet. */
-  readonly onConnected = new Emitter<number>();
+  readonly onConnected: Event<number> = this.connectedEmitter.event;
   private readonly notificationHandlers: Array<(connection: MessageConnection) => void> = [];
   private running: Running | undefined;
   private connecting: Promise<Running> | undefined;
@@ -163,7 +153,7 @@ export class ModelClient {
       if (!(await Promise.race([closed, sleep(1500).then(() => false)]))) this.kill('SIGKILL');
       this.detach(running, 'Model restarted.');
     }
-    this.onState.fire({ state: 'idle' });
+    this.stateEmitter.fire({ state: 'idle' });
   }
 
   /** Test hook and hang recovery: kill the server the hard way (every window sees it die). */
@@ -180,6 +170,7 @@ export class ModelClient {
   /** Disconnects; a shared server exits a while after its last window did, a private one at once. */
   dispose(): void {
     this.disposed = true;
+    for (const emitter of [this.stateEmitter, this.downEmitter, this.connectedEmitter]) emitter.dispose();
     const running = this.running;
     const goodbye = running && this.privateDir ? running.connection.sendNotification(shutdownNotification, { reason: 'its only client left' }).catch(() => undefined) : Promise.resolve();
     // The goodbye is written before the connection goes.
@@ -202,7 +193,7 @@ export class ModelClient {
     const handlers = (connection: MessageConnection): void => {
       connection.onNotification(stateNotification, (state) => {
         this.lastState = state.state;
-        this.onState.fire(state);
+        this.stateEmitter.fire(state);
       });
       connection.onNotification(logNotification, ({ level, message }) => this.options.log?.(level, message));
       connection.onNotification(exitingNotification, ({ reason }) => {
@@ -223,7 +214,7 @@ export class ModelClient {
     this.running = connected;
     this.options.log?.('info', `${server.started ? 'Started' : 'Connected to'} the model server (pid ${server.hello.pid}, ${server.endpoint.address})`);
     if (this.settings) connected.configured = this.send(connected, configureRequest, this.settings);
-    this.onConnected.fire(this.connects);
+    this.connectedEmitter.fire(this.connects);
     return connected;
   }
 
@@ -237,7 +228,7 @@ export class ModelClient {
     running.pending.clear();
     if (expected || this.disposed) return;
     if (running.leaving.value) {
-      this.onState.fire({ state: 'idle' });
+      this.stateEmitter.fire({ state: 'idle' });
       return;
     }
     this.options.log?.('error', `Lost the model server (pid ${running.pid})`);
@@ -252,10 +243,10 @@ export class ModelClient {
     if (this.crashes.length >= (this.options.maxCrashes ?? 3)) {
       this.down = `The model process crashed ${this.crashes.length} times in ${Math.round(window / 60_000)} minutes and was stopped. Run "LM Lens: Restart model" to try again.`;
       this.options.log?.('error', this.down);
-      this.onState.fire({ state: 'error', code: 'model-process', message: this.down });
-      this.onDown.fire(this.down);
+      this.stateEmitter.fire({ state: 'error', code: 'model-process', message: this.down });
+      this.downEmitter.fire(this.down);
     } else {
-      this.onState.fire({ state: 'error', code: 'model-process', message });
+      this.stateEmitter.fire({ state: 'error', code: 'model-process', message });
     }
   }
 

@@ -11,12 +11,12 @@ import type { CancellationToken, RequestType } from 'vscode-jsonrpc/node';
 import { LmLensError, errorMessage, isCancelled } from '../core/errors';
 import { buildIdOf, endpointFor } from './endpoint';
 import { EXIT_ALREADY_RUNNING, READY_LINE } from './handshake';
+import { abortOnCancel } from '../shared/cancellation';
 import { DocumentStore } from './documentStore';
 import { ModelService } from './modelService';
 import {
   completeRequest,
   configureRequest,
-  debugHangRequest,
   didChangeNotification,
   didCloseNotification,
   didOpenNotification,
@@ -101,7 +101,7 @@ function serveWindow(session: Session, service: ModelService, state: () => Model
         running.set(type.method, controller);
       }
       all.add(controller);
-      const cancel = token.onCancellationRequested(() => controller.abort());
+      const cancel = abortOnCancel(token, controller);
       active++;
       try {
         return await run(params, controller.signal);
@@ -124,13 +124,6 @@ function serveWindow(session: Session, service: ModelService, state: () => Model
   handle(scoreSentencesRequest, (params, signal) => service.scoreSentences(params, signal));
   handle(scoreTextRequest, (params, signal) => service.scoreText(params, signal));
   handle(statsRequest, async () => ({ ...(await service.stats()), documents: documents.stats() }), false);
-  handle(debugHangRequest, async ({ ms }) => {
-    // Deliberately blocks the event loop: the clients must notice a stuck process and restart it.
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
-      /* busy */
-    }
-  });
   // A window that connects while the model loads or after it loaded learns where it stands.
   void connection.sendNotification(stateNotification, state());
 }

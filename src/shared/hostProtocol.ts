@@ -196,8 +196,6 @@ export const scoreSentencesRequest = new RequestType<ScoreSentencesParams, Score
 export const scoreTextRequest = new RequestType<ScoreTextParams, ScoreTextResponse, ErrorData>('lmLens/scoreText');
 /** Client → server: cache and memory figures for the status bar and the benchmark. */
 export const statsRequest = new RequestType<null, HostStats, ErrorData>('lmLens/stats');
-/** Client → server (tests only): block the request loop for `ms`, to prove hang handling. */
-export const debugHangRequest = new RequestType<{ ms: number }, void, ErrorData>('lmLens/debugHang');
 
 /** Client → server: LM Lens scores this document now (its language is on and it is on screen or was). */
 export const didOpenNotification = new NotificationType<TextDocumentItem>('lmLens/didOpen');

@@ -3,6 +3,7 @@
 import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { contributedColors } from '../../src/extension/lossBands';
 import { COMMANDS } from '../../src/shared/commands';
 import { CONTROL_LIMITS, CONTROL_SETTINGS } from '../../src/shared/panelProtocol';
 import { MAX_TEXT_CHARS, SECTION, SETTINGS, clampSetting } from '../../src/shared/settings';
@@ -19,7 +20,7 @@ interface ContributedSetting {
 }
 
 const manifest = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
-  contributes: { configuration: { properties: Record<string, ContributedSetting> }; commands: Array<{ command: string }> };
+  contributes: { configuration: { properties: Record<string, ContributedSetting> }; commands: Array<{ command: string }>; colors: unknown[] };
 };
 const contributed = manifest.contributes.configuration.properties;
 
@@ -66,6 +67,14 @@ describe('contracts: package.json against src/shared', () => {
       const limit = CONTROL_LIMITS[control as keyof typeof CONTROL_LIMITS];
       assert.equal(limit.min, SETTINGS[key].minimum, control);
       assert.equal(limit.max, SETTINGS[key].maximum, control);
+    }
+  });
+
+  it('contributes the decoration colours, with high-contrast defaults and no tint there', () => {
+    assert.deepEqual(manifest.contributes.colors, contributedColors());
+    for (const color of contributedColors()) {
+      assert.ok(color.defaults.highContrast && color.defaults.highContrastLight, color.id);
+      if (color.id.endsWith('Background')) assert.equal(color.defaults.highContrast, '#00000000', color.id);
     }
   });
 

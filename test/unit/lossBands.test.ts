@@ -58,7 +58,7 @@ describe('GLTR buckets', () => {
 
   it('colours them green, yellow, red, purple with a legend', () => {
     assert.deepEqual(
-      GLTR_BUCKETS.map((bucket) => bucket.themeColor),
+      GLTR_BUCKETS.map((bucket) => bucket.defaults.chart),
       ['charts.green', 'charts.yellow', 'charts.red', 'charts.purple'],
     );
     assert.deepEqual(

@@ -93,7 +93,7 @@ describe('sentence loss hover', () => {
   });
 
   it('colours swatches with theme variables the hover sanitizer keeps', () => {
-    assert.equal(swatchHtml(SENTENCE_BANDS[0] as (typeof SENTENCE_BANDS)[number]), '<span style="color:var(--vscode-charts-green);">■</span>');
+    assert.equal(swatchHtml(SENTENCE_BANDS[0] as (typeof SENTENCE_BANDS)[number]), '<span style="color:var(--vscode-lmLens-sentence-veryPredictable);">■</span>');
     // VS Code keeps a span's style only when it matches this (from its markdown sanitizer).
     const kept = /^(color:(#[0-9a-fA-F]+|var\(--vscode(-[a-zA-Z0-9]+)+\));)?$/;
     for (const swatch of [...SENTENCE_BANDS, ...GLTR_BUCKETS]) assert.match(/style="([^"]*)"/.exec(swatchHtml(swatch))?.[1] ?? '', kept);

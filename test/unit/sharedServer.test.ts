@@ -195,7 +195,7 @@ describe('shared model server', function () {
     const first = newClient('window 1');
     const second = newClient('window 2');
     const states: string[] = [];
-    second.onState.on((state) => states.push(state.state));
+    second.onState((state) => states.push(state.state));
     const before = await ask(first);
     await ask(second);
     await first.restart();

@@ -104,7 +104,7 @@ describe('faults in the editor', function () {
     forgetLastError(lens);
     const editor = await openMarkdown(LONG_PROSE);
     const uri = editor.document.uri.toString();
-    await waitUntil('the model process is scoring it', () => lens.loss.results.get(uri)?.status?.state === 'scoring', 30_000);
+    await waitUntil('the model process is scoring it', () => lens.loss.statusOf(uri)?.state === 'scoring', 30_000);
     assert.notEqual(lens.loss.resultsFor(uri)?.complete, true, 'still being scored when closed');
     await closeEditor(editor);
     await waitUntil('the document is closed', () => !vscode.workspace.textDocuments.some((document) => document.uri.toString() === uri), 10_000);

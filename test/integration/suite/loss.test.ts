@@ -6,7 +6,7 @@ import { splitSentences } from '../../../src/core/sentences';
 import type { LmLensApi } from '../../../src/extension/extension';
 import { bandOf } from '../../../src/extension/lossBands';
 import { formatLoss } from '../../../src/shared/format';
-import type { LossDecorationSnapshot } from '../../../src/extension/lossDecorations';
+import type { LossDecorationSnapshot } from '../../../src/extension/lossProbe';
 import { scoreSentencesRequest } from '../../../src/shared/hostProtocol';
 import type { ScoreSentencesResponse, ScoreTextResponse } from '../../../src/shared/hostProtocol';
 import { COMMANDS } from '../../../src/shared/commands';
