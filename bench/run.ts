@@ -14,6 +14,7 @@ import { createRawModel, releaseRawModel } from './baselines';
 import type { RawModel } from './baselines';
 import { documentRows } from './documents';
 import { hostRows } from './host';
+import { sharedServerRows } from './sharedServer';
 import { buildTexts } from './prose';
 import { machineInfo, markdownTable, writeResults } from './report';
 import type { Row } from './report';
@@ -175,6 +176,10 @@ async function main(): Promise<void> {
   if (wanted('W8', 'W9')) {
     log('W8/W9 typing into a 1 MB document with sentence loss on…');
     rows.push(...(await documentRows({ root, folder, threads, smoke, log })));
+  }
+  if (wanted('W10')) {
+    log('W10: three windows on one model server…');
+    rows.push(...(await sharedServerRows({ root, folder, threads, texts, runs, log })));
   }
   // Steps measure several rows together (W4 with W5, W6 with W7): drop the ones not asked for.
   const shown = rows.filter((row) => wanted(row.id));

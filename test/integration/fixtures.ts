@@ -11,6 +11,7 @@ export type { ProfileDirs } from '../../scripts/codeServer';
 export const extensionId = 'lm-lens.lm-lens';
 export const testResultsDir = path.join(repoRoot, 'test-results');
 export const testsEntry = path.join(repoRoot, 'dist', 'test', 'integration', 'index.js');
+export const peerTestsEntry = path.join(repoRoot, 'dist', 'test', 'integration', 'peer.js');
 
 export const sampleFileName = 'sample.md';
 export const sampleProse = `# Alice

@@ -2,12 +2,13 @@
 // 4.100.3 in headless Chromium), with this repo loaded as the extension under development.
 // Assumes `npm run build` ran. Env: LM_LENS_TEST_RESULTS (results file), LM_LENS_TEST_MODEL
 // (model folder), LM_LENS_TEST_GREP (mocha grep), LM_LENS_TEST_TIMEOUT_MS, LM_LENS_KEEP_TEMP.
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Cleanup, exitWith, remoteUri, startSession, workbenchUrl } from './codeServer';
-import { assertBuilt, repoRoot, resolveTestModel, resolveTestModelB, testModelBEnvVar, testResultsDir, testSettings, testsEntry, Timings } from './fixtures';
+import { assertBuilt, peerTestsEntry, repoRoot, resolveTestModel, resolveTestModelB, testModelBEnvVar, testResultsDir, testSettings, testsEntry, Timings } from './fixtures';
 import { openWorkbench } from './page';
+import { peerDirEnvVar } from './peerChannel';
 import { defaultResultsPath, grepEnvVar, mapBundleStacks, printSummary, resultsEnvVar, testModelEnvVar, waitForResults } from './results';
 
 async function main(): Promise<number> {
@@ -22,6 +23,9 @@ async function main(): Promise<number> {
   try {
     const model = await timings.time('test model', () => resolveTestModel());
     const modelB = await timings.time('test model B', () => resolveTestModelB());
+    // A second workbench window (test/integration/peer.ts) shares the model server with the first.
+    const peerDir = mkdtempSync(path.join(os.tmpdir(), 'lm-lens-peer-'));
+    cleanup.add(() => rmSync(peerDir, { recursive: true, force: true }));
     const session = await startSession({
       label: 'integration',
       settings: testSettings({ model }),
@@ -29,6 +33,7 @@ async function main(): Promise<number> {
         [resultsEnvVar]: resultsPath,
         [testModelEnvVar]: model,
         [testModelBEnvVar]: modelB,
+        [peerDirEnvVar]: peerDir,
         // The model server outlives the windows by this much: a minute of a model process after every run is waste.
         LM_LENS_SERVER_IDLE_MS: '5000',
         ...(process.env[grepEnvVar] ? { [grepEnvVar]: process.env[grepEnvVar] } : {}),
@@ -41,6 +46,13 @@ async function main(): Promise<number> {
       ['extensionTestsPath', remoteUri(session.server, testsEntry)],
     ]);
     const workbench = await openWorkbench(session.browser, url, { logFile: session.browserLog });
+    const peerWorkspace = path.join(peerDir, 'workspace');
+    mkdirSync(peerWorkspace, { recursive: true });
+    const peerUrl = workbenchUrl(session.server, peerWorkspace, [
+      ['extensionDevelopmentPath', remoteUri(session.server, repoRoot)],
+      ['extensionTestsPath', remoteUri(session.server, peerTestsEntry)],
+    ]);
+    await openWorkbench(session.browser, peerUrl, { logFile: path.join(path.dirname(session.browserLog), 'peer-browser.log') });
     const results = await timings.time('workbench + tests', () =>
       waitForResults(resultsPath, {
         timeoutMs: Number(process.env.LM_LENS_TEST_TIMEOUT_MS ?? 300_000),
