@@ -5,36 +5,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
 import { ModelClient } from '../src/host/client';
+import { processAlive as alive } from '../src/host/endpoint';
 import { scoreSentencesRequest, statsRequest } from '../src/host/protocol';
 import { ensureHostScript } from './host';
+import type { HostBench } from './host';
 import { LANGUAGE_ID, documentVariant } from './prose';
-import type { BenchTexts } from './prose';
 import { ratioRow } from './report';
 import type { Row } from './report';
 import { median } from './stats';
-import type { RepeatOptions } from './stats';
 
-export interface SharedServerBench {
-  root: string;
-  folder: string;
-  threads: number;
-  texts: BenchTexts;
-  runs: RepeatOptions;
-  log: (line: string) => void;
-}
+export type SharedServerBench = Omit<HostBench, 'weightBytes'>;
 
 const MB = 1e6;
 /** Each run loads the model twice; three pairs show the spread of a memory figure well enough. */
 const MAX_PAIRS = 3;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** RSS of a fresh shared server after `windows` clients each scored their own document. */
 async function serverRss(bench: SharedServerBench, hostScript: string, windows: number, run: number): Promise<number> {

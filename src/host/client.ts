@@ -34,10 +34,31 @@ interface Running {
   pending: Set<(error: Error) => void>;
   configured?: Promise<void>;
   /** Set when the server leaves on purpose (a restart): its disconnect is no crash. */
-  leaving: { value: boolean };
+  leaving: Leaving;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+interface Leaving {
+  value: boolean;
+  /** Resolves when the server said goodbye. */
+  heard: Promise<void>;
+  hear(): void;
+}
+
+function leavingFlag(): Leaving {
+  let hear!: () => void;
+  const heard = new Promise<void>((resolve) => (hear = resolve));
+  const flag: Leaving = { value: false, heard, hear: () => ((flag.value = true), hear()) };
+  return flag;
+}
+
+/** A wait that keeps no process alive on its own. */
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+/**
+ * How long "Restart model" waits for the server to say goodbye, and then to be gone, before it
+ * kills it. Generous: a forward pass runs synchronously, so a busy server reads the request late.
+ */
+const RESTART_GRACE_MS = 5000;
 
 /**
  * A window's side of the shared model server: connects to it (starting it when none runs),
@@ -146,11 +167,14 @@ export class ModelClient {
     this.down = undefined;
     const running = this.running;
     if (running) {
-      const closed = new Promise<boolean>((resolve) => running.socket.once('close', () => resolve(true)));
+      const closed = new Promise<'closed'>((resolve) => running.socket.once('close', () => resolve('closed')));
+      const silent = (): Promise<'silent'> => sleep(RESTART_GRACE_MS).then(() => 'silent' as const);
       running.leaving.value = true;
       void running.connection.sendNotification(shutdownNotification, { reason: 'Restart model' }).catch(() => undefined);
+      let outcome = await Promise.race([closed, running.leaving.heard.then(() => 'heard' as const), silent()]);
+      if (outcome === 'heard') outcome = await Promise.race([closed, silent()]);
       // A hung server never reads the notification.
-      if (!(await Promise.race([closed, sleep(1500).then(() => false)]))) this.kill('SIGKILL');
+      if (outcome === 'silent') this.kill('SIGKILL');
       this.detach(running, 'Model restarted.');
     }
     this.stateEmitter.fire({ state: 'idle' });
@@ -189,7 +213,7 @@ export class ModelClient {
   private async openConnection(): Promise<Running> {
     this.lastState = 'idle';
     // The server may say goodbye before the hello is answered.
-    const leaving = { value: false };
+    const leaving = leavingFlag();
     const handlers = (connection: MessageConnection): void => {
       connection.onNotification(stateNotification, (state) => {
         this.lastState = state.state;
@@ -197,7 +221,7 @@ export class ModelClient {
       });
       connection.onNotification(logNotification, ({ level, message }) => this.options.log?.(level, message));
       connection.onNotification(exitingNotification, ({ reason }) => {
-        leaving.value = true;
+        leaving.hear();
         this.options.log?.('info', `The model server is stopping (${reason}); the next request reconnects`);
       });
       for (const register of this.notificationHandlers) register(connection);

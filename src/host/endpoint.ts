@@ -105,7 +105,8 @@ export function sameToken(expected: string, offered: unknown): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (one of another user's counts too). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -133,7 +134,7 @@ export async function acquireLock(lockFile: string, timeoutMs = 10_000, staleMs 
     const owner = await readFile(lockFile, 'utf8').catch(() => '');
     const stat = await lstat(lockFile).catch(() => undefined);
     const pid = Number(owner);
-    const stale = stat !== undefined && (Date.now() - stat.mtimeMs > staleMs || (pid > 0 && !alive(pid)));
+    const stale = stat !== undefined && (Date.now() - stat.mtimeMs > staleMs || (pid > 0 && !processAlive(pid)));
     if (stale) await unlink(lockFile).catch(() => undefined);
     else if (Date.now() > deadline) throw new Error(`Another LM Lens model server holds ${lockFile}.`);
     else await sleep(25 + Math.random() * 50);

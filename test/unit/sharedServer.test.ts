@@ -12,7 +12,7 @@ import { ResponseError, SocketMessageReader, SocketMessageWriter, createMessageC
 import type { MessageConnection } from 'vscode-jsonrpc/node';
 import { LmLensError } from '../../src/core/errors';
 import { ModelClient } from '../../src/host/client';
-import { buildIdOf, endpointFor, PROTOCOL_VERSION, readToken } from '../../src/host/endpoint';
+import { buildIdOf, endpointFor, processAlive as alive, PROTOCOL_VERSION, readToken } from '../../src/host/endpoint';
 import type { Endpoint } from '../../src/host/endpoint';
 import { helloRequest, HELLO_REFUSED } from '../../src/host/handshake';
 import { nextTokenRequest } from '../../src/shared/hostProtocol';
@@ -20,15 +20,6 @@ import type { ModelSettings } from '../../src/shared/hostProtocol';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
 const hostScript = path.join(repoRoot(), 'dist', 'modelHost.js');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

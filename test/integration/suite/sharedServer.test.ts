@@ -3,17 +3,9 @@
 // by one model process, and both must recover when it is killed.
 import * as assert from 'node:assert/strict';
 import type { LmLensApi } from '../../../src/extension/extension';
+import { processAlive as alive } from '../../../src/host/endpoint';
 import { peerDir, tellPeer, waitForPeer } from '../peerChannel';
 import { lmLens, nextToken, waitUntil } from './management.test';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('one model process for every window', function () {
   this.timeout(180_000);
