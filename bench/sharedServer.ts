@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import { ModelClient } from '../src/host/client';
 import { processAlive as alive } from '../src/host/endpoint';
-import { scoreSentencesRequest, statsRequest } from '../src/host/protocol';
+import { scoreSentencesRequest, statsRequest } from '../src/shared/hostProtocol';
 import { ensureHostScript } from './host';
 import type { HostBench } from './host';
 import { LANGUAGE_ID, documentVariant } from './prose';

@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import type { RequestType } from 'vscode-jsonrpc';
 import type { LmLensApi } from '../../src/extension/extension';
-import type { ErrorData, NextTokenParams, NextTokenResponse } from '../../src/host/protocol';
+import type { ErrorData, NextTokenParams, NextTokenResponse } from '../../src/shared/hostProtocol';
 import { peerDir, servePeer } from './peerChannel';
 import type { PeerAnswer } from './peerChannel';
 
