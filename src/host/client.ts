@@ -244,7 +244,14 @@ export class ModelClient {
 
   private onDisconnect(running: Running): void {
     const expected = this.running !== running;
+    // New requests go to a new server at once.
     if (!expected) this.running = undefined;
+    // A goodbye read together with the close is dispatched on a later turn of the event loop
+    // (vscode-jsonrpc queues messages): let it arrive before telling a restart from a crash.
+    setTimeout(() => this.afterDisconnect(running, expected), 20);
+  }
+
+  private afterDisconnect(running: Running, expected: boolean): void {
     running.connection.dispose();
     const message = running.leaving.value ? 'The model server restarted; try again.' : 'The model process stopped unexpectedly; it restarts on the next request.';
     const failure = new LmLensError('model-process', message);
