@@ -62,7 +62,7 @@ export async function peerRows(bench: PeerBench): Promise<Row[]> {
   }
   const [mine = [], peer512 = [], peer64 = [], myPrefill = [], peerPrefill = []] = await repeatEach(runs, bodies);
   const flat = (runsOf: number[][]): number[] => runsOf.flat();
-  const productName = label === 'f32' ? 'LM Lens fp32' : `LM Lens ${engine.model.info.dtype}`;
+  const productName = label === 'f32' ? 'LM Lens fp32' : engine.model.info.fastInt8 ? 'LM Lens fast int8' : `LM Lens ${engine.model.info.dtype}`;
   const rows: Row[] = [
     ratioRow(
       {

@@ -18,6 +18,7 @@ import { sharedServerRows } from './sharedServer';
 import { buildTexts } from './prose';
 import { machineInfo, markdownTable, writeResults } from './report';
 import type { Row } from './report';
+import { agreementRow } from './agreement';
 import { measureOrtBandwidth } from './floor';
 import { loadPeer } from './peer';
 import type { Peer } from './peer';
@@ -132,6 +133,26 @@ async function main(): Promise<void> {
           }
         },
       ],
+      [
+        ['R-q8-512', 'R-floor-q8-512', 'P-q8-64', 'P-q8-512', 'A-int8'],
+        'LM Lens fast int8 vs llama.cpp Q8_0, its floor, and its agreement with fp32',
+        async () => {
+          const int8 = await loadEngine({ model: folder, fastInt8: true, allowDownloads: false, threads });
+          const peer = await startPeer('q8_0', threads);
+          try {
+            const int8Bytes = int8.model.info.fastInt8?.quantizedBytes ?? Number.NaN;
+            log(`fast int8: ${JSON.stringify(int8.model.info.fastInt8)}`);
+            const floor = bandwidth ?? (await measureBandwidth(threads));
+            return [
+              await agreementRow('A-int8', 'LM Lens fast int8 (MatMulNBits bits 8, accuracy_level 4)', engine, int8, texts.longIds),
+              ...(await peerRows({ engine: int8, peer, peerSkipped, label: 'q8', weightBytes: int8Bytes, bandwidth: floor, ids: texts.longIds, runs, prefill: false })),
+            ];
+          } finally {
+            await peer?.dispose();
+            await int8.dispose();
+          }
+        },
+      ],
     ];
     for (const [ids, label, step] of steps) {
       if (!wanted(...ids)) continue;
@@ -144,19 +165,6 @@ async function main(): Promise<void> {
   }
 
   let q8Bytes: number | undefined;
-  if (shape.quantized && wanted('R-q8-512', 'R-floor-q8-512', 'P-q8-64', 'P-q8-512')) {
-    q8Bytes = statSync(q8File).size;
-    log('LM Lens q8 vs llama.cpp Q8_0 and the floor…');
-    const q8Engine = await loadEngine({ model: folder, dtype: 'q8', allowDownloads: false, threads });
-    const peer = await startPeer('q8_0', threads);
-    try {
-      const floor = bandwidth ?? (await measureBandwidth(threads));
-      rows.push(...(await peerRows({ engine: q8Engine, peer, peerSkipped, label: 'q8', weightBytes: q8Bytes, bandwidth: floor, ids: texts.longIds, runs, prefill: false })));
-    } finally {
-      await peer?.dispose();
-      await q8Engine.dispose();
-    }
-  }
   if (shape.quantized && wanted('D')) {
     q8Bytes = statSync(q8File).size;
     log('q8 decode vs bandwidth floor…');

@@ -8,15 +8,21 @@ import { basename, dirname, join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import { rewriteForOwnedKv } from './decodeGraph';
 import type { DecodeGraphInfo, ModelDims } from './decodeGraph';
+import { quantizeMatMuls } from './int8Weights';
+import type { Int8Summary } from './int8Weights';
 
 /** Bump when the rewrite's output changes, so graphs cached by an older version are rebuilt. */
 export const DECODE_GRAPH_VERSION = 1;
 /** Initializers smaller than this stay inline: shape constants are not worth a file read each. */
 const EXTERNAL_MIN_BYTES = 1024;
 
+/** `int8`: the weight matrices quantised to MatMulNBits (int8Weights.ts), stored in the cached graph. */
+export type DecodeWeights = 'float' | 'int8';
+
 export interface PreparedDecodeGraph {
   file: string;
   info: DecodeGraphInfo;
+  int8?: Int8Summary;
   /** Whether this load rewrote the graph (false: the cached one was still valid). */
   rebuilt: boolean;
 }
@@ -26,13 +32,14 @@ interface Stamp {
   sourceSize: number;
   sourceMtimeMs: number;
   info: DecodeGraphInfo;
+  int8?: Int8Summary;
 }
 
-export function decodeGraphPath(onnxFile: string): string {
-  return onnxFile.replace(/\.onnx$/u, '') + '.lmlens-decode.onnx';
+export function decodeGraphPath(onnxFile: string, weights: DecodeWeights = 'float'): string {
+  return `${onnxFile.replace(/\.onnx$/u, '')}.lmlens-decode${weights === 'int8' ? '-int8' : ''}.onnx`;
 }
 
-function stampOf(onnxFile: string): Omit<Stamp, 'info'> {
+function stampOf(onnxFile: string): Omit<Stamp, 'info' | 'int8'> {
   const stat = statSync(onnxFile);
   return { version: DECODE_GRAPH_VERSION, sourceSize: stat.size, sourceMtimeMs: Math.floor(stat.mtimeMs) };
 }
@@ -84,8 +91,8 @@ function externalise(model: onnx.IModelProto, bytes: Buffer, location: string): 
  * rewrite. Throws UnrecognisedExport when the export does not have the shape the rewrite needs,
  * or a file-system error when the folder cannot hold the cached graph.
  */
-export function prepareDecodeGraph(onnxFile: string, dims: ModelDims): PreparedDecodeGraph {
-  const file = decodeGraphPath(onnxFile);
+export function prepareDecodeGraph(onnxFile: string, dims: ModelDims, weights: DecodeWeights = 'float'): PreparedDecodeGraph {
+  const file = decodeGraphPath(onnxFile, weights);
   const stamp = stampOf(onnxFile);
   const cached = readStamp(file);
   if (
@@ -95,20 +102,21 @@ export function prepareDecodeGraph(onnxFile: string, dims: ModelDims): PreparedD
     cached.sourceSize === stamp.sourceSize &&
     cached.sourceMtimeMs === stamp.sourceMtimeMs
   ) {
-    return { file, info: cached.info, rebuilt: false };
+    return { file, info: cached.info, int8: cached.int8, rebuilt: false };
   }
   const bytes = readWhole(onnxFile);
   const model = onnx.ModelProto.decode(bytes);
   const info = rewriteForOwnedKv(model, dims);
+  const int8 = weights === 'int8' ? quantizeMatMuls(model) : undefined;
   externalise(model, bytes, basename(onnxFile));
   const encoded = onnx.ModelProto.encode(model).finish();
   const temporary = join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${Date.now()}`);
   try {
     writeFileSync(temporary, encoded);
     renameSync(temporary, file);
-    writeFileSync(`${file}.json`, `${JSON.stringify({ ...stamp, info } satisfies Stamp)}\n`);
+    writeFileSync(`${file}.json`, `${JSON.stringify({ ...stamp, info, int8 } satisfies Stamp)}\n`);
   } finally {
     rmSync(temporary, { force: true });
   }
-  return { file, info, rebuilt: true };
+  return { file, info, int8, rebuilt: true };
 }

@@ -20,6 +20,8 @@ export interface DecodeGraphInfo {
   /** The export had no position_ids input; the rewrite added one in front of the position embedding. */
   addedPositionIds: boolean;
   hasLogitsToKeep: boolean;
+  /** Set when the weight matrices were quantised to MatMulNBits int8 (int8Weights.ts). */
+  int8?: { matrices: number; quantizedBytes: number; floatBytesReplaced: number };
 }
 
 export interface ModelDims {

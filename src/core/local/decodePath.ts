@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import type * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../modelSource';
 import { prepareDecodeGraph } from './decodeFile';
+import type { DecodeWeights } from './decodeFile';
 import { UnrecognisedExport } from './decodeGraph';
 import { DecodeSession } from './decodeSession';
 
@@ -12,6 +13,7 @@ export async function openDecodePath(
   config: ModelConfig,
   sessionOptions: ort.InferenceSession.SessionOptions,
   log: (line: string) => void,
+  weights: DecodeWeights = 'float',
 ): Promise<DecodeSession | undefined> {
   if (!onnxFile || !existsSync(onnxFile)) {
     // Hub models are downloaded by transformers.js on the export path; the next load finds the file.
@@ -19,10 +21,10 @@ export async function openDecodePath(
     return undefined;
   }
   try {
-    const prepared = prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize });
+    const prepared = prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize }, weights);
     const shape = { layers: prepared.info.layers, heads: config.heads, headDim: config.hiddenSize / config.heads, contextSize: config.contextSize };
     if (shape.layers !== config.layers) throw new Error(`the graph has ${shape.layers} layers of KV cache, config.json says ${config.layers}`);
-    return await DecodeSession.create(prepared.file, shape, prepared.info, { ...sessionOptions, executionProviders: ['cpu'] });
+    return await DecodeSession.create(prepared.file, shape, { ...prepared.info, int8: prepared.int8 }, { ...sessionOptions, executionProviders: ['cpu'] });
   } catch (error) {
     // A file that does not parse is reported by the export path, in its own words: no second line for it here.
     const explained = error instanceof UnrecognisedExport || (error instanceof Error && 'code' in error);
