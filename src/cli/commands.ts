@@ -5,6 +5,7 @@ import { nextTokenDistribution, promptIds } from '../core/nextToken';
 import { scoreText } from '../core/scoring';
 import { scoreSentences } from '../core/sentenceLoss';
 import { formatJointProbability, formatProbability, showWhitespace } from '../shared/format';
+import { reportCommand } from './report';
 
 export interface CliValues {
   json: boolean;
@@ -22,6 +23,13 @@ export interface CliValues {
   dtype: string;
   cacheDir: string;
   offline: boolean;
+  /** report: write a self-contained page here. */
+  html?: string;
+  /** report: a second model for the cross-perplexity. */
+  compare?: string;
+  language?: string;
+  /** report: the file the text came from. */
+  file?: string;
 }
 
 export type CliCommand = (engine: Engine, text: string, values: CliValues) => Promise<string>;
@@ -118,4 +126,4 @@ const sentences: CliCommand = async (engine, text, values) => {
   return `${table(['#', 'loss', 'ppl', 'tokens', 'sentence'], rows)}\ndocument loss ${fixed(result.loss)}  perplexity ${fixed(result.perplexity, 2)}`;
 };
 
-export const commands = { tokens, loss, next, sample, complete, sentences } satisfies Record<string, CliCommand>;
+export const commands = { tokens, loss, next, sample, complete, sentences, report: reportCommand } satisfies Record<string, CliCommand>;

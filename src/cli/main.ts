@@ -7,11 +7,12 @@ import { LmLensError, errorMessage } from '../core/errors';
 import { DEFAULT_MODEL } from '../shared/settings';
 import type { CliValues } from './commands';
 
-const COMMANDS = ['tokens', 'loss', 'next', 'sample', 'complete', 'sentences'] as const;
+const COMMANDS = ['tokens', 'loss', 'next', 'sample', 'complete', 'sentences', 'report'] as const;
 type CommandName = (typeof COMMANDS)[number];
 
 const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT [options]
-  TEXT                 the text; "-" reads standard input
+       lm-lens report FILE [--json | --html OUT] [--compare MODEL] [--language ID]
+  TEXT                 the text; "-" reads standard input (report: FILE is a file path or "-")
   --model M            hub id or model folder (default ${DEFAULT_MODEL}, env LM_LENS_MODEL)
   --dtype D            fp32 (default, exact) | fp16 | q8 | int8 | q4
   --cache-dir DIR      where hub downloads are cached (default ~/.cache/lm-lens)
@@ -22,6 +23,7 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT 
   next:      --top K --temperature T --top-k K --top-p P --bos
   sample:    -n N --max-new-tokens T --seed S --temperature T --top-k K (default 50, as HF) --top-p P
   complete:  --max-new-tokens T
+  report:    --html OUT (self-contained page) --compare MODEL (second model: cross-perplexity) --language ID
 Exit status: 0 ok, 1 model or runtime error (one line on stderr), 2 usage error.`;
 
 class UsageError extends Error {}
@@ -48,6 +50,9 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
         n: { type: 'string', short: 'n' },
         'max-new-tokens': { type: 'string' },
         seed: { type: 'string' },
+        html: { type: 'string' },
+        compare: { type: 'string' },
+        language: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -57,7 +62,7 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
   const [name, text, ...rest] = parsed.positionals;
   if (parsed.values.help) throw new UsageError('');
   if (!name || !(COMMANDS as readonly string[]).includes(name)) throw new UsageError(name ? `Unknown command "${name}".` : 'Missing command.');
-  if (text === undefined) throw new UsageError(`"${name}" needs a TEXT argument ("-" reads standard input).`);
+  if (text === undefined) throw new UsageError(`"${name}" needs a ${name === 'report' ? 'FILE' : 'TEXT'} argument ("-" reads standard input).`);
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}" (quote the text).`);
   const number = (key: string, integer: boolean): number | undefined => {
     const raw = (parsed.values as Record<string, unknown>)[key];
@@ -82,9 +87,21 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     dtype: parsed.values.dtype ?? 'fp32',
     cacheDir: parsed.values['cache-dir'] ?? process.env.LM_LENS_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'lm-lens'),
     offline: parsed.values.offline ?? process.env.LM_LENS_OFFLINE === '1',
+    html: parsed.values.html,
+    compare: parsed.values.compare,
+    language: parsed.values.language,
+    file: name === 'report' && text !== '-' ? text : undefined,
   };
-  const resolvedText = text === '-' ? readFileSync(0, 'utf8') : text;
+  const resolvedText = text === '-' ? readFileSync(0, 'utf8') : name === 'report' ? readDocument(text) : text;
   return { command: name as CommandName, text: resolvedText, values };
+}
+
+function readDocument(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new LmLensError('text-invalid', `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}.`);
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {

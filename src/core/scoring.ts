@@ -11,6 +11,10 @@ export interface TokenScore {
   rank: number;
   /** Entropy (nats) of the distribution the token was drawn against. */
   entropy: number;
+  /** log p of the model's first choice at this position (GLTR's p(token) ÷ p(top 1) needs it). */
+  topLogprob: number;
+  /** Entropy (nats) of the top-10 probabilities renormalised to sum to 1, as GLTR's histogram. */
+  top10Entropy: number;
   /** The model's most likely tokens at this position, when asked for. */
   alternatives?: Array<{ id: number; prob: number }>;
 }
@@ -76,10 +80,11 @@ export async function scoreIds(engine: Engine, ids: number[], options: ScoreOpti
         const usable = Math.min(count, windowIds.length - 1 - first);
         if (usable <= 0) return;
         const targets = windowIds.slice(first + 1, first + 1 + usable);
-        const k = Math.max(1, options.alternatives ?? 0);
+        const k = Math.max(GLTR_TOP, options.alternatives ?? 0);
         const stats = await engine.rowStats(rows, usable, targets, k, options.signal);
         for (let row = 0; row < usable; row++) {
           const logprob = stats.logprob[row] as number;
+          const top = stats.topLogits.subarray(row * k, row * k + Math.min(k, GLTR_TOP));
           const score: TokenScore = {
             index: window.begin + first + 1 + row,
             id: targets[row] as number,
@@ -87,6 +92,8 @@ export async function scoreIds(engine: Engine, ids: number[], options: ScoreOpti
             prob: Math.exp(logprob),
             rank: (stats.greater[row] as number) + 1,
             entropy: stats.entropy[row] as number,
+            topLogprob: (top[0] as number) - (stats.logZ[row] as number),
+            top10Entropy: entropyOfLogits(top),
           };
           if (options.alternatives) {
             const logZ = stats.logZ[row] as number;
@@ -102,6 +109,23 @@ export async function scoreIds(engine: Engine, ids: number[], options: ScoreOpti
     options.onProgress?.(scores.length, Math.max(0, ids.length - fromToken));
   }
   return scores;
+}
+
+/** How many of the model's first choices GLTR's entropy histogram looks at. */
+export const GLTR_TOP = 10;
+
+/** Entropy (nats) of softmax over a few logits (largest first). */
+export function entropyOfLogits(logits: ArrayLike<number>): number {
+  const max = logits[0] as number;
+  let sum = 0;
+  let weighted = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const shifted = (logits[i] as number) - max;
+    const e = Math.exp(shifted);
+    sum += e;
+    weighted += e * shifted;
+  }
+  return Math.log(sum) - weighted / sum;
 }
 
 /** Mean negative log-likelihood; NaN when nothing was predicted (as HF returns for one token). */

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { onnx } from 'onnx-proto';
+import { FLOAT, INT64, createCpuSession, encodeModel, graphNodes, intAttr, intsAttr, valueInfo } from './ortGraph';
 
 /**
  * Per-row statistics of logits rows, computed by onnxruntime instead of JavaScript.
@@ -24,21 +24,8 @@ export interface RowStats {
   topIds: BigInt64Array;
 }
 
-const FLOAT = onnx.TensorProto.DataType.FLOAT;
-const INT64 = onnx.TensorProto.DataType.INT64;
-
 function buildGraph(): Uint8Array {
-  const nodes: onnx.INodeProto[] = [];
-  const node = (opType: string, input: string[], output: string[], attribute: onnx.IAttributeProto[] = []): void => {
-    nodes.push({ opType, input, output, attribute, name: `${opType}_${nodes.length}` });
-  };
-  const intAttr = (name: string, value: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i: value });
-  const intsAttr = (name: string, values: number[]): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
-  const value = (name: string, elemType: number, dims: Array<number | string>): onnx.IValueInfoProto => ({
-    name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
-  });
-
+  const { nodes, node } = graphNodes();
   node('ReduceMax', ['logits'], ['max'], [intsAttr('axes', [1]), intAttr('keepdims', 1)]);
   node('Sub', ['logits', 'max'], ['shifted']);
   node('Exp', ['shifted'], ['exps']);
@@ -57,41 +44,27 @@ function buildGraph(): Uint8Array {
   node('ReduceSum', ['greaterFloat', 'axis1'], ['greater'], [intAttr('keepdims', 1)]);
   node('TopK', ['logits', 'k'], ['topLogits', 'topIds'], [intAttr('axis', 1), intAttr('largest', 1), intAttr('sorted', 1)]);
 
-  const model: onnx.IModelProto = {
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    producerName: 'lm-lens',
-    graph: {
-      name: 'lm_lens_row_stats',
-      node: nodes,
-      initializer: [{ name: 'axis1', dims: [1], dataType: INT64, int64Data: [1] }],
-      input: [value('logits', FLOAT, ['rows', 'vocab']), value('targets', INT64, ['rows', 1]), value('k', INT64, [1])],
-      output: [
-        value('logprob', FLOAT, ['rows', 1]),
-        value('entropy', FLOAT, ['rows', 1]),
-        value('greater', FLOAT, ['rows', 1]),
-        value('logZ', FLOAT, ['rows', 1]),
-        value('topLogits', FLOAT, ['rows', 'k']),
-        value('topIds', INT64, ['rows', 'k']),
-      ],
-    },
-  };
-  return onnx.ModelProto.encode(model).finish();
+  return encodeModel({
+    name: 'lm_lens_row_stats',
+    node: nodes,
+    initializer: [{ name: 'axis1', dims: [1], dataType: INT64, int64Data: [1] }],
+    input: [valueInfo('logits', FLOAT, ['rows', 'vocab']), valueInfo('targets', INT64, ['rows', 1]), valueInfo('k', INT64, [1])],
+    output: [
+      valueInfo('logprob', FLOAT, ['rows', 1]),
+      valueInfo('entropy', FLOAT, ['rows', 1]),
+      valueInfo('greater', FLOAT, ['rows', 1]),
+      valueInfo('logZ', FLOAT, ['rows', 1]),
+      valueInfo('topLogits', FLOAT, ['rows', 'k']),
+      valueInfo('topIds', INT64, ['rows', 'k']),
+    ],
+  });
 }
 
 export class ScoringHead {
   private constructor(private readonly session: ort.InferenceSession) {}
 
   static async create(threads: number): Promise<ScoringHead> {
-    const session = await ort.InferenceSession.create(buildGraph(), {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionProviders: ['cpu'],
-      enableCpuMemArena: false,
-      enableMemPattern: false,
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    } as ort.InferenceSession.SessionOptions);
-    return new ScoringHead(session);
+    return new ScoringHead(await createCpuSession(buildGraph(), threads));
   }
 
   /** Statistics of `rows` logits rows (`[rows, vocab]`) against one target id per row. */

@@ -16,6 +16,10 @@ export interface ScoredToken {
   entropy: number;
   /** Probability of the model's first choice there (GLTR's p(token) ÷ p(top-1) needs it). */
   topProb: number;
+  /** log p of the model's first choice there. */
+  topLogprob: number;
+  /** Entropy of its top-10, renormalised (GLTR). */
+  top10Entropy: number;
 }
 
 export interface UnlikelyToken extends ScoredToken {
@@ -100,6 +104,8 @@ export async function scoreSentences(engine: Engine, text: string, options: Sent
       rank: score.rank,
       entropy: score.entropy,
       topProb: score.alternatives?.[0]?.prob ?? score.prob,
+      topLogprob: score.topLogprob,
+      top10Entropy: score.top10Entropy,
     };
     buckets[sentence]?.push({ score, token });
   }

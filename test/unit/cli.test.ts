@@ -95,6 +95,34 @@ describe('lm-lens CLI', function () {
     for (const s of json.sequences) assert.ok(s.normedProd > 0 && s.normedProd <= 1);
   });
 
+  it('report FILE --json gives the same per-sentence numbers as sentences, and --compare the cross-perplexity', () => {
+    const file = path.join(scratch, 'report.md');
+    const text = '# Title\n\nAlice is a girl. She reads a book!\n\nThe book has no pictures.\n';
+    writeFileSync(file, text);
+    const result = cli(['report', file, '--model', model, '--json', '--compare', model]);
+    assert.equal(result.status, 0, result.stderr);
+    const json = JSON.parse(result.stdout) as {
+      report: { summary: { tokens: number; perplexity: number }; sentences: Array<{ loss: number; tokenCount: number }> };
+      comparison: { ratio: number; lossA: number; lossB: number; crossEntropy: number };
+      tokens: Array<{ sentence: number; logprob: number }>;
+    };
+    const sentences = JSON.parse(cli(['sentences', text, '--model', model, '--json']).stdout) as { sentences: Array<{ loss: number; tokenCount: number }> };
+    assert.deepEqual(json.report.sentences.map((s) => s.tokenCount), sentences.sentences.map((s) => s.tokenCount));
+    json.report.sentences.forEach((s, i) => assert.ok(Math.abs(s.loss - (sentences.sentences[i]?.loss as number)) < 1e-9));
+    assert.equal(json.tokens.length, json.report.summary.tokens);
+    // A model against itself: H(p, p) is its entropy, and both losses agree.
+    assert.ok(Math.abs(json.comparison.lossA - json.comparison.lossB) < 1e-4);
+    assert.ok(json.comparison.ratio > 0 && Number.isFinite(json.comparison.ratio));
+    const plain = cli(['report', file, '--model', model]);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.match(plain.stdout, /perplexity/u);
+    assert.match(plain.stdout, /most surprising sentences/u);
+  });
+
+  it('report of a missing file exits 1 with one line', () => {
+    assertOneLineError(cli(['report', path.join(scratch, 'absent.md'), '--model', model]), /Cannot read .*absent\.md: ENOENT/u);
+  });
+
   it('exits 2 with usage on bad arguments', () => {
     assert.equal(cli([]).status, 2);
     assert.equal(cli(['frobnicate', 'x']).status, 2);

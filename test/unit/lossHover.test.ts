@@ -11,7 +11,7 @@ const [green, blue, yellow, orange, red] = SENTENCE_BANDS.map(swatchHtml);
 const [top10, top100, top1000, beyond] = GLTR_BUCKETS.map(swatchHtml);
 
 function unlikely(text: string, prob: number, rank: number, alternatives: Array<[string, number]>): UnlikelyToken {
-  return { start: 0, end: text.length, id: 1, text, logprob: Math.log(prob), prob, rank, entropy: 3, topProb: alternatives[0]?.[1] ?? prob, alternatives: alternatives.map(([alt, p], i) => ({ id: 100 + i, text: alt, prob: p })) };
+  return { start: 0, end: text.length, id: 1, text, logprob: Math.log(prob), prob, rank, entropy: 3, topProb: alternatives[0]?.[1] ?? prob, topLogprob: -1, top10Entropy: 2, alternatives: alternatives.map(([alt, p], i) => ({ id: 100 + i, text: alt, prob: p })) };
 }
 
 function options(overrides: Partial<SentenceHoverOptions> = {}): SentenceHoverOptions {
@@ -80,7 +80,7 @@ describe('sentence loss hover', () => {
   });
 
   it('in token mode shows the token under the pointer and the GLTR legend', () => {
-    const token: ScoredToken = { start: 12, end: 19, id: 5, text: ' rabbit', logprob: Math.log(0.0012), prob: 0.0012, rank: 1204, entropy: 5, topProb: 0.3 };
+    const token: ScoredToken = { start: 12, end: 19, id: 5, text: ' rabbit', logprob: Math.log(0.0012), prob: 0.0012, rank: 1204, entropy: 5, topProb: 0.3, topLogprob: -1, top10Entropy: 2 };
     const { markdown } = buildSentenceHover(options({ mode: 'token', token }));
     assert.ok(markdown.includes(`Token \`␣rabbit\`: 0.12% · rank #1,204 · ${beyond} beyond 1000`), markdown);
     assert.ok(markdown.includes(`${top10} rank 1–10 · ${top100} rank 11–100 · ${top1000} rank 101–1000 · ${beyond} **rank > 1000**`), markdown);

@@ -44,9 +44,9 @@ describe('decorations from pushed scores', () => {
   it('in token mode paints each token without its leading space, bucketed by rank', () => {
     const text = 'Hello big world';
     const tokens = [
-      { start: 0, end: 5, id: 1, text: 'Hello', logprob: -1, prob: 0.3, rank: 3, entropy: 2, topProb: 0.4 },
-      { start: 5, end: 9, id: 2, text: ' big', logprob: -5, prob: 0.01, rank: 250, entropy: 4, topProb: 0.2 },
-      { start: 9, end: 15, id: 3, text: ' world', logprob: -9, prob: 1e-4, rank: 5000, entropy: 6, topProb: 0.1 },
+      { start: 0, end: 5, id: 1, text: 'Hello', logprob: -1, prob: 0.3, rank: 3, entropy: 2, topProb: 0.4, topLogprob: -1, top10Entropy: 2 },
+      { start: 5, end: 9, id: 2, text: ' big', logprob: -5, prob: 0.01, rank: 250, entropy: 4, topProb: 0.2, topLogprob: -1, top10Entropy: 2 },
+      { start: 9, end: 15, id: 3, text: ' world', logprob: -9, prob: 1e-4, rank: 5000, entropy: 6, topProb: 0.1, topLogprob: -1, top10Entropy: 2 },
     ];
     const sentence: SentenceScore = { start: 0, end: 15, text, loss: 5, perplexity: Math.exp(5), tokenCount: 3, tokens, leastLikely: [] };
     const plan = planDecorations(text, [sentence], { mode: 'token', thresholds: [3, 4.5, 6, 7.5], });

@@ -1,0 +1,90 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { compareText, summarizeComparison } from '../core/compare';
+import { loadEngine } from '../core/engine';
+import type { Engine } from '../core/engine';
+import { LmLensError, errorMessage } from '../core/errors';
+import { buildReport } from '../core/report';
+import type { Histogram } from '../core/report';
+import { reportJson, standaloneHtml } from '../core/reportExport';
+import type { ReportData } from '../core/reportExport';
+import { scoreSentences } from '../core/sentenceLoss';
+import type { CliValues } from './commands';
+
+/** Which Markdown/LaTeX parts are prose depends on the language, as in the editor. */
+export function languageOfFile(file: string | undefined): string {
+  const extension = path.extname(file ?? '').toLowerCase();
+  if (extension === '.md' || extension === '.markdown') return 'markdown';
+  if (extension === '.tex') return 'latex';
+  if (extension === '.rst') return 'restructuredtext';
+  return 'plaintext';
+}
+
+const fixed = (value: number, digits = 3): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const percent = (share: number): string => `${(share * 100).toFixed(1)}%`;
+
+function histogramLines(title: string, histogram: Histogram): string[] {
+  const total = histogram.counts.reduce((a, b) => a + b, 0);
+  const width = Math.max(...histogram.labels.map((label) => label.length));
+  return [title, ...histogram.labels.map((label, i) => {
+    const count = histogram.counts[i] as number;
+    const bar = '█'.repeat(total > 0 ? Math.round((count / total) * 40) : 0);
+    return `  ${label.padEnd(width)}  ${String(count).padStart(6)}  ${bar}`;
+  })];
+}
+
+function textReport(data: ReportData): string {
+  const { report, comparison } = data;
+  const s = report.summary;
+  const lines = [
+    `${report.model} (${report.dtype}): ${s.tokens} tokens in ${report.sentences.length} sentences, ${report.scoredChars} of ${report.documentChars} characters in sentences`,
+    `mean loss ${fixed(s.meanLoss, 4)} nats  perplexity ${fixed(s.perplexity, 2)}  mean entropy ${fixed(s.meanEntropy)}`,
+    `tokens per bucket: ${report.rankBuckets.labels.map((label, i) => `${label} ${percent(s.bucketShares[i] as number)}`).join(', ')}`,
+    '',
+    ...histogramLines('rank of the actual token (GLTR)', report.rankBuckets),
+    ...histogramLines('p(token) ÷ p(top 1)', report.fracHistogram),
+    ...histogramLines('entropy of the top 10 (nats)', report.top10EntropyHistogram),
+    '',
+    'most surprising sentences',
+    ...report.surprising.map((point) => `  #${point.index + 1}  loss ${fixed(point.loss)}  perplexity ${fixed(point.perplexity, 1)}  ${JSON.stringify(point.preview)}`),
+  ];
+  if (comparison) {
+    lines.push(
+      '',
+      `compared with ${comparison.modelB}: loss ${fixed(comparison.lossA, 4)} vs ${fixed(comparison.lossB, 4)}, cross-entropy ${fixed(comparison.crossEntropy, 4)}`,
+      `cross-perplexity ratio (Binoculars) ${fixed(comparison.ratio, 4)}: log-perplexity under ${report.model} ÷ cross-entropy of its predictions under ${comparison.modelB}; lower reads as more machine-like`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** `lm-lens report FILE`: the document report as text, JSON (`--json`) or a self-contained page (`--html OUT`). */
+export async function reportCommand(engine: Engine, text: string, values: CliValues): Promise<string> {
+  const scored = await scoreSentences(engine, text, { languageId: values.language ?? languageOfFile(values.file) });
+  const info = engine.model.info;
+  const report = buildReport(scored.sentences, { model: info.id, dtype: info.dtype, documentChars: text.length, complete: true });
+  const data: ReportData = { report };
+  if (values.compare) {
+    const other = await loadEngine({ model: values.compare, dtype: values.dtype, cacheDir: values.cacheDir, allowDownloads: !values.offline, threads: values.threads });
+    try {
+      data.comparison = summarizeComparison(other.model.info.id, await compareText(engine, other, text), scored.sentences);
+    } finally {
+      await other.dispose();
+    }
+  }
+  if (values.html) {
+    writeFileSync(values.html, standaloneHtml(data, readAssets(), `LM Lens report: ${path.basename(values.file ?? 'text')}`));
+    return `wrote ${values.html}`;
+  }
+  if (values.json) return reportJson(data, scored.sentences);
+  return textReport(data);
+}
+
+/** The report page's script and styles, built beside this bundle. */
+function readAssets(): { script: string; css: string } {
+  try {
+    return { script: readFileSync(path.join(__dirname, 'report.js'), 'utf8'), css: readFileSync(path.join(__dirname, 'report.css'), 'utf8') };
+  } catch (error) {
+    throw new LmLensError('internal', `The report page is missing from this build (${errorMessage(error)}); run npm run build.`);
+  }
+}
