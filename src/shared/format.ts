@@ -45,7 +45,9 @@ export function formatPerplexity(perplexity: number | null | undefined): string 
   return perplexity >= 10_000 ? perplexity.toExponential(2) : perplexity.toFixed(perplexity >= 100 ? 1 : 2);
 }
 
-export function formatRank(rank: number): string {
+export function formatRank(rank: number | null): string {
+  // A server that returns only its top few alternatives leaves other ranks unknown.
+  if (rank === null) return 'beyond the server’s top choices';
   return `#${Math.round(rank).toLocaleString('en-US')}`;
 }
 

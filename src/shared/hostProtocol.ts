@@ -140,7 +140,7 @@ export interface SentenceScoresParams {
   keep: number;
   sentences: SentenceScore[];
   /** Tokens the model had to compute for this push (the rest came from the prefix cache). */
-  computedTokens: number;
+  computedTokens: number | null;
 }
 
 /** `pending`: results were dropped (another model) and the document waits its turn. */
