@@ -115,13 +115,19 @@ export interface BackendCompletion {
   jointProb: number;
 }
 
+export interface BackendSequenceToken extends BackendGeneratedToken {
+  /** `sampledProb` over the N sequences' sum at this step (the notebook's `normed_gen_probs`). */
+  normedProb: number | null;
+}
+
 export interface BackendSequence {
   text: string;
-  tokens: BackendGeneratedToken[];
+  tokens: BackendSequenceToken[];
   prob: number;
   sampledProb: number | null;
   logprob: number;
   share: number | null;
+  normedProd: number | null;
   stopReason: 'length' | 'eos' | 'stop';
 }
 

@@ -2,6 +2,7 @@ import type { BackendGeneratedToken, BackendNextToken, BackendSequence, BackendT
 import { entropy, samplingLogProbs } from '../distribution';
 import type { SamplingSettings } from '../distribution';
 import { LmLensError } from '../errors';
+import { normalizeAcrossRows } from '../generation';
 
 export interface TopEntry {
   id: number | null;
@@ -68,20 +69,27 @@ export function sequenceOf(text: string, tokens: BackendGeneratedToken[], stopRe
   const known = tokens.every((token) => token.sampledProb !== null);
   return {
     text,
-    tokens,
     prob: Math.exp(logprob),
     sampledProb: known ? tokens.reduce((product, token) => product * (token.sampledProb as number), 1) : null,
     logprob,
     share: null,
+    normedProd: null,
     stopReason,
+    tokens: tokens.map((token) => ({ ...token, normedProb: null })),
   };
 }
 
-/** Each sequence's share of the N sequences' sampled probability (null if any is unknown). */
+/** Each sequence's share of the N sequences' sampled probability and the per-step normalised ones (null if any is unknown). */
 export function withShares(sequences: BackendSequence[]): BackendSequence[] {
   if (sequences.some((sequence) => sequence.sampledProb === null)) return sequences;
   const total = sequences.reduce((sum, sequence) => sum + (sequence.sampledProb as number), 0);
-  for (const sequence of sequences) sequence.share = total > 0 ? (sequence.sampledProb as number) / total : 1 / sequences.length;
+  const normed = normalizeAcrossRows(sequences.map((sequence) => sequence.tokens.map((token) => token.sampledProb as number)));
+  sequences.forEach((sequence, r) => {
+    const row = normed[r] as number[];
+    sequence.share = total > 0 ? (sequence.sampledProb as number) / total : 1 / sequences.length;
+    sequence.tokens.forEach((token, step) => (token.normedProb = row[step] as number));
+    sequence.normedProd = row.reduce((product, value) => product * value, 1);
+  });
   return sequences;
 }
 
@@ -90,14 +98,6 @@ export function capFromError(error: unknown): number | undefined {
   if (!(error instanceof LmLensError) || error.code !== 'server-refused') return undefined;
   const match = /max(?:imum)? allowed:?\s*(\d+)/i.exec(error.message);
   return match ? Number(match[1]) : undefined;
-}
-
-/** A field the protocol promises; its absence means a different server or a broken answer. */
-export function required<T>(value: T | undefined | null, what: string, host: string, api: string): T {
-  if (value === undefined || value === null) {
-    throw new LmLensError('server-response', `The server at ${host} answered without ${what}: is it a ${api} server? Check lmLens.backend and lmLens.server.url.`);
-  }
-  return value;
 }
 
 export function finite(value: unknown): value is number {

@@ -96,7 +96,7 @@ export class HttpClient {
     } catch (error) {
       if (options.signal?.aborted) throw new CancelledError();
       if (timeout.aborted) {
-        throw new LmLensError('server-timeout', `The server at ${this.host} did not answer ${path} within ${Math.round(timeoutMs / 1000)} s: it may be busy or loading; try again, or check it is the right server (${this.hints.url}).`);
+        throw new LmLensError('server-timeout', `The server at ${this.host} did not answer ${path} within ${timeoutMs >= 10_000 ? Math.round(timeoutMs / 1000) : (timeoutMs / 1000).toFixed(1)} s: it may be busy or loading; try again, or check it is the right server (${this.hints.url}).`);
       }
       const cause = networkCause(error);
       const failure =
@@ -110,7 +110,12 @@ export class HttpClient {
       const failure = this.statusError(response.status, path, text, options);
       throw RETRY_STATUS.has(response.status) ? new RetryableError(failure) : failure;
     }
-    return parseJson<T>(text, this.host, path, this.hints.api);
+    try {
+      return parseJson<T>(text, this.host, path, this.hints.api);
+    } catch (error) {
+      // JSON cut short is a dropped connection by another name; a web page is not worth asking again.
+      throw error instanceof LmLensError && /truncated/.test(error.message) ? new RetryableError(error) : error;
+    }
   }
 
   private statusError(status: number, path: string, text: string, options: RequestOptions): LmLensError {

@@ -1,7 +1,7 @@
 import type { BackendGeneratedToken, BackendNextToken, BackendSequence, BackendTokenScore, SampleRequest, TokenizedText } from '../backend';
 import { entropy } from '../distribution';
 import type { SamplingSettings } from '../distribution';
-import { finite, rankIn, required, sampledProbOf, sequenceOf, sortTop } from './common';
+import { finite, rankIn, sampledProbOf, sequenceOf, sortTop } from './common';
 import type { TopEntry } from './common';
 import { RemoteBackend } from './remoteBackend';
 import type { GreedyResult, RemoteOptions } from './remoteBackend';
@@ -116,12 +116,12 @@ export class LlamaCppBackend extends RemoteBackend {
 
   private async tokenizeIds(content: string, special: boolean, signal?: AbortSignal): Promise<number[]> {
     const answer = await this.client.post<{ tokens?: Array<number | { id: number }> }>('/tokenize', { content, add_special: special }, { signal, idempotent: true, endpointHint: "llama.cpp's llama-server" });
-    return required(answer.tokens, 'tokens (/tokenize)', this.client.host, 'llama.cpp').map((token) => (typeof token === 'number' ? token : token.id));
+    return this.need(answer.tokens, 'tokens (/tokenize)').map((token) => (typeof token === 'number' ? token : token.id));
   }
 
   protected async tokenizeRaw(text: string, signal?: AbortSignal): Promise<TokenizedText> {
     const answer = await this.client.post<{ tokens?: Array<{ id: number; piece: string | number[] }> }>('/tokenize', { content: text, add_special: false, with_pieces: true }, { signal, idempotent: true });
-    const tokens = required(answer.tokens, 'tokens (/tokenize)', this.client.host, 'llama.cpp');
+    const tokens = this.need(answer.tokens, 'tokens (/tokenize)');
     const bytes = tokens.map((token) => (typeof token.piece === 'string' ? Buffer.from(token.piece, 'utf8') : Uint8Array.from(token.piece)));
     const texts = bytes.map(decodeBytes);
     tokens.forEach((token, i) => this.texts.set(token.id, texts[i] as string));
@@ -130,7 +130,7 @@ export class LlamaCppBackend extends RemoteBackend {
 
   protected async detokenizeOne(id: number, signal?: AbortSignal): Promise<string> {
     const answer = await this.client.post<{ content?: string }>('/detokenize', { tokens: [id] }, { signal, idempotent: true });
-    return required(answer.content, 'content (/detokenize)', this.client.host, 'llama.cpp');
+    return this.need(answer.content, 'content (/detokenize)');
   }
 
   private completion(body: Record<string, unknown>, signal: AbortSignal | undefined, idempotent = true): Promise<LlamaCompletion> {
@@ -145,7 +145,7 @@ export class LlamaCppBackend extends RemoteBackend {
   }
 
   protected async distribution(ids: number[], k: number, signal?: AbortSignal): Promise<TopEntry[]> {
-    const position = required(await this.probe(ids, k, undefined, signal), 'completion_probabilities', this.client.host, 'llama.cpp');
+    const position = this.need(await this.probe(ids, k, undefined, signal), 'completion_probabilities');
     return sortTop(position.top);
   }
 
@@ -180,8 +180,8 @@ export class LlamaCppBackend extends RemoteBackend {
         logprob = forcedLogprob;
       } else {
         // The token ends inside a character, so the server sent nothing: read it from the whole distribution.
-        answer = required(await this.probe(context, this.info.vocabSize ?? WHOLE_VOCABULARY, undefined, signal), 'completion_probabilities', this.client.host, 'llama.cpp');
-        logprob = required(answer.top.find((entry) => entry.id === id)?.logprob, `the probability of token ${id}`, this.client.host, 'llama.cpp');
+        answer = this.need(await this.probe(context, this.info.vocabSize ?? WHOLE_VOCABULARY, undefined, signal), 'completion_probabilities');
+        logprob = this.need(answer.top.find((entry) => entry.id === id)?.logprob, `the probability of token ${id}`);
       }
       const rank = rankIn(answer.top, id);
       const score: Omit<BackendTokenScore, 'index'> = { id, logprob, prob: Math.exp(logprob), rank, entropy: null };
@@ -199,7 +199,7 @@ export class LlamaCppBackend extends RemoteBackend {
 
   private generated(answer: LlamaCompletion, settings: SamplingSettings | undefined): BackendGeneratedToken[] {
     return positionsOf(answer).map((position) => {
-      const logprob = required(position.chosen.logprob, "a generated token's probability", this.client.host, 'llama.cpp');
+      const logprob = this.need(position.chosen.logprob, "a generated token's probability");
       const sampledProb = settings ? sampledProbOf(position.top, position.chosen.id, position.chosen.text, settings) : 1;
       if (position.chosen.id !== null) this.texts.set(position.chosen.id, position.chosen.text);
       return { id: position.chosen.id, text: position.chosen.text, prob: Math.exp(logprob), sampledProb };

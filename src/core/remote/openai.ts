@@ -1,7 +1,7 @@
 import type { BackendGeneratedToken, BackendNextToken, BackendSequence, BackendTokenScore, SampleRequest, TokenizedText } from '../backend';
 import type { SamplingSettings } from '../distribution';
 import { LmLensError } from '../errors';
-import { finite, rankIn, required, sampledProbOf, sequenceOf, sortTop } from './common';
+import { finite, rankIn, sampledProbOf, sequenceOf, sortTop } from './common';
 import type { TopEntry } from './common';
 import { RemoteBackend } from './remoteBackend';
 import type { GreedyResult, RemoteOptions } from './remoteBackend';
@@ -67,7 +67,7 @@ export class OpenAiBackend extends RemoteBackend {
 
   protected async connect(signal?: AbortSignal): Promise<void> {
     const models = await this.client.get<{ data?: Array<{ id: string; max_model_len?: number }> }>('/v1/models', { signal, endpointHint: 'an OpenAI-compatible server (vLLM, SGLang)' });
-    const served = required(models.data, 'a model list (/v1/models)', this.client.host, 'OpenAI-compatible');
+    const served = this.need(models.data, 'a model list (/v1/models)');
     const wanted = this.options.model;
     const model = wanted ? served.find((entry) => entry.id === wanted) : served[0];
     if (!model) {
@@ -88,7 +88,7 @@ export class OpenAiBackend extends RemoteBackend {
 
   private async tokenizeIds(text: string, special: boolean, signal?: AbortSignal): Promise<number[]> {
     const answer = await this.client.post<{ tokens?: number[] }>('/tokenize', { model: this.info.model, prompt: text, add_special_tokens: special }, { signal, idempotent: true, endpointHint: 'vLLM or SGLang (they serve /tokenize)' });
-    return required(answer.tokens, 'tokens (/tokenize)', this.client.host, 'vLLM or SGLang');
+    return this.need(answer.tokens, 'tokens (/tokenize)');
   }
 
   protected async tokenizeRaw(text: string, signal?: AbortSignal): Promise<TokenizedText> {
@@ -103,7 +103,7 @@ export class OpenAiBackend extends RemoteBackend {
 
   private async detokenize(ids: number[], signal?: AbortSignal): Promise<string> {
     const answer = await this.client.post<{ prompt?: string }>('/detokenize', { model: this.info.model, tokens: ids }, { signal, idempotent: true });
-    return required(answer.prompt, 'prompt (/detokenize)', this.client.host, 'vLLM or SGLang');
+    return this.need(answer.prompt, 'prompt (/detokenize)');
   }
 
   private completions(body: Record<string, unknown>, signal: AbortSignal | undefined, idempotent: boolean): Promise<CompletionResponse> {
@@ -112,7 +112,7 @@ export class OpenAiBackend extends RemoteBackend {
   }
 
   private choice(response: CompletionResponse, index = 0): CompletionChoice {
-    return required(response.choices?.[index], 'choices', this.client.host, 'OpenAI-compatible');
+    return this.need(response.choices?.[index], 'choices');
   }
 
   /** A top-log-probabilities dictionary as entries with ids (when the server gives them) and texts. */
@@ -123,7 +123,7 @@ export class OpenAiBackend extends RemoteBackend {
 
   protected async distribution(ids: number[], k: number, signal?: AbortSignal): Promise<TopEntry[]> {
     const response = await this.completions({ prompt: ids, max_tokens: 1, temperature: 0, logprobs: Math.max(1, k) }, signal, true);
-    const logprobs = required(this.choice(response).logprobs, 'logprobs', this.client.host, 'OpenAI-compatible');
+    const logprobs = this.need(this.choice(response).logprobs, 'logprobs');
     return sortTop(await this.entries(logprobs.top_logprobs?.[0], signal)).slice(0, Math.max(1, k));
   }
 
@@ -143,7 +143,7 @@ export class OpenAiBackend extends RemoteBackend {
   }
 
   private promptScore(row: PromptLogprobs[number] | undefined, id: number, alternatives: number): Omit<BackendTokenScore, 'index'> {
-    const target = required(row?.[String(id)], `the prompt token's log-probability (prompt_logprobs for ${id})`, this.client.host, 'vLLM');
+    const target = this.need(row?.[String(id)], `the prompt token's log-probability (prompt_logprobs for ${id})`);
     const score: Omit<BackendTokenScore, 'index'> = { id, logprob: target.logprob, prob: Math.exp(target.logprob), rank: finite(target.rank) ? target.rank : null, entropy: null };
     if (alternatives > 0) {
       const others = sortTop(Object.entries(row ?? {}).map(([key, value]) => ({ id: Number(key), text: value.decoded_token ?? undefined, logprob: value.logprob })));
@@ -155,11 +155,11 @@ export class OpenAiBackend extends RemoteBackend {
   /** SGLang and other OpenAI-compatible servers: the prompt echoed with its log-probabilities. */
   private async echoScores(ids: number[], from: number, alternatives: number, signal?: AbortSignal): Promise<Array<Omit<BackendTokenScore, 'index'>>> {
     const response = await this.completions({ prompt: ids, max_tokens: 1, temperature: 0, echo: true, logprobs: Math.max(1, alternatives) }, signal, true);
-    const logprobs = required(this.choice(response).logprobs, 'logprobs (echo)', this.client.host, 'OpenAI-compatible');
+    const logprobs = this.need(this.choice(response).logprobs, 'logprobs (echo)');
     const scores: Array<Omit<BackendTokenScore, 'index'>> = [];
     for (let position = from; position < ids.length; position++) {
       const id = ids[position] as number;
-      const logprob = required(logprobs.token_logprobs[position], `the log-probability of prompt token ${position}`, this.client.host, 'OpenAI-compatible');
+      const logprob = this.need(logprobs.token_logprobs[position], `the log-probability of prompt token ${position}`);
       const entries = await this.entries(logprobs.top_logprobs?.[position], signal);
       const key = parseTokenKey(logprobs.tokens[position] ?? '');
       const found = key.id !== null ? rankIn(entries, id) : rankByText(entries, key.text ?? '');
@@ -173,12 +173,12 @@ export class OpenAiBackend extends RemoteBackend {
   }
 
   private async generated(choice: CompletionChoice, settings: SamplingSettings | undefined, signal?: AbortSignal): Promise<BackendGeneratedToken[]> {
-    const logprobs = required(choice.logprobs, 'logprobs of the generated tokens', this.client.host, 'OpenAI-compatible');
+    const logprobs = this.need(choice.logprobs, 'logprobs of the generated tokens');
     const tokens: BackendGeneratedToken[] = [];
     for (let i = 0; i < logprobs.tokens.length; i++) {
       const key = parseTokenKey(logprobs.tokens[i] as string);
       const text = key.text ?? (await this.texts.get(key.id as number, signal));
-      const logprob = required(logprobs.token_logprobs[i], `the log-probability of generated token ${i}`, this.client.host, 'OpenAI-compatible');
+      const logprob = this.need(logprobs.token_logprobs[i], `the log-probability of generated token ${i}`);
       const sampledProb = settings ? sampledProbOf(await this.entries(logprobs.top_logprobs?.[i], signal), key.id, text, settings) : 1;
       tokens.push({ id: key.id, text, prob: Math.exp(logprob), sampledProb });
     }
@@ -206,7 +206,7 @@ export class OpenAiBackend extends RemoteBackend {
     };
     // Without a seed a second try would draw other samples: only seeded sampling is retried.
     const response = await this.completions(body, request.signal, request.seed !== undefined);
-    const choices = required(response.choices, 'choices', this.client.host, 'OpenAI-compatible');
+    const choices = this.need(response.choices, 'choices');
     return Promise.all(choices.map(async (choice) => sequenceOf(choice.text, await this.generated(choice, settings, request.signal), finishReason(choice))));
   }
 }

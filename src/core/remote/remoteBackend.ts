@@ -117,6 +117,14 @@ export abstract class RemoteBackend implements Backend {
     return this.texts.get(id, signal);
   }
 
+  /** A field the protocol promises; its absence means another kind of server or a broken answer. */
+  protected need<T>(value: T | undefined | null, what: string): T {
+    if (value === undefined || value === null) {
+      throw new LmLensError('server-response', `The server at ${this.client.host} answered without ${what}: is it a ${this.capabilities.kind} server? Check ${this.hints.api} and ${this.hints.url}.`);
+    }
+    return value;
+  }
+
   /** How many alternatives to ask for: what the caller wants, within the server's cap. */
   protected capped(k: number): number {
     return Math.max(0, Math.min(k, this.capabilities.maxTopK));
