@@ -37,8 +37,16 @@ export async function rawLogits(engine: Engine, ids: number[]): Promise<Float32A
   return (await engine.run(ids)).lastLogits;
 }
 
+/** The k largest, largest first (ties: lower id first); a sort when k is large, since the bounded insertion is O(n·k). */
+function topIndices(values: ArrayLike<number>, k: number): number[] {
+  if (k <= 256) return topKIndices(values, k);
+  const order = Array.from({ length: values.length }, (_, i) => i);
+  order.sort((a, b) => (values[b] as number) - (values[a] as number) || a - b);
+  return order.slice(0, k);
+}
+
 export function topOf(logProbs: Float64Array, k: number): Alternative[] {
-  return topKIndices(logProbs, k).map((id) => ({ id, logprob: logProbs[id] as number }));
+  return topIndices(logProbs, k).map((id) => ({ id, logprob: logProbs[id] as number }));
 }
 
 /** One sequence: greedy at temperature <= 0, else drawn from the HF-ordered chain (temperature, top-k, top-p). */
@@ -53,7 +61,7 @@ export async function generateSteps(engine: Engine, prompt: number[], request: G
     const greedy = (request.temperature ?? 1) <= 0;
     const chain = greedy ? greedyChain(biased) : samplingLogProbs(biased, request);
     const id = greedy ? (topKIndices(biased, 1)[0] as number) : drawIndex(chain, request.random);
-    const kept = topKIndices(chain, Math.min(request.alternatives, chain.length)).filter((index) => (chain[index] as number) > -Infinity);
+    const kept = topIndices(chain, Math.min(request.alternatives, chain.length)).filter((index) => (chain[index] as number) > -Infinity);
     steps.push({ id, logprob: raw[id] as number, top: topOf(raw, request.alternatives), sampled: kept.map((index) => ({ id: index, logprob: chain[index] as number })) });
     ids.push(id);
     if (id === eos) break;
@@ -89,7 +97,17 @@ function gpt2ByteDecoder(): Map<string, number> {
 }
 
 /** The UTF-8 bytes a token stands for (a special token: its own text). */
+const bytesCache = new WeakMap<Engine, Map<number, Buffer>>();
+
 export function tokenBytes(engine: Engine, id: number): Buffer {
+  let cache = bytesCache.get(engine);
+  if (!cache) bytesCache.set(engine, (cache = new Map()));
+  let bytes = cache.get(id);
+  if (!bytes) cache.set(id, (bytes = computeTokenBytes(engine, id)));
+  return bytes;
+}
+
+function computeTokenBytes(engine: Engine, id: number): Buffer {
   const tokenizer = engine.model.tokenizer;
   const entry = tokenizer.tokenString(id);
   if (id === engine.model.info.eosTokenId) return Buffer.from(entry, 'utf8');
