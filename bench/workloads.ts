@@ -142,7 +142,7 @@ export async function rescoreRows(bench: EngineBench): Promise<Row[]> {
     const started = performance.now();
     const result = await scoreSentences(engine, edit.text, { languageId: LANGUAGE_ID, fromOffset: incremental ? edit.fromOffset : 0 });
     const ms = performance.now() - started;
-    computedTokens[incremental ? 'incremental' : 'full'].push(result.computedTokens);
+    computedTokens[incremental ? 'incremental' : 'full'].push(result.computedTokens ?? Number.NaN);
     return ms;
   };
   const [incremental, full] = await repeatEach(runs, [rescore(true), rescore(false)]);

@@ -105,7 +105,7 @@ function rowHtml(row: RowView, index: number, sampled: boolean): string {
   const bars = `<span class="bar raw" data-w="${row.prob}"></span>${sampled ? `<span class="bar sampled" data-w="${row.sampledProb ?? 0}"></span>` : ''}`;
   const percent = `<span>${formatProbability(row.prob)}</span>${sampled ? `<span class="sampled-value">${formatProbability(row.sampledProb ?? 0)}</span>` : ''}`;
   return `<button type="button" class="row" data-action="insert-prediction" data-index="${index}" data-focus="p${index}" aria-label="${escapeHtml(label)}" title="logit ${formatNumber(row.logit)}">
-<span class="rank">${index + 1}</span><span class="token"><code>${escapeHtml(tokenLabel(row.text))}</code></span><span class="num id">${row.id}</span><span class="bars">${bars}</span><span class="num pct">${percent}</span><span class="num logprob">${formatNumber(row.logprob)}</span></button>`;
+<span class="rank">${index + 1}</span><span class="token"><code>${escapeHtml(tokenLabel(row.text))}</code></span><span class="num id">${row.id ?? '–'}</span><span class="bars">${bars}</span><span class="num pct">${percent}</span><span class="num logprob">${formatNumber(row.logprob)}</span></button>`;
 }
 
 function summary(prediction: PredictionView): string {
@@ -115,10 +115,13 @@ function summary(prediction: PredictionView): string {
     `<span>entropy ${formatNumber(prediction.entropy)} nats</span>`,
   ];
   if (prediction.sampling) {
-    parts.push(`<span class="sampled-value">sampling: ${prediction.sampling.keptTokens} tokens kept, entropy ${formatNumber(prediction.sampling.entropy)} nats</span>`);
+    parts.push(`<span class="sampled-value">sampling: ${prediction.sampling.keptTokens ?? 'unknown'} tokens kept, entropy ${formatNumber(prediction.sampling.entropy)} nats</span>`);
   }
+  if (prediction.engine) parts.push(`<span class="engine">${escapeHtml(prediction.engine)}</span>`);
   parts.push(`<span class="muted">${Math.round(prediction.elapsedMs)} ms</span>`);
-  return `<p class="summary">${parts.join('<span class="sep" aria-hidden="true">·</span>')}</p>`;
+  // What the engine could not give (a server's cap, no entropy), said once under the summary.
+  const notes = (prediction.notes ?? []).map((note) => `<p class="note muted">${escapeHtml(note)}</p>`).join('');
+  return `<p class="summary">${parts.join('<span class="sep" aria-hidden="true">·</span>')}</p>${notes}`;
 }
 
 /** The prediction region: summary, context chips, the table. Empty when the status hides it. */

@@ -1,9 +1,7 @@
-import { completeGreedy } from '../core/completion';
-import type { Engine } from '../core/engine';
-import { sampleContinuations } from '../core/generation';
-import { nextTokenDistribution, promptIds } from '../core/nextToken';
-import { scoreText } from '../core/scoring';
+import type { Backend } from '../core/backend';
+import { degradations, isSamplingActive } from '../core/backend';
 import { scoreSentences } from '../core/sentenceLoss';
+import { scoreTextOn } from '../core/textScore';
 import { formatJointProbability, formatProbability, showWhitespace } from '../shared/format';
 import { reportCommand } from './report';
 
@@ -30,12 +28,18 @@ export interface CliValues {
   language?: string;
   /** report: the file the text came from. */
   file?: string;
+  /** A server to ask instead of the local engine. */
+  server?: { url: string; api: string; model?: string; apiKey?: string };
 }
 
-export type CliCommand = (engine: Engine, text: string, values: CliValues) => Promise<string>;
+/** Every command works on any backend and prints the same JSON; what a server cannot give is null. */
+export type CliCommand = (backend: Backend, text: string, values: CliValues) => Promise<string>;
 
 const json = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
-const fixed = (value: number, digits = 4): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const fixed = (value: number | null, digits = 4): string => (value !== null && Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+/** What a server could not say reads "n/a". */
+const known = (value: number | null, format: (value: number) => string): string => (value === null ? 'n/a' : format(value));
+const notesText = (notes: string[]): string => notes.map((note) => `\nnote: ${note}`).join('');
 const quoted = (text: string): string => JSON.stringify(showWhitespace(text));
 
 function table(header: string[], rows: string[][]): string {
@@ -44,23 +48,22 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
 }
 
-const tokens: CliCommand = async (engine, text, values) => {
-  const ids = engine.model.tokenizer.encode(text);
-  const texts = ids.map((id) => engine.model.tokenizer.tokenText(id));
-  if (values.json) return json({ model: engine.model.info.id, vocabSize: engine.vocabSize, ids, tokens: texts });
-  return `${table(['#', 'id', 'token'], ids.map((id, i) => [String(i), String(id), quoted(texts[i] ?? '')]))}\n${ids.length} tokens, vocabulary ${engine.vocabSize}`;
+const tokens: CliCommand = async (backend, text, values) => {
+  const { ids, texts } = await backend.tokenize(text);
+  const vocabSize = backend.info.vocabSize;
+  if (values.json) return json({ model: backend.info.model, vocabSize, ids, tokens: texts });
+  return `${table(['#', 'id', 'token'], ids.map((id, i) => [String(i), String(id), quoted(texts[i] ?? '')]))}\n${ids.length} tokens, vocabulary ${vocabSize ?? 'unknown'}`;
 };
 
-const loss: CliCommand = async (engine, text, values) => {
-  const result = await scoreText(engine, text, { bos: values.bos, stride: values.stride });
-  const tokenizer = engine.model.tokenizer;
+const loss: CliCommand = async (backend, text, values) => {
+  const result = await scoreTextOn(backend, text, { bos: values.bos, stride: values.stride });
   const byIndex = new Map(result.tokens.map((token) => [token.index, token]));
   const rows = result.ids.map((id, index) => {
     const score = byIndex.get(index);
-    return { id, text: tokenizer.tokenText(id), logprob: score?.logprob ?? null, prob: score?.prob ?? null, rank: score?.rank ?? null };
+    return { id, text: result.texts[index] ?? '', logprob: score?.logprob ?? null, prob: score?.prob ?? null, rank: score?.rank ?? null };
   });
   if (values.json) {
-    return json({ model: engine.model.info.id, loss: result.loss, perplexity: result.perplexity, predicted: result.tokens.length, bos: result.bos, tokens: rows });
+    return json({ model: backend.info.model, loss: result.loss, perplexity: result.perplexity, predicted: result.tokens.length, bos: result.bos, tokens: rows });
   }
   const body = table(
     ['#', 'id', 'token', 'logprob', 'prob', 'rank'],
@@ -69,29 +72,32 @@ const loss: CliCommand = async (engine, text, values) => {
   return `${body}\nloss ${fixed(result.loss)}  perplexity ${fixed(result.perplexity, 2)}  (${result.tokens.length} predicted tokens${result.bos ? ', after <|endoftext|>' : ''})`;
 };
 
-const next: CliCommand = async (engine, text, values) => {
-  const result = await nextTokenDistribution(engine, text, { top: values.top ?? 10, temperature: values.temperature, topK: values.topK, topP: values.topP, bos: values.bos });
+const next: CliCommand = async (backend, text, values) => {
+  const settings = { temperature: values.temperature, topK: values.topK, topP: values.topP };
+  const top = values.top ?? 10;
+  const result = await backend.nextToken(text, { top, ...settings, bos: values.bos });
+  const notes = degradations(backend.capabilities, { rows: top, entropy: true, sampling: isSamplingActive(settings) && !result.sampling });
   if (values.json) {
     const { contextIds: _ids, ...rest } = result;
-    return json({ model: engine.model.info.id, ...rest });
+    return json({ model: backend.info.model, ...rest, notes });
   }
-  const sampled = new Map(result.sampling?.top.map((token) => [token.id, token.prob]));
+  const sampled = new Map(result.sampling?.top.map((token) => [token.id ?? token.text, token.prob]));
   const header = ['rank', 'id', 'token', 'prob', 'logprob', 'logit', ...(result.sampling ? ['sampled'] : [])];
   const rows = result.top.map((token, i) => [
     String(i + 1),
-    String(token.id),
+    String(token.id ?? '?'),
     quoted(token.text),
     formatProbability(token.prob),
     fixed(token.logprob),
     fixed(token.logit, 3),
-    ...(result.sampling ? [formatProbability(sampled.get(token.id) ?? 0)] : []),
+    ...(result.sampling ? [formatProbability(sampled.get(token.id ?? token.text) ?? 0)] : []),
   ]);
   const sampling = result.sampling ? `  sampling entropy ${fixed(result.sampling.entropy)} over ${result.sampling.keptTokens} tokens` : '';
-  return `${table(header, rows)}\ncontext ${result.contextTokens} tokens${result.truncated ? ' (cut to the window)' : ''}  entropy ${fixed(result.entropy)} nats${sampling}`;
+  return `${table(header, rows)}\ncontext ${result.contextTokens} tokens${result.truncated ? ' (cut to the window)' : ''}  entropy ${fixed(result.entropy)} nats${sampling}${notesText(notes)}`;
 };
 
-const sample: CliCommand = async (engine, text, values) => {
-  const sequences = await sampleContinuations(engine, promptIds(engine, text), {
+const sample: CliCommand = async (backend, text, values) => {
+  const sequences = await backend.sample(await backend.promptIds(text), {
     n: values.n ?? 3,
     maxNewTokens: values.maxNewTokens ?? 10,
     seed: values.seed,
@@ -100,28 +106,28 @@ const sample: CliCommand = async (engine, text, values) => {
     topP: values.topP,
   });
   if (values.json) {
-    return json({ model: engine.model.info.id, sequences: sequences.map(({ stopReason: _stop, ...sequence }) => sequence) });
+    return json({ model: backend.info.model, sequences: sequences.map(({ stopReason: _stop, ...sequence }) => sequence) });
   }
   return sequences
     .map((sequence, i) =>
       [
         `#${i + 1} ${JSON.stringify(sequence.text)}`,
         `   tokens: ${sequence.tokens.map((token) => `${quoted(token.text)} ${formatProbability(token.prob)}`).join(', ')}`,
-        `   prob ${formatJointProbability(sequence.prob)}  sampled prob ${formatJointProbability(sequence.sampledProb)}  share ${formatProbability(sequence.share)}  normed prod ${formatJointProbability(sequence.normedProd)}`,
+        `   prob ${formatJointProbability(sequence.prob)}  sampled prob ${known(sequence.sampledProb, formatJointProbability)}  share ${known(sequence.share, formatProbability)}  normed prod ${known(sequence.normedProd, formatJointProbability)}`,
       ].join('\n'),
     )
     .join('\n');
 };
 
-const complete: CliCommand = async (engine, text, values) => {
-  const completion = await completeGreedy(engine, promptIds(engine, text), { maxNewTokens: values.maxNewTokens ?? 16 });
-  if (values.json) return json({ model: engine.model.info.id, ...completion });
+const complete: CliCommand = async (backend, text, values) => {
+  const completion = await backend.complete(await backend.promptIds(text), { maxNewTokens: values.maxNewTokens ?? 16 });
+  if (values.json) return json({ model: backend.info.model, ...completion });
   return `${quoted(completion.text)}\nstop: ${completion.stopReason}  mean prob ${formatProbability(completion.meanProb)}  joint prob ${formatJointProbability(completion.jointProb)}`;
 };
 
-const sentences: CliCommand = async (engine, text, values) => {
-  const result = await scoreSentences(engine, text, {});
-  if (values.json) return json({ model: engine.model.info.id, ...result });
+const sentences: CliCommand = async (backend, text, values) => {
+  const result = await scoreSentences(backend, text, {});
+  if (values.json) return json({ model: backend.info.model, ...result });
   const rows = result.sentences.map((sentence, i) => [String(i + 1), fixed(sentence.loss, 3), fixed(sentence.perplexity, 1), String(sentence.tokenCount), quoted(sentence.text.slice(0, 60))]);
   return `${table(['#', 'loss', 'ppl', 'tokens', 'sentence'], rows)}\ndocument loss ${fixed(result.loss)}  perplexity ${fixed(result.perplexity, 2)}`;
 };

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Engine } from '../core/engine';
+import type { Backend } from '../core/backend';
 import { LmLensError, errorMessage } from '../core/errors';
 import { DEFAULT_MODEL } from '../shared/settings';
 import type { CliValues } from './commands';
@@ -24,6 +24,9 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT 
   sample:    -n N --max-new-tokens T --seed S --temperature T --top-k K (default 50, as HF) --top-p P
   complete:  --max-new-tokens T
   report:    --html OUT (self-contained page) --compare MODEL (second model: cross-perplexity) --language ID
+  --server URL         ask a server instead of the local engine (vLLM, SGLang, llama-server)
+  --api A              openai (default: vLLM, SGLang) | llama.cpp (llama-server's native API)
+  --server-model NAME  the served model (default: the server's first); API key from env LM_LENS_API_KEY
 Exit status: 0 ok, 1 model or runtime error (one line on stderr), 2 usage error.`;
 
 class UsageError extends Error {}
@@ -53,6 +56,9 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
         html: { type: 'string' },
         compare: { type: 'string' },
         language: { type: 'string' },
+        server: { type: 'string' },
+        api: { type: 'string' },
+        'server-model': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -92,6 +98,10 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     language: parsed.values.language,
     file: name === 'report' && text !== '-' ? text : undefined,
   };
+  const api = parsed.values.api ?? 'openai';
+  if (!parsed.values.server && (parsed.values.api || parsed.values['server-model'])) throw new UsageError('--api and --server-model need --server URL.');
+  if (api !== 'openai' && api !== 'llama.cpp') throw new UsageError(`--api must be openai (vLLM, SGLang) or llama.cpp (llama-server), got "${api}".`);
+  if (parsed.values.server) values.server = { url: parsed.values.server, api, model: parsed.values['server-model'], apiKey: process.env.LM_LENS_API_KEY || undefined };
   const resolvedText = text === '-' ? readFileSync(0, 'utf8') : name === 'report' ? readDocument(text) : text;
   return { command: name as CommandName, text: resolvedText, values };
 }
@@ -117,18 +127,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`lm-lens: ${errorMessage(error)}\n`);
     return 1;
   }
-  let engine: Engine | undefined;
+  let backend: Backend | undefined;
   try {
     // Loaded only now: usage errors should not pay for loading transformers.js and onnxruntime.
-    const [{ loadEngine }, { commands }] = await Promise.all([import('../core/engine'), import('./commands')]);
-    engine = await loadEngine({
-      model: request.values.model,
-      dtype: request.values.dtype,
-      cacheDir: request.values.cacheDir,
-      allowDownloads: !request.values.offline,
-      threads: request.values.threads,
-    });
-    const output = await commands[request.command](engine, request.text, request.values);
+    const { commands } = await import('./commands');
+    backend = await openBackend(request.values);
+    const output = await commands[request.command](backend, request.text, request.values);
     process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
     return 0;
   } catch (error) {
@@ -136,9 +140,24 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`lm-lens: ${message}\n`);
     return 1;
   } finally {
-    await engine?.dispose().catch(() => undefined);
+    await backend?.dispose().catch(() => undefined);
   }
 }
+
+/** The local engine, or the server named by --server (its key from LM_LENS_API_KEY, never a flag: flags end up in shell history). */
+async function openBackend(values: CliValues): Promise<Backend> {
+  if (values.server) {
+    const { createRemoteBackend } = await import('../core/remote');
+    const backend = createRemoteBackend(values.server.api, { url: values.server.url, model: values.server.model, apiKey: values.server.apiKey, hints: CLI_HINTS });
+    await backend.ready();
+    return backend;
+  }
+  const [{ loadEngine }, { LocalBackend }] = await Promise.all([import('../core/engine'), import('../core/local/localBackend')]);
+  const engine = await loadEngine({ model: values.model, dtype: values.dtype, cacheDir: values.cacheDir, allowDownloads: !values.offline, threads: values.threads });
+  return new LocalBackend(engine);
+}
+
+const CLI_HINTS = { url: '--server', key: 'the LM_LENS_API_KEY environment variable', model: '--server-model', api: '--api' };
 
 if (require.main === module) {
   void main(process.argv.slice(2)).then((code) => {

@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { compareText, summarizeComparison } from '../core/compare';
 import { loadEngine } from '../core/engine';
-import type { Engine } from '../core/engine';
+import type { Backend } from '../core/backend';
+import { LocalBackend } from '../core/local/localBackend';
 import { LmLensError, errorMessage } from '../core/errors';
 import { buildReport } from '../core/report';
 import type { Histogram } from '../core/report';
@@ -59,7 +60,10 @@ function textReport(data: ReportData): string {
 }
 
 /** `lm-lens report FILE`: the document report as text, JSON (`--json`) or a self-contained page (`--html OUT`). */
-export async function reportCommand(engine: Engine, text: string, values: CliValues): Promise<string> {
+export async function reportCommand(backend: Backend, text: string, values: CliValues): Promise<string> {
+  // The cross-entropy head and the comparison need the model's whole distribution, which only the local engine has.
+  if (!(backend instanceof LocalBackend)) throw new LmLensError('internal', 'lm-lens report runs on the local engine only: drop --server.');
+  const engine = backend.engine;
   const scored = await scoreSentences(engine, text, { languageId: values.language ?? languageOfFile(values.file) });
   const info = engine.model.info;
   const report = buildReport(scored.sentences, { model: info.id, dtype: info.dtype, documentChars: text.length, complete: true });

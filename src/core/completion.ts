@@ -57,12 +57,17 @@ function stopRule(options: CompletionOptions): (tokens: GeneratedToken[]) => boo
 }
 
 /** Turns generated tokens into what an editor inserts: cut by the stop rules, with the tokens that remain. */
-export function finishCompletion(tokens: GeneratedToken[], eosId: number, fallbackReason: 'length' | 'eos' | 'stop', options: CompletionOptions): Completion {
+export function finishCompletion<T extends Pick<GeneratedToken, 'text' | 'prob'> & { id: number | null }>(
+  tokens: T[],
+  eosId: number,
+  fallbackReason: 'length' | 'eos' | 'stop',
+  options: CompletionOptions,
+): Omit<Completion, 'tokens'> & { tokens: T[] } {
   const visible = tokens.filter((token) => token.id !== eosId);
   const full = visible.map((token) => token.text).join('');
   const cut = applyStopRules(full, options);
   const text = full.slice(0, cut.length).replace(/\s+$/u, '');
-  const kept: GeneratedToken[] = [];
+  const kept: T[] = [];
   let consumed = 0;
   for (const token of visible) {
     if (consumed >= text.length) break;

@@ -17,6 +17,14 @@ export type LmLensErrorCode =
   | 'vocab-mismatch'
   | 'text-invalid'
   | 'cancelled'
+  | 'server-unreachable'
+  | 'server-timeout'
+  | 'server-auth'
+  | 'server-model'
+  | 'server-endpoint'
+  | 'server-refused'
+  | 'server-error'
+  | 'server-response'
   | 'model-process'
   | 'internal';
 

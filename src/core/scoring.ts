@@ -129,7 +129,7 @@ export function entropyOfLogits(logits: ArrayLike<number>): number {
 }
 
 /** Mean negative log-likelihood; NaN when nothing was predicted (as HF returns for one token). */
-export function meanLoss(scores: readonly TokenScore[]): number {
+export function meanLoss(scores: ReadonlyArray<{ logprob: number }>): number {
   if (scores.length === 0) return Number.NaN;
   return scores.reduce((sum, score) => sum - score.logprob, 0) / scores.length;
 }

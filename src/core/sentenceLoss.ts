@@ -1,6 +1,7 @@
+import type { Backend, BackendTokenScore } from './backend';
 import type { Engine } from './engine';
-import { meanLoss, scoreIds } from './scoring';
-import type { TokenScore } from './scoring';
+import { LocalBackend } from './local/localBackend';
+import { meanLoss } from './scoring';
 import { sentenceIndexAt, splitSentences } from './sentences';
 import type { SentenceSpan } from './sentences';
 
@@ -11,9 +12,10 @@ export interface ScoredToken {
   text: string;
   logprob: number;
   prob: number;
-  rank: number;
-  /** Entropy (nats) of the distribution the token was drawn against. */
-  entropy: number;
+  /** null when a server returned only the top few alternatives and this token is not among them. */
+  rank: number | null;
+  /** Entropy (nats) of the distribution the token was drawn against; null from a server (it gives only the top alternatives). */
+  entropy: number | null;
   /** Probability of the model's first choice there (GLTR's p(token) ÷ p(top-1) needs it). */
   topProb: number;
   /** log p of the model's first choice there. */
@@ -23,7 +25,7 @@ export interface ScoredToken {
 }
 
 export interface UnlikelyToken extends ScoredToken {
-  alternatives: Array<{ id: number; text: string; prob: number }>;
+  alternatives: Array<{ id: number | null; text: string; prob: number }>;
 }
 
 export interface SentenceScore {
@@ -45,8 +47,8 @@ export interface DocumentScore {
   loss: number;
   perplexity: number;
   tokenCount: number;
-  /** Tokens whose model state had to be computed (the rest came from the prefix cache). */
-  computedTokens: number;
+  /** Tokens whose model state had to be computed (the rest came from the prefix cache); null for a server. */
+  computedTokens: number | null;
 }
 
 export interface SentenceScoreOptions {
@@ -67,28 +69,33 @@ export interface SentenceScoreOptions {
  * sentence holding its first non-space character. The prefix cache makes a re-score after an
  * edit compute only from the edit onward.
  */
-export async function scoreSentences(engine: Engine, text: string, options: SentenceScoreOptions = {}): Promise<DocumentScore> {
-  const tokenizer = engine.model.tokenizer;
+export async function scoreSentences(source: Engine | Backend, text: string, options: SentenceScoreOptions = {}): Promise<DocumentScore> {
+  const backend = 'score' in source ? source : new LocalBackend(source);
   const spans = options.spans ?? splitSentences(text, { languageId: options.languageId });
-  const textIds = tokenizer.encode(text);
-  const tokenSpans = tokenizer.spans(text, textIds);
-  const ids = [engine.model.info.eosTokenId, ...textIds];
   const fromOffset = options.fromOffset ?? 0;
   const firstSentence = spans.findIndex((span) => span.end > fromOffset);
   const wanted = firstSentence < 0 ? [] : spans.slice(firstSentence);
   if (wanted.length === 0) return { sentences: [], loss: Number.NaN, perplexity: Number.NaN, tokenCount: 0, computedTokens: 0 };
 
-  // Token k of the text is id k + 1 (after <|endoftext|>); score from the first token touching the first wanted sentence.
+  const tokenized = await backend.tokenize(text, options.signal);
+  const tokenSpans = tokenized.spans;
+  // After the start token every text token is scored; a model without one cannot score the first.
+  const start = backend.info.startTokenId;
+  const offset = start === null ? 0 : 1;
+  const ids = start === null ? tokenized.ids : [start, ...tokenized.ids];
+  // Token k of the text is id k + offset; score from the first token touching the first wanted sentence.
   const firstStart = (wanted[0] as SentenceSpan).start;
   let fromToken = tokenSpans.findIndex((span) => span.end > firstStart);
-  fromToken = fromToken < 0 ? ids.length : fromToken + 1;
-  const before = engine.cacheStats().computedTokens;
-  const scores = fromToken < ids.length ? await scoreIds(engine, ids, { fromToken, signal: options.signal, alternatives: options.alternatives ?? 5, onProgress: options.onProgress }) : [];
-  const computedTokens = engine.cacheStats().computedTokens - before;
+  fromToken = fromToken < 0 ? ids.length : fromToken + offset;
+  const before = backend.computedTokens();
+  const scores = fromToken < ids.length ? await backend.score(ids, { fromToken, signal: options.signal, alternatives: options.alternatives ?? 5, onProgress: options.onProgress }) : [];
+  const after = backend.computedTokens();
+  const computedTokens = before === null || after === null ? null : after - before;
+  const textOf = (index: number): string => tokenized.texts[index - offset] ?? '';
 
-  const buckets = wanted.map(() => [] as Array<{ score: TokenScore; token: ScoredToken }>);
+  const buckets = wanted.map(() => [] as Array<{ score: BackendTokenScore; token: ScoredToken }>);
   for (const score of scores) {
-    const span = tokenSpans[score.index - 1];
+    const span = tokenSpans[score.index - offset];
     if (!span) continue;
     const anchor = firstNonSpace(text, span.start, span.end);
     if (anchor < 0) continue;
@@ -98,7 +105,7 @@ export async function scoreSentences(engine: Engine, text: string, options: Sent
       start: span.start,
       end: span.end,
       id: score.id,
-      text: tokenizer.tokenText(score.id),
+      text: textOf(score.index),
       logprob: score.logprob,
       prob: score.prob,
       rank: score.rank,
@@ -127,7 +134,7 @@ export async function scoreSentences(engine: Engine, text: string, options: Sent
         .slice(0, leastLikely)
         .map((entry) => ({
           ...entry.token,
-          alternatives: (entry.score.alternatives ?? []).map((alt) => ({ id: alt.id, text: tokenizer.tokenText(alt.id), prob: alt.prob })),
+          alternatives: (entry.score.alternatives ?? []).map((alt) => ({ id: alt.id, text: alt.text ?? '', prob: alt.prob })),
         })),
     };
   });

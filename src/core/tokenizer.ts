@@ -63,17 +63,25 @@ export class GptTokenizer {
 
   /** Character span of each token of `encode(text)`. */
   spans(text: string, ids: number[]): TokenSpan[] {
-    const byteToUnit = utf8ByteToUtf16(text);
-    const totalBytes = byteToUnit.length - 1;
-    const spans: TokenSpan[] = [];
-    let byte = 0;
-    for (const id of ids) {
-      const next = Math.min(totalBytes, byte + this.byteLength(id));
-      spans.push({ start: byteToUnit[byte] ?? text.length, end: ceilUnit(byteToUnit, next, text.length) });
-      byte = next;
-    }
-    return spans;
+    return spansFromByteLengths(
+      text,
+      ids.map((id) => this.byteLength(id)),
+    );
   }
+}
+
+/** Character spans of consecutive tokens given how many UTF-8 bytes of `text` each one holds. */
+export function spansFromByteLengths(text: string, byteLengths: readonly number[]): TokenSpan[] {
+  const byteToUnit = utf8ByteToUtf16(text);
+  const totalBytes = byteToUnit.length - 1;
+  const spans: TokenSpan[] = [];
+  let byte = 0;
+  for (const length of byteLengths) {
+    const next = Math.min(totalBytes, byte + length);
+    spans.push({ start: byteToUnit[byte] ?? text.length, end: ceilUnit(byteToUnit, next, text.length) });
+    byte = next;
+  }
+  return spans;
 }
 
 /**

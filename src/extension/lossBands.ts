@@ -95,8 +95,12 @@ export function bandOf(loss: number | null | undefined, thresholds: readonly num
   return band;
 }
 
-/** Bucket index 0..3 of a 1-based rank; ranks below 1 (never sent) count as the first choice. */
-export function gltrBucketOf(rank: number): number {
+/**
+ * Bucket index 0..3 of a 1-based rank; ranks below 1 (never sent) count as the first choice.
+ * A server that returns only its top few alternatives leaves other ranks unknown (null): no bucket.
+ */
+export function gltrBucketOf(rank: number | null): number | undefined {
+  if (rank === null) return undefined;
   const index = GLTR_BUCKETS.findIndex((bucket) => rank <= bucket.maxRank);
   return index < 0 ? GLTR_BUCKETS.length - 1 : index;
 }

@@ -45,8 +45,9 @@ export function buildSentenceHover(options: SentenceHoverOptions): HoverContent 
 
   if (options.mode === 'token' && options.token) {
     const token = options.token;
-    const bucket = GLTR_BUCKETS[gltrBucketOf(token.rank)] as GltrBucket;
-    lines.push(`Token ${codeSpan(showWhitespace(token.text))}: ${formatProbability(token.prob)} · rank ${formatRank(token.rank)} · ${swatchHtml(bucket)} ${bucket.label}`, '');
+    const index = gltrBucketOf(token.rank);
+    const bucket = index === undefined ? undefined : (GLTR_BUCKETS[index] as GltrBucket);
+    lines.push(`Token ${codeSpan(showWhitespace(token.text))}: ${formatProbability(token.prob)} · rank ${formatRank(token.rank)}${bucket ? ` · ${swatchHtml(bucket)} ${bucket.label}` : ''}`, '');
   }
 
   if (sentence.leastLikely.length > 0) {

@@ -58,7 +58,8 @@ export function planDecorations(text: string, sentences: readonly SentenceScore[
     if (options.mode === 'token') {
       for (const token of sentence.tokens) {
         const range = tokenRange(text, token);
-        if (range) groups[gltrBucketOf(token.rank)]?.push(range);
+        const bucket = gltrBucketOf(token.rank);
+        if (range && bucket !== undefined) groups[bucket]?.push(range);
       }
     } else {
       const band = bands[i];

@@ -39,7 +39,10 @@ const LATENCY_LABELS: Record<string, string> = { panel: 'Next-token panel', inli
 export function statusTooltip(input: TooltipInput): string {
   const lines: string[] = ['**LM Lens**', ''];
   const { state } = input;
-  if (state.state === 'ready') {
+  if (state.state === 'ready' && !state.info && state.engine) {
+    const engine = state.engine;
+    lines.push(`Engine: ${engine.kind} server at \`${engine.host}\`, model \`${engine.model}\`${engine.contextSize ? `, window ${engine.contextSize} tokens` : ''}`);
+  } else if (state.state === 'ready' && state.info) {
     const info = state.info;
     lines.push(`Model: \`${info.id}\` (${info.dtype}), ${info.layers} layers, window ${info.contextSize} tokens, ${info.threads} threads, loaded in ${info.loadMs} ms`);
   } else if (state.state === 'error') {

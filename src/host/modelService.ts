@@ -11,6 +11,8 @@ import { LruMap } from '../core/lruMap';
 import { scoreSentences } from '../core/sentenceLoss';
 import { sentenceIndexAt, splitSentences } from '../core/sentences';
 import type { DocumentScore, SentenceScoreOptions } from '../core/sentenceLoss';
+import { createRemoteBackend } from '../core/remote';
+import { RemoteService } from './remoteService';
 import type {
   CompleteParams,
   CompleteResponse,
@@ -39,6 +41,8 @@ const sameSettings = (a: ModelSettings | undefined, b: ModelSettings): boolean =
 export class ModelService {
   private settings: ModelSettings | undefined;
   private engine: Promise<Engine> | undefined;
+  /** The server that answers instead of the local engine, when `backend` names one. */
+  private remote: Promise<RemoteService> | undefined;
   /** Recent next-token distributions (logits) keyed by a hash of their context, for the panel's chips. */
   private readonly distributions = new LruMap<string, Float32Array>(64);
 
@@ -53,6 +57,7 @@ export class ModelService {
     this.distributions.clear();
     const previous = this.engine;
     this.engine = undefined;
+    this.remote = undefined;
     this.onState({ state: 'idle' });
     if (previous) await previous.then((engine) => engine.dispose()).catch(() => undefined);
   }
@@ -92,11 +97,52 @@ export class ModelService {
     return this.engine;
   }
 
-  async load(): Promise<ModelInfo> {
+  /** The configured server's service (connecting on first use), or undefined when the local engine answers. */
+  private serving(): Promise<RemoteService> | undefined {
+    const settings = this.settings;
+    if (!settings?.backend || settings.backend === 'local') return undefined;
+    if (!this.remote) {
+      const api = settings.backend;
+      this.onState({ state: 'loading' });
+      // The URL and model only: the API key never reaches a log.
+      this.log('info', `Connecting to the ${api} server at ${settings.serverUrl ?? ''}${settings.serverModel ? ` (model ${settings.serverModel})` : ''}`);
+      const connecting = Promise.resolve().then(async () => {
+        const service = new RemoteService(createRemoteBackend(api, { url: settings.serverUrl ?? '', model: settings.serverModel || undefined, apiKey: settings.apiKey || undefined }));
+        await service.backend.ready();
+        return service;
+      });
+      this.remote = connecting;
+      connecting.then(
+        (service) => {
+          if (this.remote !== connecting) return;
+          const info = service.backend.info;
+          this.log('info', `Connected: ${info.model} at ${info.host}, window ${info.contextSize ?? 'unknown'}, up to ${service.backend.capabilities.maxTopK} alternatives per token`);
+          this.onState({ state: 'ready', engine: { kind: info.kind, host: info.host, model: info.model, capabilities: service.backend.capabilities, contextSize: info.contextSize } });
+        },
+        (error: unknown) => {
+          if (this.remote !== connecting) return;
+          this.remote = undefined;
+          const failure = error instanceof LmLensError ? error : new LmLensError('internal', errorMessage(error));
+          this.log('error', failure.message);
+          this.onState({ state: 'error', code: failure.code, message: failure.message });
+        },
+      );
+    }
+    return this.remote;
+  }
+
+  async load(): Promise<ModelInfo | null> {
+    const remote = this.serving();
+    if (remote) {
+      await remote;
+      return null;
+    }
     return (await this.ready()).model.info;
   }
 
   async nextToken(params: NextTokenParams, signal: AbortSignal): Promise<NextTokenResponse> {
+    const remote = this.serving();
+    if (remote) return (await remote).nextToken(params, checkText(params.text), signal);
     const started = performance.now();
     const engine = await this.ready();
     const { ids, truncated } = fitContext(promptIds(engine, checkText(params.text)), engine.contextSize);
@@ -122,6 +168,8 @@ export class ModelService {
   }
 
   async sample(params: SampleParams, signal: AbortSignal): Promise<SampleResponse> {
+    const remote = this.serving();
+    if (remote) return (await remote).sample(params, checkText(params.text), signal);
     const started = performance.now();
     const engine = await this.ready();
     const sequences = await sampleContinuations(engine, promptIds(engine, checkText(params.text)), { ...params, signal });
@@ -129,6 +177,8 @@ export class ModelService {
   }
 
   async complete(params: CompleteParams, signal: AbortSignal): Promise<CompleteResponse> {
+    const remote = this.serving();
+    if (remote) return (await remote).complete(params, checkText(params.text), signal);
     const started = performance.now();
     const engine = await this.ready();
     const prompt = promptIds(engine, checkText(params.text));
@@ -143,6 +193,8 @@ export class ModelService {
   }
 
   async scoreSentences(params: ScoreSentencesParams, signal: AbortSignal): Promise<ScoreSentencesResponse> {
+    const remote = this.serving();
+    if (remote) return (await remote).scoreSentences(params, checkText(params.text), signal);
     const started = performance.now();
     const engine = await this.ready();
     const result = await scoreSentences(engine, checkText(params.text), { languageId: params.languageId, fromOffset: params.fromOffset, signal });
@@ -151,15 +203,19 @@ export class ModelService {
 
   /** Sentence scores of an open document (the document store plans `fromOffset` and passes its spans). */
   async scoreDocument(text: string, options: SentenceScoreOptions): Promise<DocumentScore> {
+    const remote = this.serving();
+    if (remote) return scoreSentences((await remote).backend, checkText(text), options);
     const engine = await this.ready();
     return scoreSentences(engine, checkText(text), options);
   }
 
   async scoreText(params: ScoreTextParams, signal: AbortSignal): Promise<ScoreTextResponse> {
     const started = performance.now();
-    const engine = await this.ready();
     const text = params.sentenceAt ? sentenceAround(checkText(params.text), params.sentenceAt.offset, params.sentenceAt.languageId) : checkText(params.text);
     if (!text.trim()) throw new LmLensError('text-invalid', 'There is no sentence at the cursor: select some text to score.');
+    const remote = this.serving();
+    if (remote) return (await remote).scoreText(params, text, signal);
+    const engine = await this.ready();
     const result = await scoreText(engine, text, { bos: params.bos, signal });
     return { loss: result.loss, perplexity: result.perplexity, predicted: result.tokens.length, tokenCount: result.ids.length, elapsedMs: performance.now() - started };
   }

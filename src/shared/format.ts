@@ -10,7 +10,8 @@ const withMinus = (text: string): string => text.replace(/-/g, MINUS);
  * A token's probability as a percentage with the precision a reader can use: 45.6%, 3.45%, and
  * tiny ones in exponent form (3.4e−3%) so they never read as 0 and the hover and the panel agree.
  */
-export function formatProbability(prob: number): string {
+export function formatProbability(prob: number | null): string {
+  if (prob === null) return '–';
   if (!Number.isFinite(prob) || prob <= 0) return '0%';
   const percent = prob * 100;
   if (percent >= 99.95) return percent >= 100 ? '100%' : '>99.9%';
@@ -20,14 +21,17 @@ export function formatProbability(prob: number): string {
 }
 
 /** Joint probabilities of whole sequences span many orders of magnitude: 0.0123, 4.60e−9. */
-export function formatJointProbability(prob: number): string {
+export function formatJointProbability(prob: number | null): string {
+  if (prob === null) return '–';
   if (!Number.isFinite(prob) || prob <= 0) return '0';
   if (prob >= 0.001) return prob.toPrecision(3);
   return withMinus(prob.toExponential(2));
 }
 
 /** Log-probabilities, logits and entropies: fixed decimals, a real minus sign, ∞ for impossible tokens. */
-export function formatNumber(value: number, digits = 3): string {
+export function formatNumber(value: number | null, digits = 3): string {
+  // null: a number the engine could not give (a server's entropy, logits).
+  if (value === null) return '–';
   if (value === -Infinity) return `${MINUS}∞`;
   if (value === Infinity) return '∞';
   if (Number.isNaN(value)) return '–';
@@ -45,7 +49,9 @@ export function formatPerplexity(perplexity: number | null | undefined): string 
   return perplexity >= 10_000 ? perplexity.toExponential(2) : perplexity.toFixed(perplexity >= 100 ? 1 : 2);
 }
 
-export function formatRank(rank: number): string {
+export function formatRank(rank: number | null): string {
+  // A server that returns only its top few alternatives leaves other ranks unknown.
+  if (rank === null) return 'beyond the server’s top choices';
   return `#${Math.round(rank).toLocaleString('en-US')}`;
 }
 

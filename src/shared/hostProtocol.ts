@@ -5,11 +5,9 @@
  * turns the cancellation into an `AbortSignal` that the engine checks at every step.
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
-import type { Completion } from '../core/completion';
+import type { BackendCapabilities, BackendCompletion, BackendKind, BackendNextToken, BackendSequence } from '../core/backend';
 import type { LmLensErrorCode } from '../core/errors';
-import type { SampledSequence } from '../core/generation';
 import type { LoadProgress, ModelInfo } from '../core/model';
-import type { NextTokenResult } from '../core/nextToken';
 import type { PrefixCacheStats } from '../core/prefixCache';
 import type { DocumentScore, SentenceScore } from '../core/sentenceLoss';
 
@@ -22,6 +20,21 @@ export interface ModelSettings {
   allowDownloads: boolean;
   cacheDir: string;
   threads: number;
+  /** Which engine answers: the in-process model, or a server (then `model`/`dtype` are not used). */
+  backend?: BackendKind;
+  serverUrl?: string;
+  serverModel?: string;
+  /** From VS Code's SecretStorage; never logged, never written to settings. */
+  apiKey?: string;
+}
+
+/** Which engine answered, for the status bar and the panel: "local", or a server's host and model. */
+export interface EngineLabel {
+  kind: BackendKind;
+  host: string;
+  model: string;
+  capabilities: BackendCapabilities;
+  contextSize: number | null;
 }
 
 export interface SamplingParams {
@@ -44,9 +57,13 @@ export interface NextTokenParams extends SamplingParams {
   tailTokens?: number;
 }
 
-export interface NextTokenResponse extends Omit<NextTokenResult, 'contextIds'> {
+export interface NextTokenResponse extends Omit<BackendNextToken, 'contextIds'> {
   tail: ContextToken[];
   elapsedMs: number;
+  /** What the engine could not give (capped top-k, no entropy, no sampling view), one line each. */
+  notes?: string[];
+  /** "model @ host" when a server answered. */
+  engine?: string;
 }
 
 export interface SampleParams extends SamplingParams {
@@ -57,7 +74,7 @@ export interface SampleParams extends SamplingParams {
 }
 
 export interface SampleResponse {
-  sequences: SampledSequence[];
+  sequences: BackendSequence[];
   elapsedMs: number;
 }
 
@@ -70,8 +87,8 @@ export interface CompleteParams {
 }
 
 export interface CompleteResponse {
-  greedy: Completion;
-  alternatives: Completion[];
+  greedy: BackendCompletion;
+  alternatives: BackendCompletion[];
   elapsedMs: number;
 }
 
@@ -140,7 +157,7 @@ export interface SentenceScoresParams {
   keep: number;
   sentences: SentenceScore[];
   /** Tokens the model had to compute for this push (the rest came from the prefix cache). */
-  computedTokens: number;
+  computedTokens: number | null;
 }
 
 /** `pending`: results were dropped (another model) and the document waits its turn. */
@@ -172,7 +189,7 @@ export interface HostStats {
 export type ModelState =
   | { state: 'idle' }
   | { state: 'loading'; progress?: LoadProgress }
-  | { state: 'ready'; info: ModelInfo }
+  | { state: 'ready'; info?: ModelInfo; engine?: EngineLabel }
   | { state: 'error'; code: LmLensErrorCode; message: string };
 
 /** Data attached to a JSON-RPC error so the client can rebuild an `LmLensError`. */
@@ -183,7 +200,7 @@ export interface ErrorData {
 /** Client → server: the settings to load with. Unloads the current model if they changed; loading is lazy. */
 export const configureRequest = new RequestType<ModelSettings, void, ErrorData>('lmLens/configure');
 /** Client → server: load now (e.g. after "Select model") and answer with what was loaded. */
-export const loadRequest = new RequestType<null, ModelInfo, ErrorData>('lmLens/load');
+export const loadRequest = new RequestType<null, ModelInfo | null, ErrorData>('lmLens/load');
 /** Client → server: top-k next tokens after `text` (the panel). */
 export const nextTokenRequest = new RequestType<NextTokenParams, NextTokenResponse, ErrorData>('lmLens/nextToken');
 /** Client → server: N sampled continuations as one batch (the panel's "Sample"). */

@@ -71,11 +71,13 @@ export interface ChipView {
 }
 
 export interface RowView {
-  id: number;
+  /** null when a server names tokens by text only. */
+  id: number | null;
   text: string;
   prob: number;
   logprob: number;
-  logit: number;
+  /** null from a server: it gives log-probabilities, not logits. */
+  logit: number | null;
   /** Probability under the sampling distribution (0 when truncated away); only when sampling is not the identity. */
   sampledProb?: number;
 }
@@ -88,10 +90,14 @@ export interface PredictionView {
   contextTokens: number;
   /** The context was cut to the model's window (or to the panel's character budget). */
   truncated: boolean;
-  /** Nats. */
-  entropy: number;
+  /** Nats; null when the engine returns only its top alternatives. */
+  entropy: number | null;
   rows: RowView[];
-  sampling?: { entropy: number; keptTokens: number };
+  sampling?: { entropy: number | null; keptTokens: number | null };
+  /** What the engine could not give, one line each (shown under the rows). */
+  notes?: string[];
+  /** Which engine answered: "local" or "model @ host". */
+  engine?: string;
   tail: ChipView[];
   elapsedMs: number;
   /** Where the prediction was made, for the header and exports; line and column count from 1. */
@@ -101,23 +107,24 @@ export interface PredictionView {
 }
 
 export interface SampledTokenView {
-  id: number;
+  id: number | null;
   text: string;
   prob: number;
-  sampledProb: number;
+  /** null where a server's alternatives do not determine it. */
+  sampledProb: number | null;
   /** `sampledProb` over the sum across the samples at this step. */
-  normedProb: number;
+  normedProb: number | null;
 }
 
 export interface SequenceView {
   text: string;
   tokens: SampledTokenView[];
   prob: number;
-  sampledProb: number;
+  sampledProb: number | null;
   logprob: number;
-  share: number;
+  share: number | null;
   /** Product of the tokens' `normedProb`. */
-  normedProd: number;
+  normedProd: number | null;
 }
 
 export interface SamplesView {
@@ -253,7 +260,7 @@ export function modelStatus(state: ModelState): ModelStatusView {
     case 'loading':
       return { kind: 'loading', phase: 'load', ...state.progress };
     case 'ready':
-      return { kind: 'ready', modelId: state.info.id };
+      return { kind: 'ready', modelId: engineName(state) };
     case 'error':
       return { kind: 'error', message: state.message };
   }
@@ -265,7 +272,7 @@ export type PredictionPlace = Pick<PredictionView, 'emptyContext' | 'fileName' |
 export function predictionView(id: number, response: NextTokenResponse, place: PredictionPlace): PredictionView {
   const { cut, ...where } = place;
   const sampling = response.sampling;
-  const sampled = new Map(sampling?.top.map((token) => [token.id, token.prob]));
+  const sampled = new Map(sampling?.top.map((token) => [token.id ?? token.text, token.prob]));
   return {
     id,
     ...where,
@@ -279,9 +286,11 @@ export function predictionView(id: number, response: NextTokenResponse, place: P
       logprob,
       logit,
       // Temperature, top-k and top-p keep the order, so a listed token missing there was truncated away.
-      ...(sampling ? { sampledProb: sampled.get(tokenId) ?? 0 } : {}),
+      ...(sampling ? { sampledProb: sampled.get(tokenId ?? text) ?? 0 } : {}),
     })),
     ...(sampling ? { sampling: { entropy: sampling.entropy, keptTokens: sampling.keptTokens } } : {}),
+    notes: response.notes ?? [],
+    ...(response.engine ? { engine: response.engine } : {}),
     tail: response.tail,
     elapsedMs: response.elapsedMs,
   };
@@ -298,4 +307,10 @@ export function samplesView(id: number, response: SampleResponse, stale: boolean
     normedProd,
   }));
   return { id, sequences, stale, elapsedMs: response.elapsedMs };
+}
+
+/** "model @ host" for a server, the model id for the local engine. */
+export function engineName(state: Extract<ModelState, { state: 'ready' }>): string {
+  if (state.engine && state.engine.kind !== 'local') return `${state.engine.model} @ ${state.engine.host}`;
+  return state.info?.id ?? state.engine?.model ?? '';
 }

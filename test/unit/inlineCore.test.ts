@@ -1,6 +1,7 @@
 // Ghost text against the real engine: what the provider logic shows first must be the core's (and
 // the CLI's) greedy completion of the same text, changed at most by the documented space rule.
 import assert from 'node:assert/strict';
+import { LocalBackend } from '../../src/core/local/localBackend';
 import { commands } from '../../src/cli/commands';
 import type { CliValues } from '../../src/cli/commands';
 import { completeGreedy } from '../../src/core/completion';
@@ -75,7 +76,7 @@ describe('ghost text on the real core', () => {
   it('matches the CLI for the same text', async () => {
     const prefix = 'Alice was beginning to get very';
     const values: CliValues = { json: true, bos: false, model: modelFolder, dtype: 'fp32', cacheDir: '', offline: true, maxNewTokens: MAX_NEW_TOKENS };
-    const cli = JSON.parse(await commands.complete(reference, prefix, values)) as { text: string };
+    const cli = JSON.parse(await commands.complete(new LocalBackend(reference), prefix, values)) as { text: string };
     assert.equal((await firstItem(prefix)).text, cli.text);
   });
 

@@ -85,7 +85,7 @@ export async function restoreTestModel(lens: LmLensApi): Promise<NextTokenRespon
   await setSetting('model', testModel());
   const response = await nextToken(lens);
   const state = lens.model.state;
-  assert.ok(state.state === 'ready' && state.info.id === testModel(), `ready on the test model, got ${JSON.stringify(state)}`);
+  assert.ok(state.state === 'ready' && state.info?.id === testModel(), `ready on the test model, got ${JSON.stringify(state)}`);
   return response;
 }
 
@@ -161,7 +161,7 @@ describe('model management', function () {
       await setSetting('model', folderB);
       const onB = await lens.panel.waitForRender(newerThan(onA), 90_000);
       const state = lens.model.state;
-      assert.ok(state.state === 'ready' && state.info.id === folderB && state.info.layers === 3, `ready on folder B, got ${JSON.stringify(state)}`);
+      assert.ok(state.state === 'ready' && state.info?.id === folderB && state.info.layers === 3, `ready on folder B, got ${JSON.stringify(state)}`);
       const history = lens.management.stateHistory.slice(from);
       assert.ok(history.indexOf('loading') >= 0 && history.lastIndexOf('ready') > history.indexOf('loading'), `status went ${history.join(' → ')}`);
       assert.notDeepEqual(

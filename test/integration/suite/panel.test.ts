@@ -135,7 +135,7 @@ describe('next-token panel', function () {
     const samples = lens.panel.lastRendered?.samples;
     assert.ok(samples, 'no samples rendered');
     assert.equal(samples.sequences.length, 3);
-    const total = samples.sequences.reduce((sum, sequence) => sum + sequence.share, 0);
+    const total = samples.sequences.reduce((sum, sequence) => sum + (sequence.share ?? Number.NaN), 0);
     assert.ok(Math.abs(total - 1) <= 1e-9, `shares sum to ${total}`);
     for (const sequence of samples.sequences) {
       assert.ok(sequence.tokens.length >= 1 && sequence.tokens.length <= 10);
