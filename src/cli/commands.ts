@@ -22,6 +22,9 @@ export interface CliValues {
   dtype: string;
   cacheDir: string;
   offline: boolean;
+  /** Hub or mirror base URL (empty: the hub). */
+  hubEndpoint?: string;
+  redownload?: boolean;
 }
 
 export type CliCommand = (engine: Engine, text: string, values: CliValues) => Promise<string>;

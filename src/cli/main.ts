@@ -6,6 +6,7 @@ import type { Engine } from '../core/engine';
 import { LmLensError, errorMessage } from '../core/errors';
 import { DEFAULT_MODEL } from '../shared/settings';
 import type { CliValues } from './commands';
+import { terminalProgress } from './progressBar';
 
 const COMMANDS = ['tokens', 'loss', 'next', 'sample', 'complete', 'sentences'] as const;
 type CommandName = (typeof COMMANDS)[number];
@@ -15,7 +16,10 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT 
   --model M            hub id or model folder (default ${DEFAULT_MODEL}, env LM_LENS_MODEL)
   --dtype D            fp32 (default, exact) | fp16 | q8 | int8 | q4
   --cache-dir DIR      where hub downloads are cached (default ~/.cache/lm-lens)
+  --hub-endpoint URL   hub or mirror to download from (default https://huggingface.co, env HF_ENDPOINT);
+                       proxies come from HTTPS_PROXY / HTTP_PROXY / NO_PROXY
   --offline            never download; use the cache or a local folder
+  --redownload         delete the cached copy of a hub model and download it again
   --threads N          intra-op threads (0 = all cores)
   --json               machine-readable output
   loss:      --bos (prepend <|endoftext|> so the first token is scored) --stride N
@@ -37,6 +41,8 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
         dtype: { type: 'string' },
         'cache-dir': { type: 'string' },
         offline: { type: 'boolean' },
+        'hub-endpoint': { type: 'string' },
+        redownload: { type: 'boolean' },
         threads: { type: 'string' },
         json: { type: 'boolean' },
         bos: { type: 'boolean' },
@@ -82,6 +88,8 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     dtype: parsed.values.dtype ?? 'fp32',
     cacheDir: parsed.values['cache-dir'] ?? process.env.LM_LENS_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'lm-lens'),
     offline: parsed.values.offline ?? process.env.LM_LENS_OFFLINE === '1',
+    hubEndpoint: parsed.values['hub-endpoint'] ?? process.env.HF_ENDPOINT ?? '',
+    redownload: parsed.values.redownload ?? false,
   };
   const resolvedText = text === '-' ? readFileSync(0, 'utf8') : text;
   return { command: name as CommandName, text: resolvedText, values };
@@ -101,26 +109,41 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   let engine: Engine | undefined;
+  const progress = terminalProgress();
   try {
     // Loaded only now: usage errors should not pay for loading transformers.js and onnxruntime.
     const [{ loadEngine }, { commands }] = await Promise.all([import('../core/engine'), import('./commands')]);
+    const { values } = request;
+    if (values.redownload) await redownload(values);
     engine = await loadEngine({
-      model: request.values.model,
-      dtype: request.values.dtype,
-      cacheDir: request.values.cacheDir,
-      allowDownloads: !request.values.offline,
-      threads: request.values.threads,
+      model: values.model,
+      dtype: values.dtype,
+      cacheDir: values.cacheDir,
+      allowDownloads: !values.offline,
+      threads: values.threads,
+      network: { hubEndpoint: values.hubEndpoint },
+      onProgress: progress.onProgress,
     });
+    progress.finish();
     const output = await commands[request.command](engine, request.text, request.values);
     process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
     return 0;
   } catch (error) {
+    progress.finish();
     const message = error instanceof LmLensError ? error.message : `Unexpected error: ${errorMessage(error)}`;
     process.stderr.write(`lm-lens: ${message}\n`);
     return 1;
   } finally {
     await engine?.dispose().catch(() => undefined);
   }
+}
+
+/** `--redownload`: a hub model's cached files go (under the download lock); a folder is left alone. */
+async function redownload(values: CliValues): Promise<void> {
+  const [{ resolveModelSource }, { normalizeEndpoint }, { removeCachedModel }] = await Promise.all([import('../core/modelSource'), import('../core/download/network'), import('../core/download/hubModel')]);
+  normalizeEndpoint(values.hubEndpoint);
+  const source = resolveModelSource(values.model);
+  if (source.kind === 'hub') await removeCachedModel(values.cacheDir, source.id);
 }
 
 if (require.main === module) {
