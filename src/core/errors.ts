@@ -27,6 +27,7 @@ export type LmLensErrorCode =
   | 'download-interrupted'
   | 'download-corrupt'
   | 'cache-corrupt'
+  | 'download-cancelled'
   | 'cancelled'
   | 'model-process'
   | 'internal';

@@ -6,6 +6,7 @@
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
 import type { Completion } from '../core/completion';
+import type { NetworkSettings } from '../core/download/network';
 import type { LmLensErrorCode } from '../core/errors';
 import type { SampledSequence } from '../core/generation';
 import type { LoadProgress, ModelInfo } from '../core/model';
@@ -22,6 +23,8 @@ export interface ModelSettings {
   allowDownloads: boolean;
   cacheDir: string;
   threads: number;
+  /** Hub endpoint and proxy (VS Code's http.proxy, http.proxyStrictSSL, http.noProxy) for downloads. */
+  network?: NetworkSettings;
 }
 
 export interface SamplingParams {
@@ -182,6 +185,8 @@ export interface ErrorData {
 
 /** Client → server: the settings to load with. Unloads the current model if they changed; loading is lazy. */
 export const configureRequest = new RequestType<ModelSettings, void, ErrorData>('lmLens/configure');
+/** Client → server: the user cancelled the download (its partial files are removed); no download starts again until `load` or new settings. */
+export const cancelDownloadRequest = new RequestType<null, void, ErrorData>('lmLens/cancelDownload');
 /** Client → server: load now (e.g. after "Select model") and answer with what was loaded. */
 export const loadRequest = new RequestType<null, ModelInfo, ErrorData>('lmLens/load');
 /** Client → server: top-k next tokens after `text` (the panel). */

@@ -8,4 +8,5 @@ export const suites: ReadonlyArray<readonly [name: string, load: () => Promise<u
   ['loss', () => import('./suite/loss.test')],
   ['management', () => import('./suite/management.test')],
   ['faults', () => import('./suite/faults.test')],
+  ['download', () => import('./suite/download.test')],
 ];

@@ -10,6 +10,7 @@ import { progressLine } from '../../src/cli/progressBar';
 import { HUB_ID, expectLmLensError, startHubFixture } from '../support/downloadFixture';
 import type { HubFixture } from '../support/downloadFixture';
 import { ForwardProxy } from '../support/forwardProxy';
+import type { ProxyOptions } from '../support/forwardProxy';
 import { repoRoot } from '../support/testModel';
 
 const PROXY_ENV = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
@@ -38,7 +39,7 @@ describe('hub downloads through proxies and TLS', function () {
 
   const ensure = (network: NetworkSettings): Promise<string> => ensureHubModel({ model: HUB_ID, dtype: 'fp32', cacheDir: fx.freshCache(), allowDownloads: true, network: { hubEndpoint: fx.hub.url, ...network } });
 
-  async function withProxy<T>(options: ConstructorParameters<typeof ForwardProxy>[0] | undefined, body: (proxy: ForwardProxy) => Promise<T>): Promise<T> {
+  async function withProxy<T>(options: ProxyOptions, body: (proxy: ForwardProxy) => Promise<T>): Promise<T> {
     const proxy = await ForwardProxy.start(options);
     try {
       return await body(proxy);
@@ -169,7 +170,7 @@ describe('lm-lens CLI downloads from a hub endpoint', function () {
 
   it('draws a bar with file, sizes, speed and time left (on a terminal only)', () => {
     const line = progressLine({ phase: 'download', file: 'onnx/model.onnx', fileIndex: 4, fileCount: 5, loadedBytes: 250_000_000, totalBytes: 500_000_000, bytesPerSecond: 12_300_000, secondsLeft: 20.3 }, 120);
-    assert.equal(line, '[############............] onnx/model.onnx (4/5) · 250 MB / 500 MB · 12 MB/s · 20 s left');
+    assert.equal(line, '[############............] onnx/model.onnx (4/5) · 250 MB / 500 MB · 12.3 MB/s · 21 s left');
     assert.ok(progressLine({ phase: 'download', file: 'x', loadedBytes: 1 }, 20).length <= 19);
   });
 });

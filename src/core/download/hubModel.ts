@@ -9,6 +9,9 @@ import type { RemoteFile } from './fileDownload';
 import { DEFAULT_HUB_ENDPOINT, createDispatcher, describeNetworkError, isTransient, normalizeEndpoint, proxyFor, resolveUrl } from './network';
 import type { NetworkSettings } from './network';
 import { SpeedMeter } from './speed';
+import { modelCacheFolder } from './cacheFolder';
+
+export { modelCacheFolder, removeCachedModel } from './cacheFolder';
 
 export interface DownloadProgress {
   file: string;
@@ -51,11 +54,6 @@ interface Manifest {
 const OPTIONAL_FILES = ['generation_config.json'];
 const MANIFEST = '.lmlens-manifest.json';
 const ATTEMPTS = 3;
-
-/** transformers.js's cache layout (`<cacheDir>/<org>/<name>/<file>`), so earlier caches keep working. */
-export function modelCacheFolder(cacheDir: string, model: string): string {
-  return path.join(cacheDir, ...model.split('/'));
-}
 
 /** Files transformers.js reads for a causal LM of `dtype`, including external-data chunks its config announces. */
 export function modelFiles(dtype: Dtype, config: Record<string, unknown> | undefined): string[] {
@@ -242,12 +240,3 @@ async function downloadMissing(request: HubModelRequest, folder: string, endpoin
 }
 
 const entryOf = (size: number, remote: RemoteFile): ManifestEntry => ({ size, sha256: remote.sha256, etag: remote.etag });
-
-/** Deletes a hub model's cached files (under its lock, so no other process is writing them). */
-export async function removeCachedModel(cacheDir: string, model: string): Promise<void> {
-  const folder = modelCacheFolder(cacheDir, model);
-  await fs.mkdir(folder, { recursive: true });
-  await withLock(path.join(folder, '.lmlens.lock'), async () => {
-    for (const entry of await fs.readdir(folder)) if (entry !== '.lmlens.lock') await fs.rm(path.join(folder, entry), { recursive: true, force: true });
-  });
-}
