@@ -44,8 +44,23 @@ describe('hub downloads in VS Code', function () {
     hub.faults = [{ kind: 'slow', file: 'onnx/model.onnx', bytesPerSecond: 10_000_000 }];
     const reportsBefore = lens.management.downloadReports.length;
     await setSetting('model', HUB_ID);
+    // Settings reach the model process asynchronously: ask until the answer comes from the hub model.
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const answer = await nextToken(lens);
+      const state = lens.model.state;
+      if (state.state === 'ready' && state.info.id === HUB_ID) {
+        assert.deepEqual(
+          answer.top.map((token) => token.id),
+          reference.top.map((token) => token.id),
+        );
+        break;
+      }
+      assert.ok(Date.now() < deadline, `still not on ${HUB_ID}: ${JSON.stringify(state)}`);
+    }
     await withPanel(lens, async (first) => {
-      const rows = first.prediction?.rows ?? [];
+      const onHub = first.model.kind === 'ready' && first.model.modelId === HUB_ID ? first : await lens.panel.waitForRender((state) => !state.updating && state.model.kind === 'ready' && state.model.modelId === HUB_ID && state.prediction !== undefined, 30_000);
+      const rows = onHub.prediction?.rows ?? [];
       assert.deepEqual(
         rows.map((row) => row.id),
         reference.top.slice(0, rows.length).map((token) => token.id),
