@@ -9,13 +9,13 @@ import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import * as path from 'node:path';
 
-export type HubFaultKind = 'stall' | 'reset' | 'html' | 'slow' | 'status';
+export type HubFaultKind = 'stall' | 'reset' | 'html' | 'slow' | 'status' | 'hold';
 
 export interface HubFault {
   kind: HubFaultKind;
   /** Repository file path the fault applies to (e.g. `onnx/model.onnx`); all files when absent. */
   file?: string;
-  /** `stall` / `reset`: bytes of the body sent before the fault. */
+  /** `stall` / `reset` / `hold`: bytes of the body sent before the fault. */
   afterBytes?: number;
   /** How many matching answers the fault affects (default: every one). */
   times?: number;
@@ -90,6 +90,7 @@ export class HubSimulator {
   private readonly repos = new Map<string, Map<string, RepoFile>>();
   private readonly byHash = new Map<string, RepoFile>();
   private readonly sockets = new Set<Socket>();
+  private held: Array<() => void> = [];
   private readonly server: http.Server | https.Server;
 
   private constructor(private readonly tls?: { key: string; cert: string }) {
@@ -146,7 +147,13 @@ export class HubSimulator {
     return this.requests.filter((request) => request.path.includes(`/resolve/`) ? request.path.endsWith(`/${file}`) : entry !== undefined && request.path.includes(entry.sha256));
   }
 
+  /** Lets answers paused by a `hold` fault send the rest of their body. */
+  releaseHeld(): void {
+    for (const release of this.held.splice(0)) release();
+  }
+
   async close(): Promise<void> {
+    this.releaseHeld();
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -226,7 +233,18 @@ export class HubSimulator {
       return;
     }
     const body = entry.data.subarray(start, end + 1);
-    const fault = this.takeFault(file, ['stall', 'reset', 'slow']);
+    const fault = this.takeFault(file, ['stall', 'reset', 'slow', 'hold']);
+    if (fault?.kind === 'hold') {
+      // Part of the body, then nothing until the test says so: a download caught in the middle.
+      const cut = Math.min(body.length, fault.afterBytes ?? 0);
+      log.bytes = cut;
+      response.write(body.subarray(0, cut));
+      this.held.push(() => {
+        log.bytes = body.length;
+        response.end(body.subarray(cut));
+      });
+      return;
+    }
     if (fault?.kind === 'stall' || fault?.kind === 'reset') {
       const cut = Math.min(body.length, fault.afterBytes ?? Math.floor(body.length / 2));
       log.bytes = cut;

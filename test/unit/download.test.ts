@@ -211,8 +211,8 @@ describe('hub downloads (simulator)', function () {
   it('two processes downloading the same model at once produce one correct copy', async function () {
     this.timeout(60_000);
     const cacheDir = fx.freshCache();
-    // Slow enough that the second process starts while the first is still writing.
-    fx.hub.faults = [{ kind: 'slow', file: 'onnx/model.onnx', bytesPerSecond: 3_000_000 }];
+    // The first process's big file stops half-way until the second is waiting for the lock.
+    fx.hub.faults = [{ kind: 'hold', file: 'onnx/model.onnx', afterBytes: 6_000_000, times: 1 }];
     const worker = path.join(repoRoot(), 'test', 'support', 'downloadWorker.ts');
     const runWorker = (onLine: (line: string) => void): Promise<{ code: number | null; stderr: string; stdout: string }> =>
       new Promise((resolve) => {
@@ -228,7 +228,7 @@ describe('hub downloads (simulator)', function () {
       });
     let second: ReturnType<typeof runWorker> | undefined;
     const first = runWorker((line) => {
-      if (!second && line.includes('onnx/model.onnx')) second = runWorker(() => undefined);
+      if (!second && line.includes('onnx/model.onnx')) second = runWorker((output) => output.includes('"waiting":true') && fx.hub.releaseHeld());
     });
     const one = await first;
     assert.ok(second, 'the first process reached the big file');
