@@ -30,6 +30,9 @@ export interface CliValues {
   file?: string;
   /** A server to ask instead of the local engine. */
   server?: { url: string; api: string; model?: string; apiKey?: string };
+  /** Hub or mirror base URL (empty: the hub). */
+  hubEndpoint?: string;
+  redownload?: boolean;
 }
 
 /** Every command works on any backend and prints the same JSON; what a server cannot give is null. */

@@ -3,9 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Backend } from '../core/backend';
+import type { LoadOptions } from '../core/model';
 import { LmLensError, errorMessage } from '../core/errors';
 import { DEFAULT_MODEL } from '../shared/settings';
 import type { CliValues } from './commands';
+import { terminalProgress } from './progressBar';
 
 const COMMANDS = ['tokens', 'loss', 'next', 'sample', 'complete', 'sentences', 'report'] as const;
 type CommandName = (typeof COMMANDS)[number];
@@ -16,7 +18,10 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT 
   --model M            hub id or model folder (default ${DEFAULT_MODEL}, env LM_LENS_MODEL)
   --dtype D            fp32 (default, exact) | fp16 | q8 | int8 | q4
   --cache-dir DIR      where hub downloads are cached (default ~/.cache/lm-lens)
+  --hub-endpoint URL   hub or mirror to download from (default https://huggingface.co, env HF_ENDPOINT);
+                       proxies come from HTTPS_PROXY / HTTP_PROXY / NO_PROXY
   --offline            never download; use the cache or a local folder
+  --redownload         delete the cached copy of a hub model and download it again
   --threads N          intra-op threads (0 = all cores)
   --json               machine-readable output
   loss:      --bos (prepend <|endoftext|> so the first token is scored) --stride N
@@ -42,6 +47,8 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
         dtype: { type: 'string' },
         'cache-dir': { type: 'string' },
         offline: { type: 'boolean' },
+        'hub-endpoint': { type: 'string' },
+        redownload: { type: 'boolean' },
         threads: { type: 'string' },
         json: { type: 'boolean' },
         bos: { type: 'boolean' },
@@ -97,6 +104,8 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     compare: parsed.values.compare,
     language: parsed.values.language,
     file: name === 'report' && text !== '-' ? text : undefined,
+    hubEndpoint: parsed.values['hub-endpoint'] ?? process.env.HF_ENDPOINT ?? '',
+    redownload: parsed.values.redownload ?? false,
   };
   const api = parsed.values.api ?? 'openai';
   if (!parsed.values.server && (parsed.values.api || parsed.values['server-model'])) throw new UsageError('--api and --server-model need --server URL.');
@@ -128,14 +137,18 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   let backend: Backend | undefined;
+  const progress = terminalProgress();
   try {
     // Loaded only now: usage errors should not pay for loading transformers.js and onnxruntime.
     const { commands } = await import('./commands');
-    backend = await openBackend(request.values);
+    if (request.values.redownload) await redownload(request.values);
+    backend = await openBackend(request.values, progress.onProgress);
+    progress.finish();
     const output = await commands[request.command](backend, request.text, request.values);
     process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
     return 0;
   } catch (error) {
+    progress.finish();
     const message = error instanceof LmLensError ? error.message : `Unexpected error: ${errorMessage(error)}`;
     process.stderr.write(`lm-lens: ${message}\n`);
     return 1;
@@ -145,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** The local engine, or the server named by --server (its key from LM_LENS_API_KEY, never a flag: flags end up in shell history). */
-async function openBackend(values: CliValues): Promise<Backend> {
+async function openBackend(values: CliValues, onProgress: LoadOptions['onProgress']): Promise<Backend> {
   if (values.server) {
     const { createRemoteBackend } = await import('../core/remote');
     const backend = createRemoteBackend(values.server.api, { url: values.server.url, model: values.server.model, apiKey: values.server.apiKey, hints: CLI_HINTS });
@@ -153,11 +166,27 @@ async function openBackend(values: CliValues): Promise<Backend> {
     return backend;
   }
   const [{ loadEngine }, { LocalBackend }] = await Promise.all([import('../core/engine'), import('../core/local/localBackend')]);
-  const engine = await loadEngine({ model: values.model, dtype: values.dtype, cacheDir: values.cacheDir, allowDownloads: !values.offline, threads: values.threads });
+  const engine = await loadEngine({
+    model: values.model,
+    dtype: values.dtype,
+    cacheDir: values.cacheDir,
+    allowDownloads: !values.offline,
+    threads: values.threads,
+    network: { hubEndpoint: values.hubEndpoint },
+    onProgress,
+  });
   return new LocalBackend(engine);
 }
 
 const CLI_HINTS = { url: '--server', key: 'the LM_LENS_API_KEY environment variable', model: '--server-model', api: '--api' };
+
+/** `--redownload`: a hub model's cached files go (under the download lock); a folder is left alone. */
+async function redownload(values: CliValues): Promise<void> {
+  const [{ resolveModelSource }, { normalizeEndpoint }, { removeCachedModel }] = await Promise.all([import('../core/modelSource'), import('../core/download/network'), import('../core/download/hubModel')]);
+  normalizeEndpoint(values.hubEndpoint);
+  const source = resolveModelSource(values.model);
+  if (source.kind === 'hub') await removeCachedModel(values.cacheDir, source.id);
+}
 
 if (require.main === module) {
   void main(process.argv.slice(2)).then((code) => {

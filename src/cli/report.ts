@@ -5,7 +5,7 @@ import { loadEngine } from '../core/engine';
 import type { Backend } from '../core/backend';
 import { LocalBackend } from '../core/local/localBackend';
 import { LmLensError, errorMessage } from '../core/errors';
-import { buildReport } from '../core/report';
+import { buildReport, reportableSentences } from '../core/report';
 import type { Histogram } from '../core/report';
 import { reportJson, standaloneHtml } from '../core/reportExport';
 import type { ReportData } from '../core/reportExport';
@@ -65,13 +65,14 @@ export async function reportCommand(backend: Backend, text: string, values: CliV
   if (!(backend instanceof LocalBackend)) throw new LmLensError('internal', 'lm-lens report runs on the local engine only: drop --server.');
   const engine = backend.engine;
   const scored = await scoreSentences(engine, text, { languageId: values.language ?? languageOfFile(values.file) });
+  const sentences = reportableSentences(scored.sentences);
   const info = engine.model.info;
-  const report = buildReport(scored.sentences, { model: info.id, dtype: info.dtype, documentChars: text.length, complete: true });
+  const report = buildReport(sentences, { model: info.id, dtype: info.dtype, documentChars: text.length, complete: true });
   const data: ReportData = { report };
   if (values.compare) {
     const other = await loadEngine({ model: values.compare, dtype: values.dtype, cacheDir: values.cacheDir, allowDownloads: !values.offline, threads: values.threads });
     try {
-      data.comparison = summarizeComparison(other.model.info.id, await compareText(engine, other, text), scored.sentences);
+      data.comparison = summarizeComparison(other.model.info.id, await compareText(engine, other, text), sentences);
     } finally {
       await other.dispose();
     }
@@ -80,7 +81,7 @@ export async function reportCommand(backend: Backend, text: string, values: CliV
     writeFileSync(values.html, standaloneHtml(data, readAssets(), `LM Lens report: ${path.basename(values.file ?? 'text')}`));
     return `wrote ${values.html}`;
   }
-  if (values.json) return reportJson(data, scored.sentences);
+  if (values.json) return reportJson(data, sentences);
   return textReport(data);
 }
 

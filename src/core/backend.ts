@@ -86,6 +86,9 @@ export interface BackendTokenScore {
   /** 1 = most likely; null when the token lies outside the alternatives a server returned. */
   rank: number | null;
   entropy: number | null;
+  /** log p of the first choice and the renormalised top-10 entropy (GLTR); the local engine only. */
+  topLogprob?: number | null;
+  top10Entropy?: number | null;
   alternatives?: Array<{ id: number | null; text?: string; prob: number }>;
 }
 

@@ -2,6 +2,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
 import type { PreTrainedModel, PreTrainedTokenizer, ProgressInfo } from '@huggingface/transformers';
+import { ensureHubModel, modelCacheFolder } from './download/hubModel';
+import type { DownloadProgress } from './download/hubModel';
+import type { NetworkSettings } from './download/network';
 import { LmLensError, errorMessage } from './errors';
 import { onnxFileFor, parseDtype, parseModelConfig, resolveModelSource, validateModelFolder } from './modelSource';
 import { DEFAULT_MODEL } from '../shared/settings';
@@ -11,12 +14,10 @@ import { openDecodePath } from './local/decodePath';
 import type { DecodeSession } from './local/decodeSession';
 import type { OwnedKv } from './local/ownedKv';
 
-export interface LoadProgress {
+export interface LoadProgress extends Partial<Omit<DownloadProgress, 'file'>> {
   /** `download` while bytes arrive from the hub, `load` while onnxruntime builds the session. */
   phase: 'download' | 'load';
   file?: string;
-  loadedBytes?: number;
-  totalBytes?: number;
 }
 
 export interface LoadOptions {
@@ -43,6 +44,10 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** One-line notices (e.g. why the owned-KV decode path is not used); default: stderr. */
   onLog?: (line: string) => void;
+  /** Hub endpoint and proxy for downloads. */
+  network?: NetworkSettings;
+  /** Cancels a download (its partial files are removed). */
+  signal?: AbortSignal;
 }
 
 export type DecodePath = 'owned-kv' | 'export';
@@ -116,24 +121,33 @@ export class LanguageModel {
     const threads = resolveThreads(options.threads);
     const allowDownloads = options.allowDownloads ?? true;
 
+    // transformers.js never goes to the network: LM Lens downloads and checks hub files itself
+    // (src/core/download) into transformers.js's cache layout, which it then reads offline.
     env.allowLocalModels = true;
-    env.allowRemoteModels = source.kind === 'hub' && allowDownloads;
+    env.allowRemoteModels = false;
     env.useFSCache = true;
-    if (options.cacheDir) env.cacheDir = options.cacheDir;
+    const cacheDir = options.cacheDir ?? env.cacheDir ?? path.join(os.homedir(), '.cache', 'lm-lens');
+    env.cacheDir = cacheDir;
 
     const name = source.kind === 'folder' ? source.folder : source.id;
     const where = source.kind === 'folder' ? source.folder : `hub model ${source.id}`;
     let config: ModelConfig | undefined = source.kind === 'folder' ? validateModelFolder(source.folder, dtype) : undefined;
+    if (source.kind === 'hub') {
+      await ensureHubModel({
+        model: source.id,
+        dtype,
+        cacheDir,
+        network: options.network,
+        allowDownloads,
+        signal: options.signal,
+        onProgress: (progress) => options.onProgress?.({ phase: 'download', ...progress }),
+      });
+    }
 
     const progress_callback = (info: ProgressInfo): void => {
-      if (!options.onProgress) return;
-      if (info.status === 'progress') {
-        options.onProgress({ phase: 'download', file: info.file, loadedBytes: info.loaded, totalBytes: info.total });
-      } else if (info.status === 'done' && info.file.endsWith('.onnx')) {
-        options.onProgress({ phase: 'load', file: info.file });
-      }
+      if (info.status === 'done' && info.file.endsWith('.onnx')) options.onProgress?.({ phase: 'load', file: info.file });
     };
-    const hubOptions = { progress_callback, local_files_only: !env.allowRemoteModels, cache_dir: options.cacheDir };
+    const hubOptions = { progress_callback, local_files_only: true, cache_dir: cacheDir };
 
     let tokenizer: PreTrainedTokenizer;
     let model: PreTrainedModel | undefined;
@@ -157,13 +171,13 @@ export class LanguageModel {
       tokenizer = await AutoTokenizer.from_pretrained(name, hubOptions);
       options.onProgress?.({ phase: 'load', file: onnxFileFor(dtype) });
       if ((options.decodePath ?? 'owned-kv') === 'owned-kv') {
-        const onnxFile = source.kind === 'folder' ? path.join(source.folder, onnxFileFor(dtype)) : options.cacheDir ? path.join(options.cacheDir, source.id, onnxFileFor(dtype)) : undefined;
+        const onnxFile = path.join(source.kind === 'folder' ? source.folder : modelCacheFolder(cacheDir, source.id), onnxFileFor(dtype));
         const weights = options.fastInt8 && dtype === 'fp32' ? 'int8' : 'float';
         decode = await openDecodePath(onnxFile, config, sessionOptions, options.onLog ?? ((line) => process.stderr.write(`${line}\n`)), weights);
       }
       if (!decode) model = await AutoModelForCausalLM.from_pretrained(name, { ...hubOptions, dtype, device: 'cpu', session_options: sessionOptions });
     } catch (error) {
-      throw translateLoadError(error, { source: source.kind, name, where, dtype, allowDownloads });
+      throw translateLoadError(error, { source: source.kind, name, where, dtype, allowDownloads, cacheFolder: modelCacheFolder(cacheDir, name) });
     }
 
     const wrapped = new GptTokenizer(tokenizer);
@@ -253,6 +267,7 @@ interface LoadContext {
   where: string;
   dtype: Dtype;
   allowDownloads: boolean;
+  cacheFolder: string;
 }
 
 /** transformers.js and onnxruntime throw multi-line, library-worded errors; users need one line with a fix. */
@@ -261,21 +276,13 @@ function translateLoadError(error: unknown, context: LoadContext): LmLensError {
   const message = errorMessage(error);
   const full = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? '')}` : message;
   if (context.source === 'hub') {
-    if (!context.allowDownloads && /local_files_only|allowRemoteModels|not found locally/i.test(full)) {
-      return new LmLensError(
-        'downloads-disabled',
-        `${context.name} is not in the model cache and downloads are off. Turn on lmLens.allowDownloads (CLI: drop --offline), or set lmLens.model (--model) to a local model folder.`,
-      );
-    }
-    if (/Could not locate file|404|Unauthorized|401/i.test(full)) {
-      return new LmLensError('hub-not-found', `The hub has no ${context.dtype} ONNX export at ${context.name} (${message}). Check lmLens.model and lmLens.dtype.`);
-    }
-    if (/fetch failed|ENOTFOUND|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|network|getaddrinfo|socket/i.test(full)) {
-      return new LmLensError(
-        'hub-unreachable',
-        `Cannot reach the Hugging Face hub to download ${context.name}. Check your connection and retry, or set lmLens.model (--model) to a local model folder.`,
-      );
-    }
+    // Every file was checked when it was downloaded; if it does not load now it was damaged
+    // in the cache since (or cached by an older version): offer to fetch it again.
+    const file = /protobuf|onnx|session|Load model|invalid model|graph/i.test(full) ? onnxFileFor(context.dtype) : 'a JSON file';
+    return new LmLensError(
+      'cache-corrupt',
+      `The cached copy of ${context.name} does not load (${file}: ${message}). Re-download it ("Re-download" in VS Code, CLI: --redownload), or delete ${context.cacheFolder}.`,
+    );
   }
   if (/protobuf|onnx|session|Load model|invalid model|graph/i.test(full)) {
     const file = context.source === 'folder' ? path.join(context.name, onnxFileFor(context.dtype)) : `${context.name}/${onnxFileFor(context.dtype)}`;

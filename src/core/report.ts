@@ -7,6 +7,7 @@
  * that survive an edit keep their identity), so a re-score after typing re-aggregates only the
  * sentences that changed plus a merge over the per-sentence parts.
  */
+import { LmLensError } from './errors';
 
 /** The per-token numbers the report reads (a subset of `ScoredToken`). */
 export interface ReportTokenInput {
@@ -108,6 +109,26 @@ interface SentencePart {
 }
 
 const parts = new WeakMap<object, SentencePart>();
+
+/** A token as scored by a backend, whose distribution numbers may be missing (a server gives only its top few). */
+type MaybeReportToken = { [K in keyof ReportTokenInput]: ReportTokenInput[K] | null };
+
+/**
+ * The report needs every token's rank, entropy and top-10 statistics, which only the local engine
+ * computes; from a server's scores it refuses with one line rather than draw partial histograms.
+ */
+export function reportableSentences<S extends Omit<ReportSentenceInput, 'tokens'> & { tokens: readonly MaybeReportToken[] }>(
+  sentences: readonly S[],
+): Array<Omit<S, 'tokens'> & { tokens: ReadonlyArray<S['tokens'][number] & ReportTokenInput> }> {
+  for (const sentence of sentences) {
+    for (const token of sentence.tokens) {
+      if (token.rank === null || token.entropy === null || token.topLogprob === null || token.top10Entropy === null) {
+        throw new LmLensError('internal', 'The document report needs each token\'s whole distribution, which only the local engine gives: switch lmLens.backend to local.');
+      }
+    }
+  }
+  return sentences as unknown as Array<Omit<S, 'tokens'> & { tokens: ReadonlyArray<S['tokens'][number] & ReportTokenInput> }>;
+}
 
 export function rankBucketOf(rank: number): number {
   const index = RANK_BUCKET_LIMITS.findIndex((limit) => rank <= limit);

@@ -18,10 +18,10 @@ export interface ScoredToken {
   entropy: number | null;
   /** Probability of the model's first choice there (GLTR's p(token) ÷ p(top-1) needs it). */
   topProb: number;
-  /** log p of the model's first choice there. */
-  topLogprob: number;
-  /** Entropy of its top-10, renormalised (GLTR). */
-  top10Entropy: number;
+  /** log p of the model's first choice there; null from a server. */
+  topLogprob: number | null;
+  /** Entropy of its top-10, renormalised (GLTR); null from a server. */
+  top10Entropy: number | null;
 }
 
 export interface UnlikelyToken extends ScoredToken {
@@ -111,8 +111,8 @@ export async function scoreSentences(source: Engine | Backend, text: string, opt
       rank: score.rank,
       entropy: score.entropy,
       topProb: score.alternatives?.[0]?.prob ?? score.prob,
-      topLogprob: score.topLogprob,
-      top10Entropy: score.top10Entropy,
+      topLogprob: score.topLogprob ?? null,
+      top10Entropy: score.top10Entropy ?? null,
     };
     buckets[sentence]?.push({ score, token });
   }

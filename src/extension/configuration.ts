@@ -10,6 +10,7 @@ export interface LmLensConfig {
   dtype: string;
   allowDownloads: boolean;
   cacheDir: string;
+  hubEndpoint: string;
   threads: number;
   nextToken: { topK: number; temperature: number; topP: number; samplingTopK: number; debounceMs: number };
   inline: { enabled: boolean; languages: string[]; maxNewTokens: number; debounceMs: number; alternatives: number };
@@ -25,7 +26,7 @@ export function readConfig(): LmLensConfig {
     const value = config.get<unknown>(key);
     return typeof value === 'boolean' ? value : SETTINGS[key].default;
   };
-  const text = (key: 'model' | 'dtype' | 'cacheDir' | 'loss.mode'): string => {
+  const text = (key: 'model' | 'dtype' | 'cacheDir' | 'hubEndpoint' | 'loss.mode'): string => {
     const value = config.get<unknown>(key);
     const spec: { default: string; enum?: readonly string[] } = SETTINGS[key];
     if (typeof value !== 'string' || (spec.enum && !spec.enum.includes(value))) return spec.default;
@@ -42,6 +43,7 @@ export function readConfig(): LmLensConfig {
     dtype: text('dtype'),
     allowDownloads: bool('allowDownloads'),
     cacheDir: text('cacheDir'),
+    hubEndpoint: text('hubEndpoint').trim(),
     threads: num('threads'),
     nextToken: {
       topK: num('nextToken.topK'),

@@ -5,12 +5,26 @@ import { ModelClient } from '../host/client';
 import { FeatureChannel } from './featureChannel';
 import type { ChannelStats } from './featureChannel';
 import type { ErrorData, HostStats, ModelSettings, ModelState } from '../shared/hostProtocol';
-import { statsRequest } from '../shared/hostProtocol';
+import { loadRequest, statsRequest } from '../shared/hostProtocol';
+import { removeCachedModel } from '../core/download/cacheFolder';
 import type { RequestType } from 'vscode-jsonrpc';
+import type { NetworkSettings } from '../core/download/network';
 import { onConfigChange, readConfig } from './configuration';
 import type { LmLensConfig } from './configuration';
 import { abortOnCancel } from '../shared/cancellation';
 import { COMMANDS } from '../shared/commands';
+
+/** The settings that fix a download error, for its "Open settings" action. */
+const SETTINGS_FOR_ERROR: Partial<Record<string, string>> = {
+  'proxy-auth': 'http.proxy',
+  'proxy-refused': 'http.proxy',
+  'tls-failed': 'http.proxyStrictSSL',
+  'hub-html': 'http.proxy',
+  'hub-unreachable': 'lmLens.hubEndpoint',
+  'mirror-missing': 'lmLens.hubEndpoint',
+  'endpoint-invalid': 'lmLens.hubEndpoint',
+  'disk-full': 'lmLens.cacheDir',
+};
 
 export type Feature = 'panel' | 'inline' | 'loss' | 'command';
 
@@ -22,8 +36,29 @@ export function toAbortSignal(token: vscode.CancellationToken | undefined, dispo
   return controller.signal;
 }
 
+/** VS Code's proxy settings: the model process is a plain Node process that VS Code's proxy support does not reach. */
+const PROXY_SETTINGS = ['http.proxy', 'http.proxyStrictSSL', 'http.noProxy'];
+
+function networkSettings(config: LmLensConfig): NetworkSettings {
+  const http = vscode.workspace.getConfiguration('http');
+  const noProxy = http.get<unknown>('noProxy');
+  return {
+    hubEndpoint: config.hubEndpoint,
+    proxy: http.get<string>('proxy') ?? '',
+    strictSSL: http.get<boolean>('proxyStrictSSL') ?? true,
+    noProxy: Array.isArray(noProxy) ? noProxy.filter((host): host is string => typeof host === 'string') : [],
+  };
+}
+
 export function modelSettingsFrom(config: LmLensConfig, defaultCacheDir: string): ModelSettings {
-  return { model: config.model, dtype: config.dtype, allowDownloads: config.allowDownloads, cacheDir: config.cacheDir || defaultCacheDir, threads: config.threads };
+  return {
+    model: config.model,
+    dtype: config.dtype,
+    allowDownloads: config.allowDownloads,
+    cacheDir: config.cacheDir || defaultCacheDir,
+    threads: config.threads,
+    network: networkSettings(config),
+  };
 }
 
 /**
@@ -70,7 +105,8 @@ export class ModelController implements vscode.Disposable {
         this.stateEmitter.fire(state);
       }),
       this.client.onDown((message) => void this.showDown(message)),
-      onConfigChange(['model', 'dtype', 'allowDownloads', 'cacheDir', 'threads'], (config) => void this.applySettings(config)),
+      onConfigChange(['model', 'dtype', 'allowDownloads', 'cacheDir', 'hubEndpoint', 'threads'], (config) => void this.applySettings(config)),
+      vscode.workspace.onDidChangeConfiguration((event) => PROXY_SETTINGS.some((key) => event.affectsConfiguration(key)) && void this.applySettings(readConfig())),
     );
     void this.applySettings(readConfig());
   }
@@ -171,9 +207,12 @@ export class ModelController implements vscode.Disposable {
     this.lastErrorShown = message;
     const code = error instanceof LmLensError ? error.code : 'internal';
     const actions: string[] = [];
-    if (['downloads-disabled', 'hub-unreachable', 'hub-not-found', 'folder-missing', 'file-missing', 'config-invalid', 'not-causal-lm', 'onnx-invalid', 'vocab-mismatch', 'dtype-unavailable', 'unknown-dtype'].includes(code)) {
+    if (code === 'cache-corrupt') actions.push('Re-download');
+    if (['downloads-disabled', 'hub-unreachable', 'hub-not-found', 'folder-missing', 'file-missing', 'config-invalid', 'not-causal-lm', 'onnx-invalid', 'vocab-mismatch', 'dtype-unavailable', 'unknown-dtype', 'download-cancelled'].includes(code)) {
       actions.push('Choose a local folder…', 'Select model');
     }
+    const settingsQuery = SETTINGS_FOR_ERROR[code];
+    if (settingsQuery) actions.push('Open settings');
     actions.push('Retry', 'Show log');
     this.lastErrorReport = { code, message, actions };
     const choice = await vscode.window.showErrorMessage(`LM Lens: ${message}`, ...actions);
@@ -181,6 +220,17 @@ export class ModelController implements vscode.Disposable {
     else if (choice === 'Select model') await vscode.commands.executeCommand(COMMANDS.selectModel);
     else if (choice === 'Retry') await this.restart();
     else if (choice === 'Show log') this.log.show(true);
+    else if (choice === 'Open settings') await vscode.commands.executeCommand('workbench.action.openSettings', settingsQuery);
+    else if (choice === 'Re-download') await this.redownload();
+  }
+
+  /** Deletes the damaged cached copy (under the download lock) and loads again, which downloads it. */
+  async redownload(): Promise<void> {
+    const settings = this.settings;
+    this.lastErrorShown = '';
+    await removeCachedModel(settings.cacheDir, settings.model);
+    this.log.info(`Deleted the cached copy of ${settings.model}; downloading it again`);
+    await this.client.request(loadRequest, null).catch((error: unknown) => this.reportError(error));
   }
 
   private async showDown(message: string): Promise<void> {

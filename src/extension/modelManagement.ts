@@ -5,7 +5,8 @@ import { LmLensError } from '../core/errors';
 import { DTYPE_SUFFIXES, inspectModelFolder } from '../core/modelSource';
 import type { Dtype } from '../core/modelSource';
 import { formatMegabytes } from '../shared/format';
-import { loadRequest } from '../shared/hostProtocol';
+import { describeDownload, fileFraction } from '../core/download/progressText';
+import { cancelDownloadRequest, loadRequest } from '../shared/hostProtocol';
 import { DEFAULT_MODEL } from '../shared/settings';
 import type { ModelState } from '../shared/hostProtocol';
 import { SECTION, readConfig } from './configuration';
@@ -47,6 +48,8 @@ export class ModelManagement implements vscode.Disposable {
   private download: { report: (message: string, increment: number) => void; percent: number; done: () => void } | undefined;
   /** States seen, oldest first (tests assert loading → ready). */
   readonly stateHistory: string[] = [];
+  /** Test hook: every message the download notification showed. */
+  readonly downloadReports: string[] = [];
 
   constructor(
     readonly context: vscode.ExtensionContext,
@@ -90,8 +93,8 @@ export class ModelManagement implements vscode.Disposable {
   private showDownload(state: Extract<ModelState, { state: 'loading' }>): void {
     const progress = state.progress;
     if (!progress) return;
-    const percent = progress.totalBytes ? Math.floor((100 * (progress.loadedBytes ?? 0)) / progress.totalBytes) : 0;
-    const message = `${progress.file ?? ''} ${formatMegabytes(progress.loadedBytes ?? 0)} / ${formatMegabytes(progress.totalBytes ?? 0)}`;
+    const message = describeDownload(progress);
+    this.downloadReports.push(message);
     if (!this.download) {
       let resolveDone!: () => void;
       const done = new Promise<void>((resolve) => (resolveDone = resolve));
@@ -103,13 +106,16 @@ export class ModelManagement implements vscode.Disposable {
           entry.report = (text, increment) => reporter.report({ message: text, increment });
           token.onCancellationRequested(() => {
             this.log.warn('Download cancelled by the user');
-            void this.model.restart();
+            // The model process stops the download and removes its partial files.
+            void this.model.client.request(cancelDownloadRequest, null).catch((error: unknown) => this.log.error(`Could not cancel the download: ${String(error)}`));
           });
           await done;
         },
       );
     }
     const download = this.download;
+    // The bar follows the weights file (hundreds of MB); the JSON files before it take a moment.
+    const percent = progress.file?.endsWith('.onnx') ? Math.floor(100 * fileFraction(progress)) : download.percent;
     download.report(message, Math.max(0, percent - download.percent));
     download.percent = Math.max(download.percent, percent);
   }

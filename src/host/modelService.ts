@@ -1,7 +1,7 @@
 import { completeGreedy, completeSampled } from '../core/completion';
 import { loadEngine } from '../core/engine';
 import type { Engine } from '../core/engine';
-import { LmLensError, errorMessage } from '../core/errors';
+import { LmLensError, errorMessage, isCancelled } from '../core/errors';
 import { sampleContinuations } from '../core/generation';
 import type { LoadProgress, ModelInfo } from '../core/model';
 import { logSoftmax } from '../core/distribution';
@@ -45,6 +45,10 @@ export class ModelService {
   private remote: Promise<RemoteService> | undefined;
   /** Recent next-token distributions (logits) keyed by a hash of their context, for the panel's chips. */
   private readonly distributions = new LruMap<string, Float32Array>(64);
+  /** Aborts the running load's download. */
+  private loadController: AbortController | undefined;
+  /** Set when the user cancelled a download: requests fail at once instead of starting it again. */
+  private downloadCancelled: LmLensError | undefined;
 
   constructor(
     private readonly onState: (state: ModelState) => void,
@@ -54,6 +58,8 @@ export class ModelService {
   async configure(settings: ModelSettings): Promise<void> {
     if (sameSettings(this.settings, settings)) return;
     this.settings = settings;
+    this.downloadCancelled = undefined;
+    this.loadController?.abort();
     this.distributions.clear();
     const previous = this.engine;
     this.engine = undefined;
@@ -65,8 +71,11 @@ export class ModelService {
   /** The loaded engine, loading it on first use; a failed load is retried on the next request. */
   ready(): Promise<Engine> {
     if (!this.settings) return Promise.reject(new LmLensError('internal', 'The model process was not configured.'));
+    if (this.downloadCancelled) return Promise.reject(this.downloadCancelled);
     if (!this.engine) {
       const settings = this.settings;
+      const controller = new AbortController();
+      this.loadController = controller;
       this.onState({ state: 'loading' });
       this.log('info', `Loading ${settings.model} (${settings.dtype}, threads ${settings.threads || 'auto'})`);
       const loading = loadEngine({
@@ -75,12 +84,19 @@ export class ModelService {
         allowDownloads: settings.allowDownloads,
         cacheDir: settings.cacheDir || undefined,
         threads: settings.threads,
+        network: settings.network,
+        signal: controller.signal,
         onProgress: (progress: LoadProgress) => this.onState({ state: 'loading', progress }),
+      }).catch((error: unknown) => {
+        // Requests waiting on the load learn that the user cancelled it, not that they were.
+        throw isCancelled(error) && this.downloadCancelled ? this.downloadCancelled : error;
       });
       this.engine = loading;
       loading.then(
         (engine) => {
           if (this.engine !== loading) return;
+          // A cancel that came after the last byte stopped nothing: the model is here.
+          this.downloadCancelled = undefined;
           const info = engine.model.info;
           this.log('info', `Loaded ${info.id} in ${info.loadMs} ms: ${info.layers} layers, ${info.vocabSize} tokens, window ${info.contextSize}, ${info.threads} threads`);
           this.onState({ state: 'ready', info });
@@ -131,13 +147,22 @@ export class ModelService {
     return this.remote;
   }
 
-  async load(): Promise<ModelInfo | null> {
+  /** `explicit`: the user asked (Select model, Retry), which also ends a cancelled download's pause. */
+  async load(explicit = false): Promise<ModelInfo | null> {
+    if (explicit) this.downloadCancelled = undefined;
     const remote = this.serving();
     if (remote) {
       await remote;
       return null;
     }
     return (await this.ready()).model.info;
+  }
+
+  /** Stops a running download; the downloader removes its partial files. */
+  cancelDownload(): void {
+    if (!this.engine || !this.settings) return;
+    this.downloadCancelled = new LmLensError('download-cancelled', `The download of ${this.settings.model} was cancelled. Retry to download it again, or choose a local model folder.`);
+    this.loadController?.abort();
   }
 
   async nextToken(params: NextTokenParams, signal: AbortSignal): Promise<NextTokenResponse> {

@@ -16,6 +16,7 @@ import { DocumentStore } from './documentStore';
 import { ModelService } from './modelService';
 import {
   completeRequest,
+  cancelDownloadRequest,
   configureRequest,
   didChangeNotification,
   didCloseNotification,
@@ -117,7 +118,8 @@ function serveWindow(session: Session, service: ModelService, state: () => Model
     });
   };
   handle(configureRequest, (settings) => service.configure(settings), false);
-  handle(loadRequest, () => service.load(), false);
+  handle(loadRequest, () => service.load(true), false);
+  handle(cancelDownloadRequest, async () => service.cancelDownload(), false);
   handle(nextTokenRequest, (params, signal) => service.nextToken(params, signal));
   handle(sampleRequest, (params, signal) => service.sample(params, signal));
   handle(completeRequest, (params, signal) => service.complete(params, signal));

@@ -6,6 +6,7 @@
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
 import type { BackendCapabilities, BackendCompletion, BackendKind, BackendNextToken, BackendSequence } from '../core/backend';
+import type { NetworkSettings } from '../core/download/network';
 import type { LmLensErrorCode } from '../core/errors';
 import type { LoadProgress, ModelInfo } from '../core/model';
 import type { PrefixCacheStats } from '../core/prefixCache';
@@ -26,6 +27,8 @@ export interface ModelSettings {
   serverModel?: string;
   /** From VS Code's SecretStorage; never logged, never written to settings. */
   apiKey?: string;
+  /** Hub endpoint and proxy (VS Code's http.proxy, http.proxyStrictSSL, http.noProxy) for downloads. */
+  network?: NetworkSettings;
 }
 
 /** Which engine answered, for the status bar and the panel: "local", or a server's host and model. */
@@ -199,6 +202,8 @@ export interface ErrorData {
 
 /** Client → server: the settings to load with. Unloads the current model if they changed; loading is lazy. */
 export const configureRequest = new RequestType<ModelSettings, void, ErrorData>('lmLens/configure');
+/** Client → server: the user cancelled the download (its partial files are removed); no download starts again until `load` or new settings. */
+export const cancelDownloadRequest = new RequestType<null, void, ErrorData>('lmLens/cancelDownload');
 /** Client → server: load now (e.g. after "Select model") and answer with what was loaded. */
 export const loadRequest = new RequestType<null, ModelInfo | null, ErrorData>('lmLens/load');
 /** Client → server: top-k next tokens after `text` (the panel). */

@@ -54,6 +54,7 @@ export const SETTINGS = {
   dtype: { type: 'string', default: 'fp32', enum: ['fp32', 'fp16', 'q8', 'int8', 'q4'], scope: 'machine' },
   allowDownloads: { type: 'boolean', default: true, scope: 'machine' },
   cacheDir: { type: 'string', default: '', scope: 'machine' },
+  hubEndpoint: { type: 'string', default: 'https://huggingface.co', scope: 'machine' },
   threads: { type: 'integer', default: 0, minimum: 0, maximum: 64, scope: 'machine' },
   'nextToken.topK': { type: 'integer', default: 10, minimum: 1, maximum: 100 },
   'nextToken.temperature': { type: 'number', default: 1, minimum: 0.05, maximum: 5 },

@@ -8,6 +8,7 @@ export const suites: ReadonlyArray<readonly [name: string, load: () => Promise<u
   ['loss', () => import('./suite/loss.test')],
   ['management', () => import('./suite/management.test')],
   ['faults', () => import('./suite/faults.test')],
+  ['download', () => import('./suite/download.test')],
   // Last: it kills the model server, which the other window counts as a crash.
   ['shared server', () => import('./suite/sharedServer.test')],
 ];

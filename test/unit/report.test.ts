@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
 import { compareText, summarizeComparison } from '../../src/core/compare';
-import { FRAC_BINS, MAX_SCATTER_POINTS, TOP10_ENTROPY_BINS, TOP10_ENTROPY_MAX, binOf, buildReport, mostSurprising, rankBucketOf } from '../../src/core/report';
+import { FRAC_BINS, MAX_SCATTER_POINTS, TOP10_ENTROPY_BINS, TOP10_ENTROPY_MAX, binOf, buildReport, mostSurprising, rankBucketOf, reportableSentences } from '../../src/core/report';
 import type { ReportSentenceInput } from '../../src/core/report';
 import { scoreIds } from '../../src/core/scoring';
 import { scoreSentences } from '../../src/core/sentenceLoss';
@@ -139,7 +139,7 @@ describe('document report', function () {
   });
 
   it('gives the per-sentence loss series, the summary and the most surprising sentences from the reference’s numbers', () => {
-    const report = buildReport(scored.sentences, { model: 'test', dtype: 'fp32', documentChars: TEXT.length, complete: true });
+    const report = buildReport(reportableSentences(scored.sentences), { model: 'test', dtype: 'fp32', documentChars: TEXT.length, complete: true });
     assert.ok(report.sentences.length >= 4);
     const referenceLosses = scored.sentences.map((sentence) => {
       const losses = sentence.tokens.map((token) => -referenceOf(token.start).logprob);
@@ -190,10 +190,10 @@ describe('document report', function () {
         lossA -= logA[ids[i] as number] as number;
         cross += h;
       });
-      const summary = summarizeComparison('B', compared, scored.sentences);
+      const summary = summarizeComparison('B', compared, reportableSentences(scored.sentences));
       assert.ok(Math.abs(summary.ratio - lossA / cross) < TOLERANCE, `${summary.ratio} vs ${lossA / cross}`);
       assert.equal(summary.sentences.length, scored.sentences.length);
-      const first = scored.sentences[0] as ReportSentenceInput;
+      const first = reportableSentences(scored.sentences)[0] as ReportSentenceInput;
       const firstLoss = first.tokens.reduce((sum, token) => sum - referenceOf(token.start).logprob, 0) / first.tokens.length;
       assert.ok(Math.abs((summary.sentences[0]?.lossA as number) - firstLoss) < TOLERANCE);
     } finally {

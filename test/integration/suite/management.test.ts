@@ -119,7 +119,7 @@ function newerThan(previous: PanelState): (state: PanelState) => boolean {
 }
 
 /** Runs `body` with the next-token panel open on PROMPT (cursor at its end), given its first settled render. */
-async function withPanel(lens: LmLensApi, body: (first: PanelState) => Promise<void>): Promise<void> {
+export async function withPanel(lens: LmLensApi, body: (first: PanelState) => Promise<void>): Promise<void> {
   const document = await vscode.workspace.openTextDocument({ language: 'markdown', content: PROMPT });
   const editor = await vscode.window.showTextDocument(document);
   const end = document.positionAt(PROMPT.length);
