@@ -97,7 +97,7 @@ export async function scoreIds(engine: Engine, ids: number[], options: ScoreOpti
           };
           if (options.alternatives) {
             const logZ = stats.logZ[row] as number;
-            score.alternatives = Array.from({ length: k }, (_, j) => ({
+            score.alternatives = Array.from({ length: options.alternatives }, (_, j) => ({
               id: Number(stats.topIds[row * k + j]),
               prob: Math.exp((stats.topLogits[row * k + j] as number) - logZ),
             }));

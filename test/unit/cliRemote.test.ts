@@ -85,7 +85,7 @@ describe('lm-lens CLI against a server', function () {
         const text = 'Alice was beginning to get very tired. She peeped into the book.';
         for (const args of [['tokens', text], ['next', text, '--top', '10'], ['loss', text, '--bos'], ['sentences', text]]) {
           const [mine, theirs] = await Promise.all([local(args), remote(args, key)]);
-          sameShape(theirs, mine, args[0] as string, new Set(['next.entropy', 'loss.tokens[].rank', 'next.top[].logit', 'tokens.vocabSize', 'sentences.computedTokens', 'sentences.sentences[].tokens[].rank', 'sentences.sentences[].tokens[].entropy', 'sentences.sentences[].leastLikely[].entropy', 'sentences.sentences[].leastLikely[].rank', 'sentences.sentences[].leastLikely[].alternatives[].id']));
+          sameShape(theirs, mine, args[0] as string, new Set(['next.entropy', 'loss.tokens[].rank', 'next.top[].logit', 'tokens.vocabSize', 'sentences.computedTokens', 'sentences.sentences[].tokens[].rank', 'sentences.sentences[].tokens[].entropy', 'sentences.sentences[].tokens[].topLogprob', 'sentences.sentences[].tokens[].top10Entropy', 'sentences.sentences[].leastLikely[].entropy', 'sentences.sentences[].leastLikely[].topLogprob', 'sentences.sentences[].leastLikely[].top10Entropy', 'sentences.sentences[].leastLikely[].rank', 'sentences.sentences[].leastLikely[].alternatives[].id']));
         }
         const next = await remote(['next', 'Alice is a'], key);
         assert.equal(next.entropy, null);
