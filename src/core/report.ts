@@ -8,6 +8,7 @@
  * sentences that changed plus a merge over the per-sentence parts.
  */
 import { LmLensError } from './errors';
+import type { SentenceScore } from './sentenceLoss';
 
 /** The per-token numbers the report reads (a subset of `ScoredToken`). */
 export interface ReportTokenInput {
@@ -20,15 +21,8 @@ export interface ReportTokenInput {
   top10Entropy: number;
 }
 
-export interface ReportSentenceInput {
-  start: number;
-  end: number;
-  text: string;
-  loss: number;
-  perplexity: number;
-  tokenCount: number;
-  tokens: readonly ReportTokenInput[];
-}
+/** A scored sentence as the report reads it: the sentence-loss feature's own fields, tokens narrowed to what the report needs. */
+export type ReportSentenceInput = Pick<SentenceScore, 'start' | 'end' | 'text' | 'loss' | 'perplexity' | 'tokenCount'> & { tokens: readonly ReportTokenInput[] };
 
 /** GLTR's rank buckets (Gehrmann et al., 2019): top 10, top 100, top 1000, the rest. */
 export const RANK_BUCKET_LIMITS = [10, 100, 1000] as const;
