@@ -64,6 +64,7 @@ const entries = [
 if (existsSync('test/integration/index.ts')) {
   entries.push(nodeEntry('test/integration/index', 'test/integration/index.ts', { external: [...nodeExternals, 'mocha'] }));
   entries.push(nodeEntry('test/integration/peer', 'test/integration/peer.ts'));
+  entries.push(nodeEntry('test/integration/fixtureServer', 'test/integration/fixtureServer.ts'));
 }
 
 if (watch) {

@@ -99,6 +99,9 @@ document.addEventListener('click', (event) => {
     case 'selectModel':
       vscode.postMessage({ type: 'selectModel' });
       break;
+    case 'openSettings':
+      vscode.postMessage({ type: 'openSettings' });
+      break;
   }
 });
 

@@ -60,11 +60,13 @@ function notice(body: string, extraClass = ''): string {
 
 function renderModelStatus(model: ModelStatusView): string {
   switch (model.kind) {
-    case 'error':
+    case 'error': {
+      const settings = model.code?.startsWith('server-') ? '<button type="button" class="secondary" data-action="openSettings">Open settings</button>' : '';
       return notice(
-        `<p>${escapeHtml(model.message)}</p><div class="actions"><button type="button" data-action="retry">Retry</button><button type="button" class="secondary" data-action="selectModel">Select model</button></div>`,
+        `<p>${escapeHtml(model.message)}</p><div class="actions"><button type="button" data-action="retry">Retry</button>${settings}<button type="button" class="secondary" data-action="selectModel">Select model</button></div>`,
         'error',
       );
+    }
     case 'loading': {
       if (model.phase === 'download') {
         const known = model.totalBytes !== undefined && model.totalBytes > 0;
@@ -152,5 +154,9 @@ export function renderSamples(state: PanelState): string {
   if (state.sampling) return '<p class="muted">Sampling…</p>';
   if (!samples) return '';
   const stale = samples.stale ? '<p class="muted">Sampled for an earlier cursor position; Sample again to refresh.</p>' : '';
-  return `${stale}<div class="sequences" role="group" aria-label="Sampled continuations">${samples.sequences.map(sequenceHtml).join('')}</div><p class="muted">p: the model's probability of the whole continuation; sampled p: its probability under the sampling settings; share: sampled p over the ${samples.sequences.length} samples; normed: the product of each token's sampled p over the sum across the samples at that step. ${Math.round(samples.elapsedMs)} ms</p>`;
+  // A server's top alternatives fix the sampled probabilities only with top-k on, within its cap.
+  const unknown = samples.sequences.some((sequence) => sequence.sampledProb === null)
+    ? '<p class="note muted">The server’s answer does not determine the sampled probabilities with these settings (set Top-k, within its cap): sampled p, share and normed are unknown (–).</p>'
+    : '';
+  return `${stale}${unknown}<div class="sequences" role="group" aria-label="Sampled continuations">${samples.sequences.map(sequenceHtml).join('')}</div><p class="muted">p: the model's probability of the whole continuation; sampled p: its probability under the sampling settings; share: sampled p over the ${samples.sequences.length} samples; normed: the product of each token's sampled p over the sum across the samples at that step. ${Math.round(samples.elapsedMs)} ms</p>`;
 }

@@ -12,6 +12,9 @@ export interface LmLensConfig {
   cacheDir: string;
   hubEndpoint: string;
   threads: number;
+  /** Which engine answers: the model process's own GPT-2, or a server it forwards to. */
+  backend: 'local' | 'openai' | 'llama.cpp';
+  server: { url: string; model: string; timeoutSeconds: number };
   nextToken: { topK: number; temperature: number; topP: number; samplingTopK: number; debounceMs: number };
   inline: { enabled: boolean; languages: string[]; maxNewTokens: number; debounceMs: number; alternatives: number };
   loss: { enabled: boolean; languages: string[]; mode: 'sentence' | 'token'; thresholds: number[]; showAnnotation: boolean; maxDocumentChars: number };
@@ -26,7 +29,7 @@ export function readConfig(): LmLensConfig {
     const value = config.get<unknown>(key);
     return typeof value === 'boolean' ? value : SETTINGS[key].default;
   };
-  const text = (key: 'model' | 'dtype' | 'cacheDir' | 'hubEndpoint' | 'loss.mode'): string => {
+  const text = (key: 'model' | 'dtype' | 'cacheDir' | 'hubEndpoint' | 'loss.mode' | 'backend' | 'server.url' | 'server.model'): string => {
     const value = config.get<unknown>(key);
     const spec: { default: string; enum?: readonly string[] } = SETTINGS[key];
     if (typeof value !== 'string' || (spec.enum && !spec.enum.includes(value))) return spec.default;
@@ -45,6 +48,8 @@ export function readConfig(): LmLensConfig {
     cacheDir: text('cacheDir'),
     hubEndpoint: text('hubEndpoint').trim(),
     threads: num('threads'),
+    backend: text('backend') as LmLensConfig['backend'],
+    server: { url: text('server.url').trim(), model: text('server.model').trim(), timeoutSeconds: num('server.timeoutSeconds') },
     nextToken: {
       topK: num('nextToken.topK'),
       temperature: num('nextToken.temperature'),

@@ -16,6 +16,7 @@ import { DocumentSync } from './documentSync';
 import { bandOf } from './lossBands';
 import { LossCommands } from './lossCommands';
 import { buildSentenceHover } from './lossHover';
+import { scoringNote } from '../shared/engineNotes';
 import { planDecorations, tokenAt, tokenRange } from './lossRanges';
 import type { DecorationPlan } from './lossRanges';
 import { LossResults } from './lossResults';
@@ -297,7 +298,8 @@ export class SentenceLossFeature implements vscode.Disposable {
     const text = mode === 'token' ? document.getText() : '';
     const token = mode === 'token' ? tokenAt(text, sentence.tokens, offset) : undefined;
     const thresholds = this.config.thresholds;
-    const content = buildSentenceHover({ sentence, band: bandOf(sentence.loss, thresholds), thresholds, mode, token, uri: document.uri.toString() });
+    const engineNote = scoringNote(this.model.state);
+    const content = buildSentenceHover({ sentence, band: bandOf(sentence.loss, thresholds), thresholds, mode, token, uri: document.uri.toString(), engineNote });
     const markdown = new vscode.MarkdownString(content.markdown);
     markdown.isTrusted = { enabledCommands: content.enabledCommands };
     // For the theme-coloured swatches only (see swatchHtml).

@@ -24,6 +24,8 @@ export interface SentenceHoverOptions {
   token?: ScoredToken;
   /** Document of the sentence, for the "score on its own" link. */
   uri: string;
+  /** What the engine that scored it could not give (a server), one line. */
+  engineNote?: string;
 }
 
 export interface HoverContent {
@@ -42,6 +44,7 @@ export function buildSentenceHover(options: SentenceHoverOptions): HoverContent 
       `${plural(sentence.tokenCount, 'token')}${bandSwatch ? ` · ${swatchHtml(bandSwatch)} ${bandSwatch.label}` : ''}`,
     '',
   );
+  if (options.engineNote) lines.push(`_${escapeMarkdown(options.engineNote)}_`, '');
 
   if (options.mode === 'token' && options.token) {
     const token = options.token;
@@ -123,6 +126,11 @@ export function annotationText(losses: ReadonlyArray<number | null>): string {
 
 function legendLine(entries: readonly LegendEntry[], current: number | undefined): string {
   return entries.map((entry, i) => (i === current ? `${swatchHtml(entry.swatch)} **${entry.range}**` : `${swatchHtml(entry.swatch)} ${entry.range}`)).join(' · ');
+}
+
+/** A server's model name or host may hold Markdown syntax. */
+function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+!<>|]/g, '\\$&');
 }
 
 function plural(count: number, noun: string): string {

@@ -24,7 +24,18 @@ const SETTINGS_FOR_ERROR: Partial<Record<string, string>> = {
   'mirror-missing': 'lmLens.hubEndpoint',
   'endpoint-invalid': 'lmLens.hubEndpoint',
   'disk-full': 'lmLens.cacheDir',
+  'server-unreachable': 'lmLens.server',
+  'server-timeout': 'lmLens.server',
+  'server-auth': 'lmLens.server',
+  'server-model': 'lmLens.server.model',
+  'server-refused': 'lmLens.server',
+  'server-error': 'lmLens.server',
+  'server-endpoint': 'lmLens.backend',
+  'server-response': 'lmLens.backend',
 };
+
+/** Where the server's API key lives: VS Code's SecretStorage (the OS keychain), never settings or logs. */
+export const API_KEY_SECRET = 'lmLens.server.apiKey';
 
 export type Feature = 'panel' | 'inline' | 'loss' | 'command';
 
@@ -50,8 +61,8 @@ function networkSettings(config: LmLensConfig): NetworkSettings {
   };
 }
 
-export function modelSettingsFrom(config: LmLensConfig, defaultCacheDir: string): ModelSettings {
-  return {
+export function modelSettingsFrom(config: LmLensConfig, defaultCacheDir: string, apiKey?: string): ModelSettings {
+  const settings: ModelSettings = {
     model: config.model,
     dtype: config.dtype,
     allowDownloads: config.allowDownloads,
@@ -59,6 +70,9 @@ export function modelSettingsFrom(config: LmLensConfig, defaultCacheDir: string)
     threads: config.threads,
     network: networkSettings(config),
   };
+  if (config.backend === 'local') return settings;
+  const { url: serverUrl, model: serverModel, timeoutSeconds } = config.server;
+  return { ...settings, backend: config.backend, serverUrl, serverModel, serverTimeoutMs: timeoutSeconds * 1000, ...(apiKey ? { apiKey } : {}) };
 }
 
 /**
@@ -71,6 +85,13 @@ export class ModelController implements vscode.Disposable {
   private readonly channels = new Map<Feature, FeatureChannel>();
   private readonly stateEmitter = new vscode.EventEmitter<ModelState>();
   readonly onDidChangeState = this.stateEmitter.event;
+  private readonly latencyEmitter = new vscode.EventEmitter<void>();
+  /** A request finished: the status bar shows a server's latency. */
+  readonly onDidRecordLatency = this.latencyEmitter.event;
+  private readonly secrets: vscode.SecretStorage;
+  private apiKey: string | undefined;
+  /** Settings go to the model process once the key is read (a server would refuse a request without it). */
+  private readonly keyLoaded: Promise<void>;
   private currentState: ModelState = { state: 'idle' };
   private readonly latencies = new Map<Feature, number[]>();
   private readonly disposables: vscode.Disposable[] = [];
@@ -86,6 +107,7 @@ export class ModelController implements vscode.Disposable {
   ) {
     // Downloads live in global storage, never inside the extension's install folder.
     this.defaultCacheDir = path.join(context.globalStorageUri.fsPath, 'models');
+    this.secrets = context.secrets;
     this.client = new ModelClient({
       hostScript: context.asAbsolutePath(path.join('dist', 'modelHost.js')),
       log: (level, message) => (level === 'error' ? log.error(message) : level === 'warn' ? log.warn(message) : log.info(message)),
@@ -99,16 +121,22 @@ export class ModelController implements vscode.Disposable {
     });
     this.disposables.push(
       this.stateEmitter,
+      this.latencyEmitter,
       { dispose: () => this.client.dispose() },
       this.client.onState((state) => {
         this.currentState = state;
         this.stateEmitter.fire(state);
       }),
       this.client.onDown((message) => void this.showDown(message)),
-      onConfigChange(['model', 'dtype', 'allowDownloads', 'cacheDir', 'hubEndpoint', 'threads'], (config) => void this.applySettings(config)),
+      onConfigChange(['model', 'dtype', 'allowDownloads', 'cacheDir', 'hubEndpoint', 'threads', 'backend', 'server'], (config) => void this.applySettings(config)),
       vscode.workspace.onDidChangeConfiguration((event) => PROXY_SETTINGS.some((key) => event.affectsConfiguration(key)) && void this.applySettings(readConfig())),
+      // Another window of this machine may set the key: every window's settings follow.
+      this.secrets.onDidChange((event) => event.key === API_KEY_SECRET && void this.loadApiKey().then(() => this.applySettings(readConfig()))),
+      vscode.commands.registerCommand(COMMANDS.setServerApiKey, (value?: unknown) => this.setApiKey(typeof value === 'string' ? value : undefined)),
     );
-    void this.applySettings(readConfig());
+    // The local engine needs no key: its settings go out at once, as before servers existed.
+    if (readConfig().backend === 'local') void this.applySettings(readConfig());
+    this.keyLoaded = this.loadApiKey().then(() => this.applySettings(readConfig()));
   }
 
   get state(): ModelState {
@@ -116,11 +144,33 @@ export class ModelController implements vscode.Disposable {
   }
 
   get settings(): ModelSettings {
-    return modelSettingsFrom(readConfig(), this.defaultCacheDir);
+    return modelSettingsFrom(readConfig(), this.defaultCacheDir, this.apiKey);
+  }
+
+  private async loadApiKey(): Promise<void> {
+    this.apiKey = (await Promise.resolve(this.secrets.get(API_KEY_SECRET)).catch(() => undefined)) || undefined;
+  }
+
+  /** "LM Lens: Set server API key": asked in a password box (or passed by a caller), kept in SecretStorage; empty removes it. */
+  async setApiKey(value?: string): Promise<void> {
+    const key =
+      value ??
+      (await vscode.window.showInputBox({
+        title: 'LM Lens: Set server API key',
+        prompt: 'The key the server was started with (vllm serve --api-key, llama-server --api-key). Empty removes it. It is kept in VS Code\'s secret storage.',
+        password: true,
+        ignoreFocusOut: true,
+      }));
+    if (key === undefined) return;
+    if (key.trim() === '') await this.secrets.delete(API_KEY_SECRET);
+    else await this.secrets.store(API_KEY_SECRET, key.trim());
+    this.log.info(key.trim() === '' ? 'Server API key removed' : 'Server API key stored in secret storage');
+    await this.loadApiKey();
+    await this.applySettings(readConfig());
   }
 
   private async applySettings(config: LmLensConfig): Promise<void> {
-    const settings = modelSettingsFrom(config, this.defaultCacheDir);
+    const settings = modelSettingsFrom(config, this.defaultCacheDir, this.apiKey);
     // Writing a model setting to its current value (e.g. "Select model" saving an unchanged
     // precision) must not cancel the requests of every feature.
     const key = JSON.stringify(settings);
@@ -128,6 +178,8 @@ export class ModelController implements vscode.Disposable {
     this.appliedSettings = key;
     // Switching models cancels what is running: its answers would be for the old model.
     for (const channel of this.channels.values()) channel.cancel();
+    // Latencies of another engine say nothing about this one.
+    this.latencies.clear();
     this.lastErrorShown = '';
     try {
       await this.client.configure(settings);
@@ -156,6 +208,7 @@ export class ModelController implements vscode.Disposable {
   async request<P, R>(feature: Feature, type: RequestType<P, R, ErrorData>, params: P, token?: vscode.CancellationToken, timeoutMs?: number): Promise<R> {
     const disposables: vscode.Disposable[] = [];
     const started = Date.now();
+    await this.keyLoaded;
     try {
       const outer = toAbortSignal(token, disposables);
       const result = await this.channel(feature).run((signal) => this.client.request(type, params, signal, timeoutMs), outer);
@@ -171,6 +224,7 @@ export class ModelController implements vscode.Disposable {
     list.push(ms);
     if (list.length > 20) list.shift();
     this.latencies.set(feature, list);
+    this.latencyEmitter.fire();
   }
 
   /** Median of the last requests per feature, in ms. */
@@ -183,6 +237,12 @@ export class ModelController implements vscode.Disposable {
     return medians;
   }
 
+  /** Median of this window's recent requests over every feature, in ms; undefined before the first. */
+  recentLatency(): number | undefined {
+    const all = [...this.latencies.values()].flat().sort((a, b) => a - b);
+    return all.length ? all[Math.floor(all.length / 2)] : undefined;
+  }
+
   async stats(): Promise<HostStats | undefined> {
     if (this.client.isDown || this.currentState.state !== 'ready') return undefined;
     return this.client.request(statsRequest, null).catch(() => undefined);
@@ -193,6 +253,14 @@ export class ModelController implements vscode.Disposable {
     for (const channel of this.channels.values()) channel.cancel();
     this.lastErrorShown = '';
     await this.client.restart();
+  }
+
+  /** "Retry": a server is asked again (connecting anew if it failed); the local engine's process is restarted. */
+  async retry(): Promise<void> {
+    if (readConfig().backend === 'local') return this.restart();
+    this.log.info(`Asking the server at ${readConfig().server.url} again`);
+    this.lastErrorShown = '';
+    await this.client.request(loadRequest, null).then(undefined, (error: unknown) => this.reportError(error));
   }
 
   /**
@@ -212,16 +280,23 @@ export class ModelController implements vscode.Disposable {
       actions.push('Choose a local folder…', 'Select model');
     }
     const settingsQuery = SETTINGS_FOR_ERROR[code];
+    if (code === 'server-auth') actions.push('Set API key');
     if (settingsQuery) actions.push('Open settings');
     actions.push('Retry', 'Show log');
     this.lastErrorReport = { code, message, actions };
     const choice = await vscode.window.showErrorMessage(`LM Lens: ${message}`, ...actions);
     if (choice === 'Choose a local folder…') await vscode.commands.executeCommand(COMMANDS.selectModel, 'folder');
     else if (choice === 'Select model') await vscode.commands.executeCommand(COMMANDS.selectModel);
-    else if (choice === 'Retry') await this.restart();
+    else if (choice === 'Retry') await this.retry();
+    else if (choice === 'Set API key') await this.setApiKey();
     else if (choice === 'Show log') this.log.show(true);
-    else if (choice === 'Open settings') await vscode.commands.executeCommand('workbench.action.openSettings', settingsQuery);
+    else if (choice === 'Open settings') await this.openSettings(code);
     else if (choice === 'Re-download') await this.redownload();
+  }
+
+  /** The settings editor, filtered to what fixes an error of this code (LM Lens's settings when none is known). */
+  async openSettings(code: string | undefined): Promise<void> {
+    await vscode.commands.executeCommand('workbench.action.openSettings', (code && SETTINGS_FOR_ERROR[code]) || 'lmLens');
   }
 
   /** Deletes the damaged cached copy (under the download lock) and loads again, which downloads it. */

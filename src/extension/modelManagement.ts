@@ -11,7 +11,7 @@ import { DEFAULT_MODEL } from '../shared/settings';
 import type { ModelState } from '../shared/hostProtocol';
 import { SECTION, readConfig } from './configuration';
 import type { ModelController } from './modelController';
-import { describeState, statusTooltip } from './statusText';
+import { describeServerState, describeState, hostOf, statusTooltip } from './statusText';
 import { COMMANDS, STATUS_ITEMS } from '../shared/commands';
 
 const PRECISIONS: Array<{ dtype: Dtype; detail: string }> = [
@@ -50,6 +50,8 @@ export class ModelManagement implements vscode.Disposable {
   readonly stateHistory: string[] = [];
   /** Test hook: every message the download notification showed. */
   readonly downloadReports: string[] = [];
+  /** Test hook: what the model's status bar item says. */
+  readonly probe = { statusText: (): string => this.statusItem.text };
 
   constructor(
     readonly context: vscode.ExtensionContext,
@@ -68,6 +70,7 @@ export class ModelManagement implements vscode.Disposable {
       vscode.commands.registerCommand(COMMANDS.showOutput, () => this.log.show(true)),
       vscode.commands.registerCommand(COMMANDS.statusMenu, () => this.statusMenu()),
       model.onDidChangeState((state) => this.onState(state)),
+      model.onDidRecordLatency(() => this.renderStatus(model.state)),
     );
     this.onState(model.state);
     this.statusItem.show();
@@ -79,15 +82,22 @@ export class ModelManagement implements vscode.Disposable {
 
   private onState(state: ModelState): void {
     if (this.stateHistory.at(-1) !== state.state) this.stateHistory.push(state.state);
-    const config = readConfig();
-    const { text, severity } = describeState(state, config.model, config.dtype);
-    this.statusItem.text = text;
-    this.statusItem.backgroundColor = severity === 'error' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
-    this.statusItem.accessibilityInformation = { label: text.replace(/\$\([^)]+\)\s*/g, '') };
+    this.renderStatus(state);
     if (state.state === 'loading' && state.progress?.phase === 'download') this.showDownload(state);
     else if (this.download && state.state !== 'loading') this.finishDownload();
     if (state.state === 'error') void this.model.reportError(new LmLensError(state.code, state.message));
     void this.refreshTooltip();
+  }
+
+  /** A server shows as "model · host · latency"; the local engine as "model · precision". */
+  private renderStatus(state: ModelState): void {
+    const config = readConfig();
+    const { text, severity } =
+      config.backend === 'local' ? describeState(state, config.model, config.dtype) : describeServerState(state, { backend: config.backend, ...config.server }, this.model.recentLatency());
+    if (text === this.statusItem.text) return;
+    this.statusItem.text = text;
+    this.statusItem.backgroundColor = severity === 'error' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+    this.statusItem.accessibilityInformation = { label: text.replace(/\$\([^)]+\)\s*/g, '') };
   }
 
   private showDownload(state: Extract<ModelState, { state: 'loading' }>): void {
@@ -154,15 +164,18 @@ export class ModelManagement implements vscode.Disposable {
     if (mode === 'folder') {
       ({ model, offered } = (await this.pickFolder()) ?? {});
     } else {
-      const current = (id: string): string | undefined => (config.model === id ? 'current' : undefined);
+      const current = (id: string): string | undefined => (config.backend === 'local' && config.model === id ? 'current' : undefined);
       const items: Array<vscode.QuickPickItem & { value: string }> = [
         { label: 'GPT-2', description: `${DEFAULT_MODEL} · 124M parameters (default)`, detail: current(DEFAULT_MODEL), value: DEFAULT_MODEL },
         { label: 'DistilGPT-2', description: 'Xenova/distilgpt2 · 82M, faster', detail: current('Xenova/distilgpt2'), value: 'Xenova/distilgpt2' },
         { label: '$(edit) Enter a hub id…', value: 'hub' },
         { label: '$(folder-opened) Choose a local folder…', value: 'folder' },
+        { label: '$(remote) Use a server…', description: 'vLLM, SGLang or llama-server', detail: config.backend === 'local' ? undefined : `current: ${config.backend} at ${config.server.url}`, value: 'server' },
       ];
-      const choice = await vscode.window.showQuickPick(items, { title: 'LM Lens: Select model', placeHolder: `Current: ${config.model}` });
+      const answering = config.backend === 'local' ? config.model : `${config.backend} server at ${hostOf(config.server.url)}`;
+      const choice = await vscode.window.showQuickPick(items, { title: 'LM Lens: Select model', placeHolder: `Current: ${answering}` });
       if (!choice) return;
+      if (choice.value === 'server') return this.pickServer();
       if (choice.value === 'folder') ({ model, offered } = (await this.pickFolder()) ?? {});
       else if (choice.value === 'hub') {
         model = await vscode.window.showInputBox({
@@ -177,12 +190,45 @@ export class ModelManagement implements vscode.Disposable {
     const dtype = await this.pickPrecision(offered, config.dtype);
     if (!dtype) return;
     const settings = vscode.workspace.getConfiguration(SECTION);
+    // A local model is answered by the local engine: leave any server.
+    if (config.backend !== 'local') await settings.update('backend', 'local', vscode.ConfigurationTarget.Global);
     await settings.update('model', model, vscode.ConfigurationTarget.Global);
     await settings.update('dtype', dtype, vscode.ConfigurationTarget.Global);
     this.log.info(`Model set to ${model} (${dtype})`);
-    // Load now rather than on the next keystroke, so progress and errors show right away.
+    await this.loadNow();
+  }
+
+  /** Loads (or connects) now rather than on the next keystroke, so progress and errors show right away. */
+  private async loadNow(): Promise<void> {
     await this.model.client.configure(this.model.settings);
     this.model.client.request(loadRequest, null).catch((error: unknown) => void this.model.reportError(error));
+  }
+
+  /** "Use a server…": the API, the URL and the served model, saved to the (machine-scoped) user settings. */
+  private async pickServer(): Promise<void> {
+    const config = readConfig();
+    const api = await vscode.window.showQuickPick(
+      [
+        { label: 'vLLM or SGLang', description: 'OpenAI-compatible completions API', value: 'openai' as const },
+        { label: 'llama-server', description: "llama.cpp's native API", value: 'llama.cpp' as const },
+      ],
+      { title: 'LM Lens: which server?' },
+    );
+    if (!api) return;
+    const url = await vscode.window.showInputBox({
+      title: 'LM Lens: server URL',
+      value: config.backend === api.value ? config.server.url : api.value === 'openai' ? 'http://127.0.0.1:8000' : 'http://127.0.0.1:8080',
+      validateInput: (value) => (/^https?:\/\/\S+$/.test(value.trim()) ? undefined : 'Expected http://host:port or https://host:port'),
+    });
+    if (!url) return;
+    const served = await vscode.window.showInputBox({ title: 'LM Lens: served model (empty: the server’s first)', value: config.server.model });
+    if (served === undefined) return;
+    const settings = vscode.workspace.getConfiguration(SECTION);
+    await settings.update('server.url', url.trim(), vscode.ConfigurationTarget.Global);
+    await settings.update('server.model', served.trim() || undefined, vscode.ConfigurationTarget.Global);
+    await settings.update('backend', api.value, vscode.ConfigurationTarget.Global);
+    this.log.info(`Engine set to the ${api.value} server at ${url.trim()}`);
+    await this.loadNow();
   }
 
   private async pickFolder(): Promise<{ model: string; offered: Dtype[] } | undefined> {

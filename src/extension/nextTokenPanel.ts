@@ -2,15 +2,15 @@ import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { predictionToJson, predictionToMarkdown } from './exportTable';
 import { buildPanelHtml } from './panelHtml';
-import { isFollowable, keyOf, targetOf } from './panelTarget';
-import { errorMessage, isCancelled } from '../core/errors';
+import { isFollowable, keyOf, moveCursorTo, targetOf } from './panelTarget';
+import { LmLensError, errorMessage, isCancelled } from '../core/errors';
 import type { ModelState } from '../shared/hostProtocol';
 import { nextTokenRequest, sampleRequest } from '../shared/hostProtocol';
 import { onConfigChange, readConfig, updateSetting } from './configuration';
 import type { ModelController } from './modelController';
 import { SETTINGS } from '../shared/settings';
 import { CONTROL_LIMITS, CONTROL_SETTINGS, DEFAULT_SAMPLE_OPTIONS, PANEL_VIEW_TYPE, SAMPLE_LIMITS, mergeLimited, modelStatus, parseWebviewMessage, predictionView, samplesView, samplingParams } from '../shared/panelProtocol';
-import type { CopyFormat, ExtensionMessage, PanelControls, PanelState, WebviewMessage } from '../shared/panelProtocol';
+import type { CopyFormat, ExtensionMessage, ModelStatusView, PanelControls, PanelState, WebviewMessage } from '../shared/panelProtocol';
 import { COMMANDS } from '../shared/commands';
 
 const TAIL_TOKENS = 12;
@@ -229,7 +229,7 @@ export class NextTokenPanelController implements vscode.Disposable {
       if (sequence !== this.sequence) return;
       // Cancelled from outside (the controller cancels every feature on a settings change): ask again, or the old table stays.
       if (isCancelled(error)) return this.schedule(0);
-      this.update({ hasEditor: true, model: { kind: 'error', message: errorMessage(error) }, updating: false });
+      this.update({ hasEditor: true, model: errorView(error), updating: false });
       void this.model.reportError(error);
     }
   }
@@ -268,9 +268,11 @@ export class NextTokenPanelController implements vscode.Disposable {
       case 'copy':
         return this.copy(message.format);
       case 'retry':
-        await this.model.restart();
+        await this.model.retry();
         this.schedule(0);
         return;
+      case 'openSettings':
+        return this.model.openSettings(this.view.model.kind === 'error' ? this.view.model.code : undefined);
       case 'selectModel':
         await vscode.commands.executeCommand(COMMANDS.selectModel);
     }
@@ -328,7 +330,7 @@ export class NextTokenPanelController implements vscode.Disposable {
       this.update({ sampling: false, samples: samplesView(id, response, stale) });
     } catch (error) {
       if (isCancelled(error)) return this.update({ sampling: false });
-      this.update({ sampling: false, model: { kind: 'error', message: errorMessage(error) } });
+      this.update({ sampling: false, model: errorView(error) });
       void this.model.reportError(error);
     }
   }
@@ -385,15 +387,6 @@ export class NextTokenPanelController implements vscode.Disposable {
   }
 }
 
-/** Hover links pass `{uri, offset}`: put the cursor there first, so the panel predicts at that spot. */
-async function moveCursorTo(at: unknown): Promise<void> {
-  if (!at || typeof at !== 'object') return;
-  const { uri, offset } = at as { uri?: unknown; offset?: unknown };
-  if (typeof uri !== 'string' || typeof offset !== 'number') return;
-  const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === uri);
-  if (!document) return;
-  const editor = await vscode.window.showTextDocument(document, { preserveFocus: false });
-  const position = document.positionAt(offset);
-  editor.selection = new vscode.Selection(position, position);
-  editor.revealRange(new vscode.Range(position, position));
+function errorView(error: unknown): ModelStatusView {
+  return { kind: 'error', message: errorMessage(error), ...(error instanceof LmLensError ? { code: error.code } : {}) };
 }

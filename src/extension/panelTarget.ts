@@ -33,3 +33,16 @@ export function targetOf(editor: vscode.TextEditor | undefined): Target | undefi
   const text = document.getText(new vscode.Range(document.positionAt(start), position)).replace(/^[\uDC00-\uDFFF]/, '');
   return { key: keyOf(editor), text, cut: start > 0, document, position };
 }
+
+/** Hover links pass `{uri, offset}`: put the cursor there first, so the panel predicts at that spot. */
+export async function moveCursorTo(at: unknown): Promise<void> {
+  if (!at || typeof at !== 'object') return;
+  const { uri, offset } = at as { uri?: unknown; offset?: unknown };
+  if (typeof uri !== 'string' || typeof offset !== 'number') return;
+  const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === uri);
+  if (!document) return;
+  const editor = await vscode.window.showTextDocument(document, { preserveFocus: false });
+  const position = document.positionAt(offset);
+  editor.selection = new vscode.Selection(position, position);
+  editor.revealRange(new vscode.Range(position, position));
+}

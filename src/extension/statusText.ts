@@ -27,6 +27,29 @@ export function describeState(state: ModelState, model: string, dtype: string): 
   }
 }
 
+/** Where a server answers, as the status bar names it: "host:port" (the URL itself when it does not parse). */
+export function hostOf(url: string): string {
+  try {
+    return new URL(url).host || url;
+  } catch {
+    return url;
+  }
+}
+
+export interface ServerTarget {
+  backend: string;
+  url: string;
+  model: string;
+}
+
+/** A server's status item: "$(remote) model · host · 35 ms" once it answers; the model's usual states before. */
+export function describeServerState(state: ModelState, server: ServerTarget, latencyMs: number | undefined): { text: string; severity: 'normal' | 'error' } {
+  const model = (state.state === 'ready' && state.engine?.model) || server.model || server.backend;
+  const host = (state.state === 'ready' && state.engine?.host) || hostOf(server.url);
+  if (state.state !== 'ready') return describeState(state, model, host);
+  return { text: `$(remote) ${shortModelName(model)} · ${host}${latencyMs === undefined ? '' : ` · ${Math.round(latencyMs)} ms`}`, severity: 'normal' };
+}
+
 export interface TooltipInput {
   state: ModelState;
   latencies: Partial<Record<string, number>>;

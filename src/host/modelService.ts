@@ -123,7 +123,8 @@ export class ModelService {
       // The URL and model only: the API key never reaches a log.
       this.log('info', `Connecting to the ${api} server at ${settings.serverUrl ?? ''}${settings.serverModel ? ` (model ${settings.serverModel})` : ''}`);
       const connecting = Promise.resolve().then(async () => {
-        const service = new RemoteService(createRemoteBackend(api, { url: settings.serverUrl ?? '', model: settings.serverModel || undefined, apiKey: settings.apiKey || undefined }));
+        const options = { url: settings.serverUrl ?? '', model: settings.serverModel || undefined, apiKey: settings.apiKey || undefined, timeoutMs: settings.serverTimeoutMs };
+        const service = new RemoteService(createRemoteBackend(api, options));
         await service.backend.ready();
         return service;
       });
@@ -150,6 +151,8 @@ export class ModelService {
   /** `explicit`: the user asked (Select model, Retry), which also ends a cancelled download's pause. */
   async load(explicit = false): Promise<ModelInfo | null> {
     if (explicit) this.downloadCancelled = undefined;
+    // "Retry" on a server connects anew: a server that went down since must say so now.
+    if (explicit) this.remote = undefined;
     const remote = this.serving();
     if (remote) {
       await remote;

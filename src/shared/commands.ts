@@ -9,6 +9,7 @@ export const COMMANDS = {
   toggleSentenceLoss: 'lmLens.toggleSentenceLoss',
   toggleInlineCompletions: 'lmLens.toggleInlineCompletions',
   selectModel: 'lmLens.selectModel',
+  setServerApiKey: 'lmLens.setServerApiKey',
   restartModel: 'lmLens.restartModel',
   clearModelCache: 'lmLens.clearModelCache',
   revealModelCache: 'lmLens.revealModelCache',

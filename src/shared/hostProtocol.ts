@@ -25,6 +25,8 @@ export interface ModelSettings {
   backend?: BackendKind;
   serverUrl?: string;
   serverModel?: string;
+  /** Per HTTP request to the server. */
+  serverTimeoutMs?: number;
   /** From VS Code's SecretStorage; never logged, never written to settings. */
   apiKey?: string;
   /** Hub endpoint and proxy (VS Code's http.proxy, http.proxyStrictSSL, http.noProxy) for downloads. */

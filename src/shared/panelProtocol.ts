@@ -140,7 +140,8 @@ export type ModelStatusView =
   | { kind: 'starting' }
   | { kind: 'loading'; phase: 'download' | 'load'; file?: string; loadedBytes?: number; totalBytes?: number }
   | { kind: 'ready'; modelId: string }
-  | { kind: 'error'; message: string };
+  /** `code`: the LmLensError code; a server's (`server-…`) gets an "Open settings" button. */
+  | { kind: 'error'; message: string; code?: string };
 
 /** Everything the webview shows; also what it keeps with `setState` across reloads. */
 export interface PanelState {
@@ -184,7 +185,9 @@ export type WebviewMessage =
   /** Restart the model process after an error, then predict again. */
   | { type: 'retry' }
   /** Open "LM Lens: Select model". */
-  | { type: 'selectModel' };
+  | { type: 'selectModel' }
+  /** Open the settings that fix the shown error (a server's URL, model or API). */
+  | { type: 'openSettings' };
 
 type Json = Record<string, unknown>;
 
@@ -213,6 +216,7 @@ export function parseWebviewMessage(raw: unknown): WebviewMessage | undefined {
     case 'sample':
     case 'retry':
     case 'selectModel':
+    case 'openSettings':
       return { type: raw.type };
     case 'setControls': {
       const controls = pickNumbers(raw.controls, controlKeys);
@@ -262,7 +266,7 @@ export function modelStatus(state: ModelState): ModelStatusView {
     case 'ready':
       return { kind: 'ready', modelId: engineName(state) };
     case 'error':
-      return { kind: 'error', message: state.message };
+      return { kind: 'error', message: state.message, code: state.code };
   }
 }
 

@@ -56,6 +56,11 @@ export const SETTINGS = {
   cacheDir: { type: 'string', default: '', scope: 'machine' },
   hubEndpoint: { type: 'string', default: 'https://huggingface.co', scope: 'machine' },
   threads: { type: 'integer', default: 0, minimum: 0, maximum: 64, scope: 'machine' },
+  backend: { type: 'string', default: 'local', enum: ['local', 'openai', 'llama.cpp'], scope: 'machine' },
+  'server.url': { type: 'string', default: 'http://127.0.0.1:8000', scope: 'machine' },
+  'server.model': { type: 'string', default: '', scope: 'machine' },
+  // Below the extension's 120 s wait for the model process, so a slow server is named as such.
+  'server.timeoutSeconds': { type: 'integer', default: 60, minimum: 5, maximum: 100, scope: 'machine' },
   'nextToken.topK': { type: 'integer', default: 10, minimum: 1, maximum: 100 },
   'nextToken.temperature': { type: 'number', default: 1, minimum: 0.05, maximum: 5 },
   'nextToken.topP': { type: 'number', default: 1, minimum: 0.01, maximum: 1 },

@@ -121,7 +121,7 @@ describe('panel protocol: view builders', () => {
       loadedBytes: 1,
       totalBytes: 2,
     });
-    assert.deepEqual(modelStatus({ state: 'error', code: 'folder-missing', message: 'No folder' }), { kind: 'error', message: 'No folder' });
+    assert.deepEqual(modelStatus({ state: 'error', code: 'folder-missing', message: 'No folder' }), { kind: 'error', message: 'No folder', code: 'folder-missing' });
     assert.deepEqual(samplingParams({ k: 5, temperature: 0.7, topP: 0.9, samplingTopK: 0 }), { temperature: 0.7, topP: 0.9, topK: 0 });
   });
 });

@@ -105,4 +105,31 @@ describe('model process with a remote backend', function () {
       await fixture.close();
     }
   });
+
+  it('an explicit load ("Retry") connects anew: a server that went down since is reported, one that came back answers', async () => {
+    const fixture = await ProtocolFixture.start({ api: 'openai', engine });
+    const states: ModelState[] = [];
+    const service = new ModelService(
+      (state) => states.push(state),
+      () => undefined,
+    );
+    try {
+      await service.configure({ model: folder, dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: 1, backend: 'openai', serverUrl: fixture.url });
+      assert.equal(await service.load(true), null);
+      assert.equal(states.at(-1)?.state, 'ready');
+      const connects = fixture.paths().filter((path) => path === '/v1/models').length;
+      await service.load(false);
+      assert.equal(fixture.paths().filter((path) => path === '/v1/models').length, connects, 'an implicit load reuses the connection');
+      fixture.fault = { mode: 'status503' };
+      await assert.rejects(service.load(true), /not ready \(503/);
+      const error = states.at(-1);
+      assert.ok(error?.state === 'error' && error.code === 'server-error', JSON.stringify(error));
+      fixture.fault = undefined;
+      assert.equal(await service.load(true), null);
+      assert.equal(states.at(-1)?.state, 'ready');
+    } finally {
+      await service.dispose();
+      await fixture.close();
+    }
+  });
 });

@@ -9,23 +9,13 @@ import type { LmLensApi } from '../../../src/extension/extension';
 import type { PanelState } from '../../../src/shared/panelProtocol';
 import { PROMPT, forgetLastError, lastError, lmLens, nextToken, rejectionCode, restoreTestModel, setSetting, waitUntil } from './management.test';
 import { COMMANDS } from '../../../src/shared/commands';
+import { closeEditor, openMarkdown } from './helpers';
 
 /** What the ghost-text suite types: a prefix the test model continues. */
 const TYPED = 'Alice was beginning to get very';
 
 /** Prose long enough that scoring it takes a while on the test model (several context windows). */
 const LONG_PROSE = Array.from({ length: 400 }, (_, i) => `Sentence ${i + 1} tells how Alice followed the rabbit a little further down the hole.`).join(' ');
-
-async function openMarkdown(content: string): Promise<vscode.TextEditor> {
-  const document = await vscode.workspace.openTextDocument({ language: 'markdown', content });
-  return vscode.window.showTextDocument(document);
-}
-
-/** Closes an untitled editor without the save prompt. */
-async function closeEditor(editor: vscode.TextEditor): Promise<void> {
-  await vscode.window.showTextDocument(editor.document);
-  await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
-}
 
 async function ghostText(lens: LmLensApi, editor: vscode.TextEditor): Promise<string[] | undefined> {
   const source = new vscode.CancellationTokenSource();

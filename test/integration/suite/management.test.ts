@@ -6,7 +6,6 @@ import * as assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import * as vscode from 'vscode';
 import type { LmLensApi } from '../../../src/extension/extension';
 import type { PanelState, RowView } from '../../../src/shared/panelProtocol';
@@ -16,34 +15,11 @@ import type { NextTokenResponse } from '../../../src/shared/hostProtocol';
 import { extensionId, sampleProse, testModelBEnvVar } from '../fixtures';
 import { testModelEnvVar } from '../results';
 import { COMMANDS } from '../../../src/shared/commands';
+import { lmLens, setSetting, settings, waitUntil } from './helpers';
 
 export const PROMPT = sampleProse.split('\n\n')[1]?.trim() ?? 'Alice is a curious girl';
 
-export async function lmLens(): Promise<LmLensApi> {
-  const extension = vscode.extensions.getExtension<LmLensApi>(extensionId);
-  assert.ok(extension, `${extensionId} is not installed in this extension host`);
-  return extension.activate();
-}
-
-export async function waitUntil(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(50);
-  }
-}
-
-const settings = (): vscode.WorkspaceConfiguration => vscode.workspace.getConfiguration('lmLens');
-
-/**
- * Sets (or with `undefined` removes) a user setting and waits until the extension host sees the
- * new value: its listeners (the model controller's among them) have run by then.
- */
-export async function setSetting(key: string, value: unknown): Promise<void> {
-  await settings().update(key, value, vscode.ConfigurationTarget.Global);
-  const expected = JSON.stringify(value ?? settings().inspect(key)?.defaultValue);
-  await waitUntil(`lmLens.${key} is ${expected}`, () => JSON.stringify(settings().get(key)) === expected, 10_000);
-}
+export { lmLens, setSetting, waitUntil } from './helpers';
 
 /**
  * The model's next-token answer through the extension's own controller. The request type goes by
