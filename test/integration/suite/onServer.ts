@@ -11,6 +11,7 @@ import { loadRequest } from '../../../src/shared/hostProtocol';
 import type { FixtureApi } from '../../support/serverFixture';
 import { FixtureProcess } from '../fixtureProcess';
 import type { FixtureProcessOptions } from '../fixtureProcess';
+import { testModelEnvVar } from '../results';
 import { lmLens, setSetting, settings } from './helpers';
 
 export const serverPassEnvVar = 'LM_LENS_TEST_SERVER_PASS';
@@ -19,7 +20,7 @@ export const serverPassEnvVar = 'LM_LENS_TEST_SERVER_PASS';
 export type Pass = 'local' | FixtureApi;
 
 export function testModelFolder(): string {
-  const folder = settings().get<string>('model');
+  const folder = process.env[testModelEnvVar] ?? settings().get<string>('model');
   assert.ok(folder, 'no test model configured');
   return folder;
 }
@@ -58,8 +59,14 @@ export async function useServer(lens: LmLensApi, api: FixtureApi, url: string): 
   await waitForEngine(lens, `the ${api} server at ${url} answers`, servedBy(new URL(url).host));
 }
 
-/** Back to the local engine (the settings' defaults). */
+/**
+ * Back to the local engine (the server settings' defaults) on the test model. The model is set
+ * again: in code-server, writing a machine-scoped setting creates the remote machine settings,
+ * and from then on the runner's user-settings value of `lmLens.model` (machine-scoped too) may
+ * no longer be read.
+ */
 export async function useLocal(lens: LmLensApi): Promise<void> {
+  await setSetting('model', testModelFolder());
   await setSetting('backend', undefined);
   await setSetting('server.url', undefined);
   await setSetting('server.model', undefined);
