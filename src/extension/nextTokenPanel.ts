@@ -379,6 +379,8 @@ export class NextTokenPanelController implements vscode.Disposable {
     this.editor = undefined;
     this.predictionKey = undefined;
     this.view = { ...this.view, prediction: undefined, samples: undefined, updating: false, sampling: false };
+    // What a closed panel showed is gone: a waiter must see the next panel's states only.
+    this.rendered = undefined;
   }
 
   dispose(): void {

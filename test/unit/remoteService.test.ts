@@ -81,7 +81,8 @@ describe('model process with a remote backend', function () {
     });
   }
 
-  it('a server that cannot be reached puts the state in error with one line, and a fixed setting recovers', async () => {
+  /** A model service of its own, reporting its states, beside a vLLM-style fixture on the test model. */
+  async function withServer(body: (fixture: ProtocolFixture, service: ModelService, states: ModelState[]) => Promise<void>): Promise<void> {
     const fixture = await ProtocolFixture.start({ api: 'openai', engine });
     const states: ModelState[] = [];
     const service = new ModelService(
@@ -89,6 +90,15 @@ describe('model process with a remote backend', function () {
       () => undefined,
     );
     try {
+      await body(fixture, service, states);
+    } finally {
+      await service.dispose();
+      await fixture.close();
+    }
+  }
+
+  it('a server that cannot be reached puts the state in error with one line, and a fixed setting recovers', () =>
+    withServer(async (fixture, service, states) => {
       const base: ModelSettings = { model: folder, dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: 1, backend: 'openai', serverUrl: 'http://127.0.0.1:1' };
       await service.configure(base);
       await assert.rejects(service.nextToken({ text: 'Alice', top: 3 }, new AbortController().signal), /Cannot reach the server/);
@@ -100,20 +110,10 @@ describe('model process with a remote backend', function () {
       const back = await service.nextToken({ text: 'Alice', top: 3 }, new AbortController().signal);
       assert.equal(back.engine, undefined, 'switching back to local needs no reload');
       assert.ok(back.entropy !== null);
-    } finally {
-      await service.dispose();
-      await fixture.close();
-    }
-  });
+    }));
 
-  it('an explicit load ("Retry") connects anew: a server that went down since is reported, one that came back answers', async () => {
-    const fixture = await ProtocolFixture.start({ api: 'openai', engine });
-    const states: ModelState[] = [];
-    const service = new ModelService(
-      (state) => states.push(state),
-      () => undefined,
-    );
-    try {
+  it('an explicit load ("Retry") connects anew: a server that went down since is reported, one that came back answers', () =>
+    withServer(async (fixture, service, states) => {
       await service.configure({ model: folder, dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: 1, backend: 'openai', serverUrl: fixture.url });
       assert.equal(await service.load(true), null);
       assert.equal(states.at(-1)?.state, 'ready');
@@ -127,9 +127,5 @@ describe('model process with a remote backend', function () {
       fixture.fault = undefined;
       assert.equal(await service.load(true), null);
       assert.equal(states.at(-1)?.state, 'ready');
-    } finally {
-      await service.dispose();
-      await fixture.close();
-    }
-  });
+    }));
 });

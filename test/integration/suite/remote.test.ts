@@ -50,6 +50,18 @@ describe('remote engines', function () {
     lens.model.lastErrorReport = undefined;
   };
 
+  /** Opens the panel while the server has `fault`: one line of this code in the panel and in the notification, with Retry and Open settings. */
+  const panelFailsWith = async (fault: Parameters<FixtureProcess['setFault']>[0], code: string): Promise<string> => {
+    await openai.setFault(fault);
+    forgetError();
+    await vscode.commands.executeCommand(COMMANDS.showNextTokenProbabilities);
+    const failed = await lens.panel.waitForRender((state) => state.model.kind === 'error', 30_000);
+    assert.ok(failed.model.kind === 'error' && failed.model.code === code && !failed.model.message.includes('\n'), JSON.stringify(failed.model));
+    await waitUntil('the error is reported', () => reported()?.code === code);
+    assert.deepEqual(['Retry', 'Open settings'].filter((action) => !reported()?.actions.includes(action)), [], 'the actions offered');
+    return failed.model.message;
+  };
+
   const fixture = async (options: Parameters<typeof startFixture>[0]): Promise<FixtureProcess> => {
     const server = await startFixture(options);
     started.push(server);
@@ -174,14 +186,7 @@ describe('remote engines', function () {
     await useServer(lens, 'openai', openai.url);
     const editor = await openMarkdown(PROMPT);
     try {
-      await openai.setFault({ mode: 'status500', path: 'completions' });
-      forgetError();
-      await vscode.commands.executeCommand(COMMANDS.showNextTokenProbabilities);
-      const failed = await lens.panel.waitForRender((state) => state.model.kind === 'error', 30_000);
-      assert.ok(failed.model.kind === 'error' && failed.model.code === 'server-error' && !failed.model.message.includes('\n'), JSON.stringify(failed.model));
-      assert.match(failed.model.message, /CUDA error/, 'the server’s own message');
-      await waitUntil('the error is reported', () => reported()?.code === 'server-error');
-      assert.deepEqual(['Retry', 'Open settings'].filter((action) => !reported()?.actions.includes(action)), [], 'the actions offered');
+      assert.match(await panelFailsWith({ mode: 'status500', path: 'completions' }, 'server-error'), /CUDA error/, 'the server’s own message');
 
       await openai.setFault({ mode: 'html', path: 'completions' });
       await lens.panel.handleMessage({ type: 'retry' });
@@ -204,14 +209,7 @@ describe('remote engines', function () {
     await useServer(lens, 'openai', openai.url);
     const editor = await openMarkdown(PROMPT);
     try {
-      await openai.setFault({ mode: 'hang', path: 'completions' });
-      forgetError();
-      await vscode.commands.executeCommand(COMMANDS.showNextTokenProbabilities);
-      const failed = await lens.panel.waitForRender((state) => state.model.kind === 'error', 30_000);
-      assert.ok(failed.model.kind === 'error' && failed.model.code === 'server-timeout', JSON.stringify(failed.model));
-      assert.match(failed.model.message, /did not answer \/v1\/completions within 5\.0 s/);
-      await waitUntil('the error is reported', () => reported()?.code === 'server-timeout');
-      assert.deepEqual(['Retry', 'Open settings'].filter((action) => !reported()?.actions.includes(action)), [], 'the actions offered');
+      assert.match(await panelFailsWith({ mode: 'hang', path: 'completions' }, 'server-timeout'), /did not answer \/v1\/completions within 5\.0 s/);
       assert.equal(editor.document.getText(), PROMPT);
     } finally {
       await openai.setFault(null);
