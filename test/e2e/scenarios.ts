@@ -5,10 +5,13 @@ import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
-import { repoRoot, resolveTestModelB, sampleFileName, sampleProse } from '../integration/fixtures';
+import { loadEngine } from '../../src/core/engine';
+import { repoRoot, resolveTestModel, resolveTestModelB, sampleFileName, sampleProse } from '../integration/fixtures';
+import { ProtocolFixture } from '../support/serverFixture';
 import {
   chooseFolderInDialog,
   cursorToLineEnd,
+  answerInputBox,
   editorText,
   ghostText,
   hoverText,
@@ -239,4 +242,33 @@ export const scenarios: Scenario[] = [
       log(`${name}: ${after.join(' | ')}`);
     },
   },
+  {
+    // After the folder switch; it leaves the workbench on a server.
+    name: 'Select model: "Use a server…" points LM Lens at a vLLM-style server; the status bar and the panel name it',
+    timeoutMs: 120_000,
+    async run({ page, log, screenshot }) {
+      // vLLM's API, answering from the test model in this process (the runner's exit ends it).
+      const engine = await loadEngine({ model: await resolveTestModel(), allowDownloads: false, threads: 1 });
+      const server = await ProtocolFixture.start({ api: 'openai', engine });
+      const host = new URL(server.url).host;
+      await openFile(page, sampleFileName);
+      await cursorToLineEnd(page, PANEL_LINE);
+      await runCommand(page, 'LM Lens: Select model');
+      await pickQuickInput(page, 'Use a server…');
+      await pickQuickInput(page, 'vLLM or SGLang');
+      await answerInputBox(page, 'server URL', server.url);
+      await answerInputBox(page, 'served model', server.model);
+      const status = page.locator(`.statusbar-item[aria-label*="${server.model} · ${host}"]`);
+      await waitFor(`the status bar to name ${server.model} at ${host}`, async () => ((await status.count()) > 0 ? true : undefined), 30_000);
+      await runCommand(page, 'LM Lens: Show next-token probabilities');
+      const engineLabel = webviewContent(page).locator('#prediction .summary .engine');
+      await waitFor(`the panel to name ${server.model} @ ${host}`, async () => ((await engineLabel.innerText().catch(() => '')) === `${server.model} @ ${host}` ? true : undefined), 45_000);
+      const rows = await waitForPanelRows(page);
+      const notes = await webviewContent(page).locator('#prediction .note').allInnerTexts();
+      assert.ok(notes.some((note) => note.startsWith('No entropy')), `notes: ${notes.join(' | ')}`);
+      log(`${server.model} @ ${host}: ${rows.join(' | ')}; status "${await status.first().getAttribute('aria-label')}"`);
+      await screenshot('status-bar', page.locator('.statusbar'));
+    },
+  },
 ];
+

@@ -100,6 +100,14 @@ export async function fillQuickInput(page: Page, text: string): Promise<void> {
   await box.fill(text);
 }
 
+/** Types `value` into the input box titled with `title` (each of a command's questions reuses the widget) and accepts it. */
+export async function answerInputBox(page: Page, title: string, value: string): Promise<void> {
+  const heading = page.locator(`${quickInput} .quick-input-title`);
+  await waitFor(`the "${title}" question`, async () => ((await heading.innerText().catch(() => '')).includes(title) ? true : undefined), 20_000);
+  await fillQuickInput(page, value);
+  await page.keyboard.press('Enter');
+}
+
 /**
  * Accepts `folder` in VS Code's own (simple) file dialog, a quick input that takes a path: types
  * it, waits until the dialog lists the folder's entries, and accepts with Enter. Enter before the
