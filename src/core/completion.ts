@@ -52,7 +52,8 @@ export function applyStopRules(text: string, options: Pick<CompletionOptions, 's
   return cut;
 }
 
-function stopRule(options: CompletionOptions): (tokens: GeneratedToken[]) => boolean {
+/** Whether the text generated so far already ends the completion (a line break, a sentence end). */
+export function stopRule(options: CompletionOptions): (tokens: ReadonlyArray<Pick<GeneratedToken, 'text'>>) => boolean {
   return (tokens) => applyStopRules(tokens.map((token) => token.text).join(''), options).reason !== undefined;
 }
 

@@ -26,6 +26,20 @@ export async function handleOpenAi(fixture: ProtocolFixture, method: string, pat
   throw new FixtureError(404, { detail: 'Not Found' });
 }
 
+/** A completions answer as vLLM streams it (`stream: true`): one chunk per generated token, then one with the finish reason. */
+export function completionChunks(fixture: ProtocolFixture, answer: unknown): unknown[] {
+  const { choices, ...head } = answer as { choices: Array<{ index: number; finish_reason: string; stop_reason: unknown; logprobs: { tokens: string[]; token_logprobs: number[]; top_logprobs: unknown[]; text_offset: number[] } | null }> };
+  const tokenizer = fixture.options.engine.model.tokenizer;
+  const text = (key: string): string => (/^token_id:\d+$/.test(key) ? tokenizer.tokenText(Number(key.slice('token_id:'.length))) : key);
+  return choices.flatMap((choice) => [
+    ...(choice.logprobs?.tokens ?? []).map((token, i) => ({
+      ...head,
+      choices: [{ index: choice.index, text: text(token), logprobs: { tokens: [token], token_logprobs: [choice.logprobs?.token_logprobs[i]], top_logprobs: [choice.logprobs?.top_logprobs[i]], text_offset: [choice.logprobs?.text_offset[i]] }, finish_reason: null, stop_reason: null }],
+    })),
+    { ...head, choices: [{ index: choice.index, text: '', logprobs: null, finish_reason: choice.finish_reason, stop_reason: choice.stop_reason }] },
+  ]);
+}
+
 function checkModel(fixture: ProtocolFixture, model: unknown): void {
   if (model !== undefined && model !== null && model !== fixture.model) {
     throw new FixtureError(404, { error: { message: `The model \`${String(model)}\` does not exist.`, type: 'NotFoundError', param: 'model', code: 404 } });

@@ -6,7 +6,10 @@ import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Engine } from '../../src/core/engine';
 import { handleLlamaCpp } from './fixtureLlamaCpp';
-import { handleOpenAi } from './fixtureOpenai';
+import { completionChunks, handleOpenAi } from './fixtureOpenai';
+
+/** Time between two streamed events: long enough for a client to close the stream in the middle. */
+const STREAM_GAP_MS = 5;
 
 export type FixtureApi = 'openai' | 'llama.cpp';
 
@@ -23,6 +26,8 @@ export interface FixtureOptions {
   llamaFormat?: 'new' | 'old';
   /** false: behave like SGLang, which ignores vLLM's `prompt_logprobs` (scoring must use `echo`). */
   promptLogprobs?: boolean;
+  /** false: answer `stream: true` with the whole JSON, as a server that does not stream would. */
+  streams?: boolean;
 }
 
 export type FaultMode = 'hang' | 'status500' | 'status503' | 'html' | 'truncated' | 'cut-json' | 'reset';
@@ -56,6 +61,8 @@ export class ProtocolFixture {
   fault: Fault | undefined;
   /** Requests whose connection the client closed before the answer was sent. */
   closedEarly = 0;
+  /** Server-sent events written (streamed completions), for tests that check a stream was cut short. */
+  streamedEvents = 0;
   private closeWaiters: Array<() => void> = [];
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
@@ -121,7 +128,9 @@ export class ProtocolFixture {
     }
     try {
       const answer = this.options.api === 'openai' ? await handleOpenAi(this, req.method ?? 'GET', path, body) : await handleLlamaCpp(this, req.method ?? 'GET', path, body);
-      if (!res.destroyed) this.send(res, 200, answer);
+      if (res.destroyed) return;
+      if (body.stream === true && this.options.streams !== false && this.options.api === 'openai' && path === '/v1/completions') return await this.sendEvents(res, completionChunks(this, answer));
+      this.send(res, 200, answer);
     } catch (error) {
       if (error instanceof FixtureError) return this.send(res, error.status, error.body);
       this.send(res, 500, { error: { code: 500, message: String(error), type: 'server_error' } });
@@ -159,6 +168,18 @@ export class ProtocolFixture {
         res.socket?.destroy();
         return true;
     }
+  }
+
+  /** Server-sent events as vLLM streams them, a moment apart, ending with `[DONE]`; stops when the client closes the connection. */
+  private async sendEvents(res: http.ServerResponse, events: unknown[]): Promise<void> {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    for (const event of events) {
+      if (res.destroyed) return;
+      this.streamedEvents++;
+      res.write(`data: ${JSON.stringify(event)}\n\n`);
+      await new Promise((resolve) => setTimeout(resolve, STREAM_GAP_MS));
+    }
+    if (!res.destroyed) res.end('data: [DONE]\n\n');
   }
 
   private send(res: http.ServerResponse, status: number, body: unknown): void {

@@ -20,6 +20,12 @@ export interface RequestOptions {
   idempotent?: boolean;
   /** Used in the 404 message: a missing endpoint means the wrong kind of server. */
   endpointHint?: string;
+  /**
+   * For a body with `stream: true`: each server-sent event's JSON as it arrives. Returning true
+   * stops reading and closes the connection (the server stops generating). The request then
+   * resolves with undefined, or with the whole answer when the server did not stream.
+   */
+  onEvent?: (event: unknown) => boolean | void | Promise<boolean | void>;
 }
 
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
@@ -90,11 +96,23 @@ export class HttpClient {
     const where = `${this.base}${path}`;
     let response: Response;
     let text: string;
+    // Events already handed on: asking again would hand them twice.
+    let delivered = 0;
     try {
       response = await fetch(where, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+      const onEvent = options.onEvent;
+      if (onEvent && response.ok && response.body && /text\/event-stream/.test(response.headers.get('content-type') ?? '')) {
+        await readEvents(response.body, (data) => {
+          delivered++;
+          return onEvent(parseJson(data, this.host, path, this.hints.api));
+        });
+        this.lastLatencyMs = performance.now() - started;
+        return undefined as T;
+      }
       text = await response.text();
     } catch (error) {
       if (options.signal?.aborted) throw new CancelledError();
+      if (error instanceof LmLensError) throw delivered === 0 && /truncated/.test(error.message) ? new RetryableError(error) : error;
       if (timeout.aborted) {
         throw new LmLensError('server-timeout', `The server at ${this.host} did not answer ${path} within ${timeoutMs >= 10_000 ? Math.round(timeoutMs / 1000) : (timeoutMs / 1000).toFixed(1)} s: it may be busy or loading; try again, or check it is the right server (${this.hints.url}).`);
       }
@@ -103,7 +121,7 @@ export class HttpClient {
         cause === 'truncated'
           ? new LmLensError('server-response', `The server at ${this.host} closed the connection in the middle of its answer to ${path} (truncated response); try again, and see the server's log if it repeats.`)
           : new LmLensError('server-unreachable', `Cannot reach the server at ${this.base} (${cause}): check that it is running and that ${this.hints.url} is right.`);
-      throw new RetryableError(failure);
+      throw delivered === 0 ? new RetryableError(failure) : failure;
     }
     this.lastLatencyMs = performance.now() - started;
     if (!response.ok) {
@@ -138,6 +156,37 @@ export class HttpClient {
 class RetryableError extends Error {
   constructor(readonly failure: LmLensError) {
     super(failure.message);
+  }
+}
+
+/**
+ * Hands each server-sent event's data to `handle` as it arrives, until the stream ends, a
+ * `[DONE]` event, or `handle` says stop; then the body is cancelled, which closes the connection.
+ */
+async function readEvents(body: ReadableStream<Uint8Array>, handle: (data: string) => boolean | void | Promise<boolean | void>): Promise<void> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      // The last event may end with the stream rather than a blank line.
+      buffer += decoder.decode(value, { stream: !done }) + (done ? '\n\n' : '');
+      for (let end = buffer.search(/\r?\n\r?\n/); end >= 0; end = buffer.search(/\r?\n\r?\n/)) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '');
+        const data = block
+          .split(/\r?\n/)
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).replace(/^ /, ''))
+          .join('\n');
+        if (data === '[DONE]') return;
+        if (data !== '' && (await handle(data)) === true) return;
+      }
+      if (done) return;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
   }
 }
 

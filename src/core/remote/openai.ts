@@ -6,6 +6,7 @@ import type { TopEntry } from './common';
 import { RemoteBackend } from './remoteBackend';
 import type { GreedyResult, RemoteOptions } from './remoteBackend';
 import { alignByDecoding } from './tokens';
+import type { RequestOptions } from './http';
 
 /** vLLM's default `--max-logprobs`. */
 export const VLLM_DEFAULT_MAX_LOGPROBS = 20;
@@ -106,9 +107,9 @@ export class OpenAiBackend extends RemoteBackend {
     return this.need(answer.prompt, 'prompt (/detokenize)');
   }
 
-  private completions(body: Record<string, unknown>, signal: AbortSignal | undefined, idempotent: boolean): Promise<CompletionResponse> {
+  private completions(body: Record<string, unknown>, signal: AbortSignal | undefined, idempotent: boolean, onEvent?: RequestOptions['onEvent']): Promise<CompletionResponse> {
     // return_tokens_as_token_ids is vLLM's: tokens come back as "token_id:N", so ids are exact even when texts collide.
-    return this.client.post<CompletionResponse>('/v1/completions', { model: this.info.model, return_tokens_as_token_ids: true, ...body }, { signal, idempotent });
+    return this.client.post<CompletionResponse>('/v1/completions', { model: this.info.model, return_tokens_as_token_ids: true, ...body }, { signal, idempotent, onEvent });
   }
 
   private choice(response: CompletionResponse, index = 0): CompletionChoice {
@@ -185,9 +186,26 @@ export class OpenAiBackend extends RemoteBackend {
     return tokens;
   }
 
-  protected async greedy(ids: number[], maxNewTokens: number, signal?: AbortSignal): Promise<GreedyResult> {
-    const response = await this.completions({ prompt: ids, max_tokens: maxNewTokens, temperature: 0, logprobs: 1 }, signal, true);
-    const choice = this.choice(response);
+  /**
+   * Streamed: tokens arrive as they are generated, and once the stop rules end the completion the
+   * connection closes, so the server stops there as the local engine does (a server that does not
+   * stream answers whole, cut afterwards).
+   */
+  protected async greedy(ids: number[], maxNewTokens: number, signal?: AbortSignal, stop?: (tokens: BackendGeneratedToken[]) => boolean): Promise<GreedyResult> {
+    const tokens: BackendGeneratedToken[] = [];
+    let reason: GreedyResult['reason'] = 'length';
+    const onEvent = async (event: unknown): Promise<boolean> => {
+      const choice = (event as Partial<CompletionResponse>).choices?.[0];
+      if (!choice) return false;
+      if (choice.finish_reason) reason = finishReason(choice);
+      // The last chunk may carry only the finish reason.
+      if (choice.text === '' && !choice.logprobs?.tokens.length) return false;
+      tokens.push(...(await this.generated(choice, undefined, signal)));
+      return stop?.(tokens) === true;
+    };
+    const whole: CompletionResponse | undefined = await this.completions({ prompt: ids, max_tokens: maxNewTokens, temperature: 0, logprobs: 1, stream: true }, signal, true, onEvent);
+    if (!whole) return { tokens, reason };
+    const choice = this.choice(whole);
     return { tokens: await this.generated(choice, undefined, signal), reason: finishReason(choice) };
   }
 

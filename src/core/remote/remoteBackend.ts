@@ -14,7 +14,7 @@ import type {
   TokenizedText,
 } from '../backend';
 import { isSamplingActive } from '../backend';
-import { finishCompletion } from '../completion';
+import { finishCompletion, stopRule } from '../completion';
 import type { CompletionOptions } from '../completion';
 import { LmLensError, throwIfAborted } from '../errors';
 import { HF_SAMPLING_DEFAULTS } from '../generation';
@@ -98,7 +98,8 @@ export abstract class RemoteBackend implements Backend {
   protected abstract samplingFallback(ids: number[], settings: SamplingSettings, rows: number, signal?: AbortSignal): Promise<BackendNextToken['sampling']>;
   /** Scores `ids[from..]` of one window, each given the ids before it. */
   protected abstract scoreWindow(ids: number[], from: number, alternatives: number, signal?: AbortSignal): Promise<Array<Omit<BackendTokenScore, 'index'>>>;
-  protected abstract greedy(ids: number[], maxNewTokens: number, signal?: AbortSignal): Promise<GreedyResult>;
+  /** `stop`: the generated tokens already end the completion; a server that streams stops there. */
+  protected abstract greedy(ids: number[], maxNewTokens: number, signal?: AbortSignal, stop?: (tokens: BackendGeneratedToken[]) => boolean): Promise<GreedyResult>;
   protected abstract sampleRows(ids: number[], request: Required<Pick<SampleRequest, 'n' | 'maxNewTokens'>> & SampleRequest, settings: SamplingSettings): Promise<BackendSequence[]>;
 
   async tokenize(text: string, signal?: AbortSignal): Promise<TokenizedText> {
@@ -178,7 +179,7 @@ export abstract class RemoteBackend implements Backend {
   async complete(prompt: number[], options: CompletionOptions = {}): Promise<BackendCompletion> {
     await this.ready(options.signal);
     const maxNewTokens = options.maxNewTokens ?? 16;
-    const { tokens, reason } = await this.greedy(this.fit(prompt, maxNewTokens).ids, maxNewTokens, options.signal);
+    const { tokens, reason } = await this.greedy(this.fit(prompt, maxNewTokens).ids, maxNewTokens, options.signal, stopRule(options));
     return finishCompletion(tokens, this.info.startTokenId ?? -1, reason, options);
   }
 
