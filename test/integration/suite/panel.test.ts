@@ -65,7 +65,7 @@ describe('next-token panel', function () {
     await vscode.commands.executeCommand(COMMANDS.showNextTokenProbabilities);
     assert.equal(lens.panel.isOpen, true);
     assert.equal(vscode.window.activeTextEditor?.document, editor.document, 'the editor keeps focus');
-    const state = await lens.panel.waitForRender(settledAt(editor), 90_000);
+    const state = await lens.panelProbe.waitForRender(settledAt(editor), 90_000);
     first = state.prediction as PredictionView;
     const k = state.controls.k;
     assert.equal(first.rows.length, k);
@@ -82,17 +82,17 @@ describe('next-token panel', function () {
   });
 
   it('follows typing', async () => {
-    const before = lens.panel.postedMessages;
+    const before = lens.panelProbe.postedMessages;
     await editor.edit((edit) => edit.insert(endOf(editor.document), ' Then the Queen'));
     const end = endOf(editor.document);
     editor.selection = new vscode.Selection(end, end);
-    const state = await lens.panel.waitForRender((candidate) => settledAt(editor)(candidate) && candidate.prediction?.contextTokens !== first.contextTokens);
+    const state = await lens.panelProbe.waitForRender((candidate) => settledAt(editor)(candidate) && candidate.prediction?.contextTokens !== first.contextTokens);
     assert.ok((state.prediction?.contextTokens ?? 0) > first.contextTokens);
-    assert.ok(lens.panel.postedMessages > before);
+    assert.ok(lens.panelProbe.postedMessages > before);
   });
 
   it('inserts the clicked row at the cursor', async () => {
-    const state = lens.panel.lastRendered as PanelState;
+    const state = lens.panelProbe.lastRendered as PanelState;
     const prediction = state.prediction as PredictionView;
     const before = editor.document.getText();
     const token = prediction.rows[0]?.text ?? '';
@@ -100,25 +100,25 @@ describe('next-token panel', function () {
     assert.equal(editor.document.getText(), before + token);
     assert.equal(editor.document.offsetAt(editor.selection.active), before.length + token.length, 'the cursor follows the insertion');
     // The edit moves the cursor: a new prediction for the new position arrives.
-    const next = await lens.panel.waitForRender(settledAt(editor));
+    const next = await lens.panelProbe.waitForRender(settledAt(editor));
     assert.notEqual(next.prediction?.id, prediction.id);
   });
 
   it('ignores clicks on outdated rows and malformed messages', async () => {
     const before = editor.document.getText();
-    const posted = lens.panel.postedMessages;
+    const posted = lens.panelProbe.postedMessages;
     await lens.panel.handleMessage({ type: 'insert', source: 'prediction', resultId: 0, index: 0 });
-    await lens.panel.handleMessage({ type: 'insert', source: 'prediction', resultId: lens.panel.lastRendered?.prediction?.id, index: 1e6 });
+    await lens.panel.handleMessage({ type: 'insert', source: 'prediction', resultId: lens.panelProbe.lastRendered?.prediction?.id, index: 1e6 });
     await lens.panel.handleMessage({ type: 'runCommand', command: 'workbench.action.quit' });
     await lens.panel.handleMessage('ready');
     assert.equal(editor.document.getText(), before);
-    assert.equal(lens.panel.postedMessages, posted);
+    assert.equal(lens.panelProbe.postedMessages, posted);
   });
 
   it('shows the sampling distribution when a control differs from the identity', async () => {
     await lens.panel.handleMessage({ type: 'setControls', controls: { temperature: 0.5 } });
     try {
-      const state = await lens.panel.waitForRender((candidate) => settledAt(editor)(candidate) && candidate.prediction?.sampling !== undefined);
+      const state = await lens.panelProbe.waitForRender((candidate) => settledAt(editor)(candidate) && candidate.prediction?.sampling !== undefined);
       const rows = state.prediction?.rows ?? [];
       assert.ok(rows.every((row) => row.sampledProb !== undefined));
       // Temperature below 1 sharpens: the top token gains.
@@ -126,13 +126,13 @@ describe('next-token panel', function () {
       assert.equal(vscode.workspace.getConfiguration('lmLens').get('nextToken.temperature'), 0.5, 'persisted to the settings');
     } finally {
       await lens.panel.handleMessage({ type: 'setControls', controls: { temperature: 1 } });
-      await lens.panel.waitForRender((candidate) => settledAt(editor)(candidate) && candidate.prediction?.sampling === undefined);
+      await lens.panelProbe.waitForRender((candidate) => settledAt(editor)(candidate) && candidate.prediction?.sampling === undefined);
     }
   });
 
   it('samples continuations whose shares sum to 1', async () => {
     await lens.panel.handleMessage({ type: 'sample' });
-    const samples = lens.panel.lastRendered?.samples;
+    const samples = lens.panelProbe.lastRendered?.samples;
     assert.ok(samples, 'no samples rendered');
     assert.equal(samples.sequences.length, 3);
     const total = samples.sequences.reduce((sum, sequence) => sum + (sequence.share ?? Number.NaN), 0);
@@ -148,9 +148,9 @@ describe('next-token panel', function () {
   it('stops listening once closed', async () => {
     lens.panel.close();
     assert.equal(lens.panel.isOpen, false);
-    const posted = lens.panel.postedMessages;
+    const posted = lens.panelProbe.postedMessages;
     await editor.edit((edit) => edit.insert(endOf(editor.document), ' more'));
     await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.equal(lens.panel.postedMessages, posted);
+    assert.equal(lens.panelProbe.postedMessages, posted);
   });
 });
