@@ -6,8 +6,8 @@ import * as assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import * as path from 'node:path';
+import { freePort } from '../../scripts/codeServer';
 import { loadReference, logSoftmax, softmax, topK } from '../support/reference';
 import type { ReferenceModel } from '../support/reference';
 import { ensureTestGguf, ensureTestModel, repoRoot } from '../support/testModel';
@@ -18,17 +18,6 @@ const SHAPE: TestModelShape = { layers: 2, dim: 64, heads: 4, seed: 1 };
 const TOLERANCE = 1e-3;
 const LOG_TOLERANCE = 1e-2;
 const cliBundle = path.join(repoRoot(), 'dist', 'cli.js');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
   for (let attempt = 0; attempt < 300; attempt++) {
