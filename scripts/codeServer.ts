@@ -163,7 +163,7 @@ export function ensureCodeServer(): CodeServerInstall {
   return { root, entry };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -16,7 +16,7 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT 
        lm-lens report FILE [--json | --html OUT] [--compare MODEL] [--language ID]
   TEXT                 the text; "-" reads standard input (report: FILE is a file path or "-")
   --model M            hub id or model folder (default ${DEFAULT_MODEL}, env LM_LENS_MODEL)
-  --dtype D            fp32 (default, exact) | fp16 | q8 | int8 | q4
+  --dtype D            fp32 (default, exact) | q8-fast (int8 at load, fastest) | fp16 | q8 | int8 | q4
   --cache-dir DIR      where hub downloads are cached (default ~/.cache/lm-lens)
   --hub-endpoint URL   hub or mirror to download from (default https://huggingface.co, env HF_ENDPOINT);
                        proxies come from HTTPS_PROXY / HTTP_PROXY / NO_PROXY

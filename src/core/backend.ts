@@ -98,6 +98,8 @@ export interface ScoreRequest {
   alternatives?: number;
   signal?: AbortSignal;
   onProgress?: (scored: number, total: number) => void;
+  /** Called after each window with the scores it added, in order (what the result will hold). */
+  onScores?: (scores: readonly BackendTokenScore[]) => void;
   /** Window stride for texts longer than the context (local only). */
   stride?: number;
 }

@@ -6,7 +6,7 @@ import { ensureHubModel, modelCacheFolder } from './download/hubModel';
 import type { DownloadProgress } from './download/hubModel';
 import type { NetworkSettings } from './download/network';
 import { LmLensError, errorMessage } from './errors';
-import { onnxFileFor, parseDtype, parseModelConfig, resolveModelSource, validateModelFolder } from './modelSource';
+import { fileDtype, onnxFileFor, parseDtype, parseModelConfig, resolveModelSource, validateModelFolder } from './modelSource';
 import { DEFAULT_MODEL } from '../shared/settings';
 import type { Dtype, ModelConfig } from './modelSource';
 import { GptTokenizer } from './tokenizer';
@@ -120,6 +120,7 @@ export class LanguageModel {
     const source = resolveModelSource(options.model ?? DEFAULT_MODEL);
     const threads = resolveThreads(options.threads);
     const allowDownloads = options.allowDownloads ?? true;
+    const log = options.onLog ?? ((line: string) => process.stderr.write(`${line}\n`));
 
     // transformers.js never goes to the network: LM Lens downloads and checks hub files itself
     // (src/core/download) into transformers.js's cache layout, which it then reads offline.
@@ -172,10 +173,11 @@ export class LanguageModel {
       options.onProgress?.({ phase: 'load', file: onnxFileFor(dtype) });
       if ((options.decodePath ?? 'owned-kv') === 'owned-kv') {
         const onnxFile = path.join(source.kind === 'folder' ? source.folder : modelCacheFolder(cacheDir, source.id), onnxFileFor(dtype));
-        const weights = options.fastInt8 && dtype === 'fp32' ? 'int8' : 'float';
-        decode = await openDecodePath(onnxFile, config, sessionOptions, options.onLog ?? ((line) => process.stderr.write(`${line}\n`)), weights);
+        const weights = (options.fastInt8 || dtype === 'q8-fast') && fileDtype(dtype) === 'fp32' ? 'int8' : 'float';
+        decode = await openDecodePath(onnxFile, config, sessionOptions, log, weights);
       }
-      if (!decode) model = await AutoModelForCausalLM.from_pretrained(name, { ...hubOptions, dtype, device: 'cpu', session_options: sessionOptions });
+      if (!decode && dtype === 'q8-fast') log(`q8-fast needs the owned-KV decode path; ${where} runs in fp32 instead.`);
+      if (!decode) model = await AutoModelForCausalLM.from_pretrained(name, { ...hubOptions, dtype: fileDtype(dtype), device: 'cpu', session_options: sessionOptions });
     } catch (error) {
       throw translateLoadError(error, { source: source.kind, name, where, dtype, allowDownloads, cacheFolder: modelCacheFolder(cacheDir, name) });
     }
@@ -193,7 +195,8 @@ export class LanguageModel {
     const info: ModelInfo = {
       id: name,
       source: source.kind,
-      dtype,
+      // q8-fast without its decode path ran the fp32 file: say what runs.
+      dtype: dtype === 'q8-fast' && !decode?.info.int8 ? 'fp32' : dtype,
       vocabSize: config.vocabSize,
       contextSize: config.contextSize,
       layers: config.layers,

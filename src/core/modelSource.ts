@@ -7,6 +7,8 @@ import { DEFAULT_MODEL } from '../shared/settings';
 /** Precisions a user can ask for, mapped to the file suffix transformers.js loads (`onnx/model{suffix}.onnx`). */
 export const DTYPE_SUFFIXES = {
   fp32: '',
+  // Not a hub file: the fp32 export, its matrices quantised to int8 at load (see LoadOptions.fastInt8).
+  'q8-fast': '',
   fp16: '_fp16',
   q8: '_quantized',
   int8: '_int8',
@@ -24,6 +26,11 @@ export function parseDtype(value: string): Dtype {
     'unknown-dtype',
     `Unknown precision "${value}". Set lmLens.dtype (or --dtype) to one of: ${Object.keys(DTYPE_SUFFIXES).join(', ')}.`,
   );
+}
+
+/** The precision transformers.js is asked for when it loads the file of `dtype`. */
+export function fileDtype(dtype: Dtype): Exclude<Dtype, 'q8-fast'> {
+  return dtype === 'q8-fast' ? 'fp32' : dtype;
 }
 
 export function onnxFileFor(dtype: Dtype): string {

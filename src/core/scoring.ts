@@ -29,6 +29,8 @@ export interface ScoreOptions {
   stride?: number;
   /** Called after each window with the number of tokens scored so far. */
   onProgress?: (scored: number, total: number) => void;
+  /** Called after each window with the scores it added, in order. */
+  onScores?: (scores: readonly TokenScore[]) => void;
 }
 
 export interface ScoreWindow {
@@ -71,6 +73,7 @@ export async function scoreIds(engine: Engine, ids: number[], options: ScoreOpti
     throwIfAborted(options.signal);
     const windowIds = ids.slice(window.begin, window.end);
     const firstScored = Math.max(window.scoreFrom, fromToken);
+    const scoredBefore = scores.length;
     await engine.run(windowIds, {
       signal: options.signal,
       // Logits at position p predict token p + 1.
@@ -106,6 +109,7 @@ export async function scoreIds(engine: Engine, ids: number[], options: ScoreOpti
         }
       },
     });
+    options.onScores?.(scores.slice(scoredBefore));
     options.onProgress?.(scores.length, Math.max(0, ids.length - fromToken));
   }
   return scores;

@@ -61,6 +61,11 @@ export interface SentenceScoreOptions {
   leastLikely?: number;
   alternatives?: number;
   onProgress?: (scored: number, total: number) => void;
+  /**
+   * Called while scoring with sentences whose every token is scored, in document order (each
+   * once; together they are the result's `sentences`), so a long document shows results early.
+   */
+  onSentences?: (sentences: SentenceScore[]) => void;
 }
 
 /**
@@ -88,58 +93,74 @@ export async function scoreSentences(source: Engine | Backend, text: string, opt
   let fromToken = tokenSpans.findIndex((span) => span.end > firstStart);
   fromToken = fromToken < 0 ? ids.length : fromToken + offset;
   const before = backend.computedTokens();
-  const scores = fromToken < ids.length ? await backend.score(ids, { fromToken, signal: options.signal, alternatives: options.alternatives ?? 5, onProgress: options.onProgress }) : [];
+  const leastLikely = options.leastLikely ?? 3;
+  const textOf = (index: number): string => tokenized.texts[index - offset] ?? '';
+  const buckets = wanted.map(() => [] as Array<{ score: BackendTokenScore; token: ScoredToken }>);
+  const finished: SentenceScore[] = [];
+  const credit = (score: BackendTokenScore): void => {
+    const span = tokenSpans[score.index - offset];
+    if (!span) return;
+    const anchor = firstNonSpace(text, span.start, span.end);
+    if (anchor < 0) return;
+    const sentence = sentenceIndexAt(wanted, anchor);
+    if (sentence >= 0) buckets[sentence]?.push({ score, token: scoredToken(score, span, textOf(score.index)) });
+  };
+  // Sentences that end where scoring has reached are final: every later token starts after them.
+  const finishUpTo = (scoredUpTo: number): void => {
+    const first = finished.length;
+    while (finished.length < wanted.length && (wanted[finished.length] as SentenceSpan).end <= scoredUpTo) {
+      finished.push(summarise(wanted[finished.length] as SentenceSpan, buckets[finished.length] ?? [], leastLikely));
+    }
+    if (finished.length > first) options.onSentences?.(finished.slice(first));
+  };
+  const onScores = (batch: readonly BackendTokenScore[]): void => {
+    batch.forEach(credit);
+    const last = batch.at(-1);
+    const reached = last ? tokenSpans[last.index - offset]?.end : undefined;
+    if (reached !== undefined) finishUpTo(reached);
+  };
+  const scores = fromToken < ids.length ? await backend.score(ids, { fromToken, signal: options.signal, alternatives: options.alternatives ?? 5, onProgress: options.onProgress, onScores }) : [];
   const after = backend.computedTokens();
   const computedTokens = before === null || after === null ? null : after - before;
-  const textOf = (index: number): string => tokenized.texts[index - offset] ?? '';
-
-  const buckets = wanted.map(() => [] as Array<{ score: BackendTokenScore; token: ScoredToken }>);
-  for (const score of scores) {
-    const span = tokenSpans[score.index - offset];
-    if (!span) continue;
-    const anchor = firstNonSpace(text, span.start, span.end);
-    if (anchor < 0) continue;
-    const sentence = sentenceIndexAt(wanted, anchor);
-    if (sentence < 0) continue;
-    const token: ScoredToken = {
-      start: span.start,
-      end: span.end,
-      id: score.id,
-      text: textOf(score.index),
-      logprob: score.logprob,
-      prob: score.prob,
-      rank: score.rank,
-      entropy: score.entropy,
-      topProb: score.alternatives?.[0]?.prob ?? score.prob,
-      topLogprob: score.topLogprob ?? null,
-      top10Entropy: score.top10Entropy ?? null,
-    };
-    buckets[sentence]?.push({ score, token });
-  }
-
-  const leastLikely = options.leastLikely ?? 3;
-  const sentences = wanted.map((span, i): SentenceScore => {
-    const bucket = buckets[i] ?? [];
-    const loss = meanLoss(bucket.map((entry) => entry.score));
-    return {
-      start: span.start,
-      end: span.end,
-      text: span.text,
-      loss,
-      perplexity: Math.exp(loss),
-      tokenCount: bucket.length,
-      tokens: bucket.map((entry) => entry.token),
-      leastLikely: [...bucket]
-        .sort((a, b) => a.score.logprob - b.score.logprob)
-        .slice(0, leastLikely)
-        .map((entry) => ({
-          ...entry.token,
-          alternatives: (entry.score.alternatives ?? []).map((alt) => ({ id: alt.id, text: alt.text ?? '', prob: alt.prob })),
-        })),
-    };
-  });
+  finishUpTo(Number.POSITIVE_INFINITY);
   const documentLoss = meanLoss(scores);
-  return { sentences, loss: documentLoss, perplexity: Math.exp(documentLoss), tokenCount: scores.length, computedTokens };
+  return { sentences: finished, loss: documentLoss, perplexity: Math.exp(documentLoss), tokenCount: scores.length, computedTokens };
+}
+
+function scoredToken(score: BackendTokenScore, span: { start: number; end: number }, text: string): ScoredToken {
+  return {
+    start: span.start,
+    end: span.end,
+    id: score.id,
+    text,
+    logprob: score.logprob,
+    prob: score.prob,
+    rank: score.rank,
+    entropy: score.entropy,
+    topProb: score.alternatives?.[0]?.prob ?? score.prob,
+    topLogprob: score.topLogprob ?? null,
+    top10Entropy: score.top10Entropy ?? null,
+  };
+}
+
+function summarise(span: SentenceSpan, bucket: ReadonlyArray<{ score: BackendTokenScore; token: ScoredToken }>, leastLikely: number): SentenceScore {
+  const loss = meanLoss(bucket.map((entry) => entry.score));
+  return {
+    start: span.start,
+    end: span.end,
+    text: span.text,
+    loss,
+    perplexity: Math.exp(loss),
+    tokenCount: bucket.length,
+    tokens: bucket.map((entry) => entry.token),
+    leastLikely: [...bucket]
+      .sort((a, b) => a.score.logprob - b.score.logprob)
+      .slice(0, leastLikely)
+      .map((entry) => ({
+        ...entry.token,
+        alternatives: (entry.score.alternatives ?? []).map((alt) => ({ id: alt.id, text: alt.text ?? '', prob: alt.prob })),
+      })),
+  };
 }
 
 function firstNonSpace(text: string, start: number, end: number): number {

@@ -5,6 +5,7 @@ import type { LossProbe } from './lossProbe';
 import { ModelController } from './modelController';
 import { ModelManagement } from './modelManagement';
 import { NextTokenPanelController } from './nextTokenPanel';
+import { ModelProbe, PanelProbe } from './probes';
 
 /** What `activate` returns: the one door through which the integration tests look in. */
 export interface LmLensApi {
@@ -13,20 +14,28 @@ export interface LmLensApi {
   inline: InlineCompletionsFeature;
   loss: LossProbe;
   management: ModelManagement;
+  /** What the panel sent to its webview. */
+  panelProbe: PanelProbe;
+  /** The model states this window saw, and the download notification's messages. */
+  modelProbe: ModelProbe;
 }
 
 export function activate(context: vscode.ExtensionContext): LmLensApi {
   const log = vscode.window.createOutputChannel('LM Lens', { log: true });
   const model = new ModelController(context, log);
+  const modelProbe = new ModelProbe(model.state, model.onDidChangeState);
   const loss = new SentenceLossFeature(context, model);
+  const panel = new NextTokenPanelController(context, model);
   const api: LmLensApi = {
     model,
     management: new ModelManagement(context, model, log),
-    panel: new NextTokenPanelController(context, model),
+    panel,
     inline: new InlineCompletionsFeature(context, model),
     loss: loss.probe,
+    panelProbe: new PanelProbe(panel.onDidRender, panel.onDidClose),
+    modelProbe,
   };
-  context.subscriptions.push(log, model, api.management, api.panel, api.inline, loss);
+  context.subscriptions.push(log, model, modelProbe, api.management, panel, api.panelProbe, api.inline, loss);
   log.info(`LM Lens ${String(context.extension.packageJSON.version)} activated`);
   return api;
 }

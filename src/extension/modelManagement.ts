@@ -16,7 +16,8 @@ import { COMMANDS, STATUS_ITEMS } from '../shared/commands';
 
 const PRECISIONS: Array<{ dtype: Dtype; detail: string }> = [
   { dtype: 'fp32', detail: 'exact: matches the Python (HF transformers) numbers' },
-  { dtype: 'q8', detail: 'fast: 8-bit quantized, about 4× smaller' },
+  { dtype: 'q8-fast', detail: 'fastest on CPU: fp32 weights quantised to 8 bits at load; close to fp32, not exact' },
+  { dtype: 'q8', detail: "the hub's 8-bit quantized file, about 4× smaller to download" },
   { dtype: 'fp16', detail: 'half-precision weights' },
   { dtype: 'int8', detail: '8-bit integer weights' },
   { dtype: 'q4', detail: '4-bit weights, smallest' },
@@ -46,12 +47,6 @@ export class ModelManagement implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly statusItem: vscode.StatusBarItem;
   private download: { report: (message: string, increment: number) => void; percent: number; done: () => void } | undefined;
-  /** States seen, oldest first (tests assert loading → ready). */
-  readonly stateHistory: string[] = [];
-  /** Test hook: every message the download notification showed. */
-  readonly downloadReports: string[] = [];
-  /** Test hook: what the model's status bar item says. */
-  readonly probe = { statusText: (): string => this.statusItem.text };
 
   constructor(
     readonly context: vscode.ExtensionContext,
@@ -81,7 +76,6 @@ export class ModelManagement implements vscode.Disposable {
   }
 
   private onState(state: ModelState): void {
-    if (this.stateHistory.at(-1) !== state.state) this.stateHistory.push(state.state);
     this.renderStatus(state);
     if (state.state === 'loading' && state.progress?.phase === 'download') this.showDownload(state);
     else if (this.download && state.state !== 'loading') this.finishDownload();
@@ -104,7 +98,6 @@ export class ModelManagement implements vscode.Disposable {
     const progress = state.progress;
     if (!progress) return;
     const message = describeDownload(progress);
-    this.downloadReports.push(message);
     if (!this.download) {
       let resolveDone!: () => void;
       const done = new Promise<void>((resolve) => (resolveDone = resolve));

@@ -45,9 +45,12 @@ export class NextTokenPanelController implements vscode.Disposable {
   private stale = false;
   private debounceMs = readConfig().nextToken.debounceMs;
   private view: PanelState;
-  private rendered: PanelState | undefined;
   private readonly renderEmitter = new vscode.EventEmitter<PanelState>();
-  private posted = 0;
+  /** Fires with the panel's whole state each time a message reaches the live webview. */
+  readonly onDidRender = this.renderEmitter.event;
+  private readonly closeEmitter = new vscode.EventEmitter<void>();
+  /** The panel was closed: what it showed is gone. */
+  readonly onDidClose = this.closeEmitter.event;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -56,6 +59,7 @@ export class NextTokenPanelController implements vscode.Disposable {
     this.view = { model: modelStatus(model.state), hasEditor: false, controls: controlsFromConfig(), sampleOptions: { ...DEFAULT_SAMPLE_OPTIONS }, updating: false, sampling: false };
     this.disposables.push(
       this.renderEmitter,
+      this.closeEmitter,
       vscode.commands.registerCommand(COMMANDS.showNextTokenProbabilities, async (at?: unknown) => {
         await moveCursorTo(at);
         this.show();
@@ -70,35 +74,8 @@ export class NextTokenPanelController implements vscode.Disposable {
     );
   }
 
-  /** Test hook: the last state sent to the webview. */
-  get lastRendered(): PanelState | undefined {
-    return this.rendered;
-  }
-
-  /** Test hook: how many messages were sent to the webview. */
-  get postedMessages(): number {
-    return this.posted;
-  }
-
   get isOpen(): boolean {
     return this.panel !== undefined;
-  }
-
-  /** Test hook: resolves with the first sent state (the current one included) that satisfies `predicate`. */
-  waitForRender(predicate: (state: PanelState) => boolean, timeoutMs = 30_000): Promise<PanelState> {
-    return new Promise((resolve, reject) => {
-      if (this.rendered && predicate(this.rendered)) return resolve(this.rendered);
-      const timer = setTimeout(() => {
-        listener.dispose();
-        reject(new Error(`The next-token panel did not render the expected state within ${timeoutMs} ms.`));
-      }, timeoutMs);
-      const listener = this.renderEmitter.event((state) => {
-        if (!predicate(state)) return;
-        clearTimeout(timer);
-        listener.dispose();
-        resolve(state);
-      });
-    });
   }
 
   /** Closes the panel (its listeners go with it); the commands stay. */
@@ -361,9 +338,7 @@ export class NextTokenPanelController implements vscode.Disposable {
   private post(message: ExtensionMessage): void {
     // Before `ready` the script is not listening; the handshake sends the whole state then.
     if (!this.panel || !this.webviewReady) return;
-    this.posted++;
     void this.panel.webview.postMessage(message);
-    this.rendered = this.view;
     this.renderEmitter.fire(this.view);
   }
 
@@ -379,8 +354,7 @@ export class NextTokenPanelController implements vscode.Disposable {
     this.editor = undefined;
     this.predictionKey = undefined;
     this.view = { ...this.view, prediction: undefined, samples: undefined, updating: false, sampling: false };
-    // What a closed panel showed is gone: a waiter must see the next panel's states only.
-    this.rendered = undefined;
+    this.closeEmitter.fire();
   }
 
   dispose(): void {

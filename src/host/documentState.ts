@@ -130,6 +130,18 @@ export class DocumentState {
     return { version: this.currentVersion, epoch: this.epoch, spans, ...planRescore(spans, this.held, this.dirtyFrom) };
   }
 
+  /**
+   * Applies sentences that arrived while `plan` is still being scored, after the `done` already
+   * applied ones; they are final for this version, so a scoring cut short resumes after them.
+   */
+  applyPartial(plan: RescorePlan, done: number, sentences: readonly SentenceScore[]): boolean {
+    if (plan.version !== this.currentVersion || plan.epoch !== this.epoch || this.dirtyFrom === undefined || sentences.length === 0) return false;
+    this.held = [...this.held.slice(0, plan.keep + done), ...sentences];
+    const next = plan.spans[plan.keep + done + sentences.length];
+    this.dirtyFrom = next ? Math.max(this.dirtyFrom, next.start) : this.dirtyFrom;
+    return true;
+  }
+
   /** Applies an answer; false (and nothing changes) when the document moved on since `plan`. */
   apply(plan: RescorePlan, sentences: readonly SentenceScore[]): boolean {
     if (plan.version !== this.currentVersion || plan.epoch !== this.epoch || this.dirtyFrom === undefined) return false;

@@ -5,7 +5,7 @@
  * on-screen ones only, the active one first. Every window has its own store; they share the model.
  */
 import { isCancelled, errorMessage, LmLensError } from '../core/errors';
-import type { DocumentScore, SentenceScoreOptions } from '../core/sentenceLoss';
+import type { DocumentScore, SentenceScore, SentenceScoreOptions } from '../core/sentenceLoss';
 import type { DidChangeParams, DocumentStatusParams, HostDocumentStats, ModelState, SentenceScoresParams, TextDocumentItem } from '../shared/hostProtocol';
 import { MAX_TEXT_CHARS } from '../shared/settings';
 import { DocumentState } from './documentState';
@@ -23,7 +23,11 @@ export type DocumentScorer = (text: string, options: SentenceScoreOptions) => Pr
 
 export interface DocumentStoreOptions {
   debounceMs?: number;
+  /** While a long document is scored, finished sentences are pushed at most this often. */
+  progressPushMs?: number;
 }
+
+const PROGRESS_PUSH_MS = 1000;
 
 export class DocumentStore {
   private readonly documents = new Map<string, DocumentState>();
@@ -160,10 +164,23 @@ export class DocumentStore {
     const controller = new AbortController();
     this.running = { uri, controller };
     status('scoring');
+    // Finished sentences are held as they come and pushed about once a second, so a long document
+    // shows results early and a short one still gets one push; the last push carries the rest.
+    const finished: SentenceScore[] = [];
+    let pushed = 0;
+    let lastPush = performance.now();
+    const onSentences = (sentences: SentenceScore[]): void => {
+      if (this.documents.get(uri) !== document || !document.applyPartial(plan, finished.length, sentences)) return;
+      finished.push(...sentences);
+      if (performance.now() - lastPush < (this.options.progressPushMs ?? PROGRESS_PUSH_MS)) return;
+      this.push.scores({ uri, version, keep: plan.keep + pushed, sentences: finished.slice(pushed), computedTokens: null });
+      pushed = finished.length;
+      lastPush = performance.now();
+    };
     try {
-      const result = await this.score(document.text, { languageId: document.languageId, spans: plan.spans, fromOffset: plan.fromOffset, signal: controller.signal });
+      const result = await this.score(document.text, { languageId: document.languageId, spans: plan.spans, fromOffset: plan.fromOffset, signal: controller.signal, onSentences });
       if (this.documents.get(uri) === document && document.apply(plan, result.sentences)) {
-        this.push.scores({ uri, version, keep: plan.keep, sentences: result.sentences, computedTokens: result.computedTokens });
+        this.push.scores({ uri, version, keep: plan.keep + pushed, sentences: result.sentences.slice(pushed), computedTokens: result.computedTokens });
         status('done');
       }
     } catch (error) {

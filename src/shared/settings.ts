@@ -51,7 +51,7 @@ const PROSE_LANGUAGES = ['plaintext', 'markdown', 'latex', 'restructuredtext'] a
 
 export const SETTINGS = {
   model: { type: 'string', default: DEFAULT_MODEL, scope: 'machine' },
-  dtype: { type: 'string', default: 'fp32', enum: ['fp32', 'fp16', 'q8', 'int8', 'q4'], scope: 'machine' },
+  dtype: { type: 'string', default: 'fp32', enum: ['fp32', 'q8-fast', 'fp16', 'q8', 'int8', 'q4'], scope: 'machine' },
   allowDownloads: { type: 'boolean', default: true, scope: 'machine' },
   cacheDir: { type: 'string', default: '', scope: 'machine' },
   hubEndpoint: { type: 'string', default: 'https://huggingface.co', scope: 'machine' },

@@ -230,6 +230,8 @@ export const scenarios: Scenario[] = [
       await runCommand(page, 'LM Lens: Select model');
       await pickQuickInput(page, 'Choose a local folder…');
       await chooseFolderInDialog(page, folder);
+      // A folder with only onnx/model.onnx offers its exact precision and q8-fast, made from it.
+      await pickQuickInput(page, 'fp32');
       const name = path.basename(folder);
       const status = page.locator(`.statusbar-item[aria-label*="${name}"]`);
       await waitFor(`the status bar to name ${name}`, async () => ((await status.count()) > 0 ? true : undefined), 30_000);

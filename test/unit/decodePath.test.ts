@@ -72,6 +72,22 @@ for (const { name, shape } of SHAPES) {
       assert.equal(exported.model.info.decodePath, 'export');
     });
 
+    it('keeps only the last positions’ logits when asked (the rewrite adds num_logits_to_keep where the export lacks it), per row of a batch', async () => {
+      assert.equal(owned.model.info.supportsLogitsToKeep, true);
+      const rows = [IDS, [...IDS].reverse()];
+      const vocab = owned.model.info.vocabSize;
+      const full = await exported.forward(rows, undefined);
+      const kept = await owned.forward(rows, undefined, { logitsToKeep: 3 });
+      assert.equal(kept.keptPositions, 3);
+      rows.forEach((_, b) => {
+        const lastThree = full.logits.subarray((b * IDS.length + IDS.length - 3) * vocab, (b + 1) * IDS.length * vocab);
+        assert.ok(maxDiff(kept.logits.subarray(b * 3 * vocab, (b + 1) * 3 * vocab), lastThree) < TOLERANCE, `row ${b}`);
+      });
+      const all = await owned.forward(rows, undefined, { logitsToKeep: 0 });
+      assert.equal(all.keptPositions, IDS.length);
+      assert.ok(maxDiff(all.logits, full.logits) < TOLERANCE);
+    });
+
     it('chained forward passes equal the export graph within 1e-4', async () => {
       const mine = await chain(owned, [IDS]);
       const theirs = await chain(exported, [IDS]);

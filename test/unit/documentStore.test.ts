@@ -170,4 +170,42 @@ describe('document store in the model process', function () {
     assert.ok(mirror.settled(URI, 1));
     assert.equal(mirror.current(URI, 1)?.sentences.length, 2);
   });
+
+  describe('a document longer than the model window', function () {
+    let small: Engine;
+    before(async function () {
+      small = await loadEngine({ model: await ensureTestModel({ layers: 3, dim: 48, heads: 3, contextSize: 64, seed: 2 }), allowDownloads: false, threads: 1 });
+    });
+    after(async () => small?.dispose());
+
+    it('pushes finished sentences while it scores, and together they equal one score of the whole text', async () => {
+      const progressive = new DocumentStore((text, options) => scoreSentences(small, text, options), {
+        scores: (push) => {
+          pushes.push(push);
+          mirror.applyScores(push);
+        },
+        status: (status) => mirror.applyStatus(status),
+      }, { debounceMs: 5, progressPushMs: 0 });
+      try {
+        const text = Array.from({ length: 4 }, () => DOCUMENT).join('\n\n');
+        progressive.open({ uri: URI, languageId: 'plaintext', version: 1, text });
+        progressive.focus([URI]);
+        await progressive.idle();
+        assert.ok(pushes.length >= 3, `${pushes.length} pushes for ${text.length} characters on a 64-token window`);
+        let held = 0;
+        for (const push of pushes) {
+          assert.equal(push.keep, held, 'each push continues where the one before ended');
+          held += push.sentences.length;
+        }
+        small.cache.clear();
+        const whole = await scoreSentences(small, text, { languageId: 'plaintext' });
+        const mirrored = mirror.current(URI, 1)?.sentences ?? [];
+        assert.ok(mirror.settled(URI, 1));
+        assert.deepEqual(mirrored.map((s) => [s.start, s.end, s.tokenCount]), whole.sentences.map((s) => [s.start, s.end, s.tokenCount]));
+        mirrored.forEach((s, i) => assert.ok(Math.abs(s.loss - (whole.sentences[i]?.loss ?? Number.NaN)) < TOLERANCE, `sentence ${i}`));
+      } finally {
+        progressive.dispose();
+      }
+    });
+  });
 });

@@ -45,4 +45,22 @@ describe('fast int8 (MatMulNBits)', function () {
       await engine.dispose();
     }
   });
+
+  it('the precision q8-fast (lmLens.dtype, --dtype) is the fp32 file with fast int8 weights, and says so', async () => {
+    const folder = await ensureTestModel({ layers: 2, dim: 64, heads: 4, seed: 1 });
+    const engine = await loadEngine({ model: folder, allowDownloads: false, threads: 1, dtype: 'q8-fast' });
+    try {
+      assert.equal(engine.model.info.dtype, 'q8-fast');
+      assert.equal(engine.model.info.fastInt8?.matrices, 2 * 4 + 1);
+    } finally {
+      await engine.dispose();
+    }
+    const exported = await loadEngine({ model: folder, allowDownloads: false, threads: 1, dtype: 'q8-fast', decodePath: 'export', onLog: () => undefined });
+    try {
+      assert.equal(exported.model.info.dtype, 'fp32', 'without the owned-KV path the fp32 file runs as it is');
+      assert.equal(exported.model.info.fastInt8, undefined);
+    } finally {
+      await exported.dispose();
+    }
+  });
 });

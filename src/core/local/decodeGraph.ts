@@ -27,6 +27,7 @@ export interface DecodeGraphInfo {
 export interface ModelDims {
   contextSize: number;
   hiddenSize: number;
+  vocabSize: number;
 }
 
 export class UnrecognisedExport extends Error {}
@@ -181,11 +182,43 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
     addedPositionIds = true;
   }
 
+  const hasLogitsToKeep = inputs.has('num_logits_to_keep') || addLogitsToKeep(edit, dims);
   graph.node = [...edit.nodes.filter((node) => !removed.has(node)), ...edit.added];
   graph.output = [...(graph.output ?? []).filter((v) => !v.name?.startsWith('present.')), ...newOutputs];
   graph.valueInfo = (graph.valueInfo ?? []).filter((v) => !v.name?.startsWith('present.'));
   sortTopologically(graph);
-  return { layers, addedPositionIds, hasLogitsToKeep: inputs.has('num_logits_to_keep') };
+  return { layers, addedPositionIds, hasLogitsToKeep };
+}
+
+const RESHAPES = new Set(['Reshape', 'Flatten', 'Identity', 'Squeeze', 'Unsqueeze']);
+
+/**
+ * Gives an export without `num_logits_to_keep` that input (0 = every position, k = the last k),
+ * as transformers' own exports have it: the final hidden states are sliced before the output
+ * projection, so a prefill whose caller reads only the last logits skips the largest matrix
+ * product for every other position (its [vocab, hidden] weight makes it ≈ 1/4 of GPT-2's work).
+ * Found by role, not by name: the MatMul/Gemm that reads the vocabulary-sized weight, and the
+ * tensor it projects before any reshaping. Returns false (graph untouched) when not found.
+ */
+function addLogitsToKeep(edit: GraphEdit, dims: ModelDims): boolean {
+  const graph = edit.graph;
+  const initializers = new Map((graph.initializer ?? []).map((t) => [t.name as string, t]));
+  const isVocabMatrix = (name: string | undefined): boolean => {
+    const producer = name === undefined ? undefined : edit.producer(name);
+    const tensor = initializers.get(producer?.opType === 'Transpose' ? (producer.input?.[0] as string) : (name ?? ''));
+    return tensor?.dims?.length === 2 && tensor.dims.map(Number).includes(dims.vocabSize) && tensor.dims.map(Number).includes(dims.hiddenSize);
+  };
+  const heads = edit.nodes.filter((node) => (node.opType === 'MatMul' || node.opType === 'Gemm') && isVocabMatrix(node.input?.[1] ?? undefined));
+  if (heads.length !== 1) return false;
+  let hidden = (heads[0] as Node).input?.[0] as string;
+  for (let producer = edit.producer(hidden); producer && RESHAPES.has(producer.opType ?? ''); producer = edit.producer(hidden)) hidden = producer.input?.[0] as string;
+  if ((graph.output ?? []).some((v) => v.name === hidden) || !edit.producer(hidden)) return false;
+  const consumers = edit.consumers(hidden);
+  const start = edit.op('Neg', [edit.op('Reshape', ['num_logits_to_keep', edit.int64([1])])]);
+  const kept = edit.op('Slice', [hidden, start, edit.int64([INT64_MAX]), edit.int64([1])]);
+  for (const node of consumers) node.input = (node.input ?? []).map((input) => (input === hidden ? kept : input));
+  graph.input = [...(graph.input ?? []), { name: 'num_logits_to_keep', type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [] } } } }];
+  return true;
 }
 
 function withSequenceDim(type: onnx.ITypeProto, dimParam: string): onnx.ITypeProto {

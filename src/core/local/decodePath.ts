@@ -16,12 +16,12 @@ export async function openDecodePath(
   weights: DecodeWeights = 'float',
 ): Promise<DecodeSession | undefined> {
   if (!onnxFile || !existsSync(onnxFile)) {
-    // Hub models are downloaded by transformers.js on the export path; the next load finds the file.
-    log(`LM Lens: ${onnxFile ?? 'the model file'} is not on disk yet; using the export's graph (owned-KV decode from the next load).`);
+    // Hub files are downloaded before this, so only an unusual cache layout gets here.
+    log(`LM Lens: ${onnxFile ?? 'the model file'} is not where the owned-KV decode path looks for it; using the export's graph.`);
     return undefined;
   }
   try {
-    const prepared = prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize }, weights);
+    const prepared = prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize }, weights);
     const shape = { layers: prepared.info.layers, heads: config.heads, headDim: config.hiddenSize / config.heads, contextSize: config.contextSize };
     if (shape.layers !== config.layers) throw new Error(`the graph has ${shape.layers} layers of KV cache, config.json says ${config.layers}`);
     return await DecodeSession.create(prepared.file, shape, { ...prepared.info, int8: prepared.int8 }, { ...sessionOptions, executionProviders: ['cpu'] });

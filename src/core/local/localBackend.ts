@@ -5,6 +5,7 @@ import type { Engine } from '../engine';
 import { sampleContinuations } from '../generation';
 import { nextTokenDistribution, promptIds } from '../nextToken';
 import { scoreIds } from '../scoring';
+import type { TokenScore } from '../scoring';
 
 /** The in-process engine behind the Backend interface: the core's functions, unchanged. */
 export class LocalBackend implements Backend {
@@ -41,8 +42,10 @@ export class LocalBackend implements Backend {
 
   async score(ids: number[], request: ScoreRequest = {}): Promise<BackendTokenScore[]> {
     const tokenizer = this.engine.model.tokenizer;
-    const scores = await scoreIds(this.engine, ids, request);
-    return scores.map((score) => (score.alternatives ? { ...score, alternatives: score.alternatives.map((alt) => ({ ...alt, text: tokenizer.tokenText(alt.id) })) } : score));
+    const named = (score: TokenScore): BackendTokenScore => (score.alternatives ? { ...score, alternatives: score.alternatives.map((alt) => ({ ...alt, text: tokenizer.tokenText(alt.id) })) } : score);
+    const onScores = request.onScores;
+    const scores = await scoreIds(this.engine, ids, { ...request, onScores: onScores && ((batch) => onScores(batch.map(named))) });
+    return scores.map(named);
   }
 
   complete(prompt: number[], options: CompletionOptions = {}): Promise<Completion> {

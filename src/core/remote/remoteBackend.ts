@@ -170,7 +170,9 @@ export abstract class RemoteBackend implements Backend {
       const windowIds = ids.slice(window.begin, window.end);
       const first = Math.max(window.scoreFrom, fromToken) - window.begin;
       const scored = await this.withinCap(request.alternatives ?? 0, (k) => this.scoreWindow(windowIds, first, k, request.signal));
-      scored.forEach((score, offset) => scores.push({ index: window.begin + first + offset, ...score }));
+      const added = scored.map((score, offset) => ({ index: window.begin + first + offset, ...score }));
+      scores.push(...added);
+      request.onScores?.(added);
       request.onProgress?.(scores.length, Math.max(0, ids.length - fromToken));
     }
     return scores;

@@ -42,7 +42,7 @@ describe('hub downloads in VS Code', function () {
     await setSetting('allowDownloads', true);
     // Slow enough for the notification to show several updates of the weights file.
     hub.faults = [{ kind: 'slow', file: 'onnx/model.onnx', bytesPerSecond: 10_000_000 }];
-    const reportsBefore = lens.management.downloadReports.length;
+    const reportsBefore = lens.modelProbe.downloadReports.length;
     await setSetting('model', HUB_ID);
     // Settings reach the model process asynchronously: ask until the answer comes from the hub model.
     const deadline = Date.now() + 90_000;
@@ -59,14 +59,14 @@ describe('hub downloads in VS Code', function () {
       assert.ok(Date.now() < deadline, `still not on ${HUB_ID}: ${JSON.stringify(state)}`);
     }
     await withPanel(lens, async (first) => {
-      const onHub = first.model.kind === 'ready' && first.model.modelId === HUB_ID ? first : await lens.panel.waitForRender((state) => !state.updating && state.model.kind === 'ready' && state.model.modelId === HUB_ID && state.prediction !== undefined, 30_000);
+      const onHub = first.model.kind === 'ready' && first.model.modelId === HUB_ID ? first : await lens.panelProbe.waitForRender((state) => !state.updating && state.model.kind === 'ready' && state.model.modelId === HUB_ID && state.prediction !== undefined, 30_000);
       const rows = onHub.prediction?.rows ?? [];
       assert.deepEqual(
         rows.map((row) => row.id),
         reference.top.slice(0, rows.length).map((token) => token.id),
       );
     });
-    const reports = lens.management.downloadReports.slice(reportsBefore);
+    const reports = lens.modelProbe.downloadReports.slice(reportsBefore);
     assert.ok(
       reports.some((line) => /^onnx\/model\.onnx \(\d\/\d\) · [\d.]+ MB \/ 13\.5 MB · [\d.]+ MB\/s · \d+ s left$/.test(line)),
       `the notification showed file, sizes, speed and time left: ${reports.join(' | ')}`,

@@ -123,12 +123,12 @@ describe('faults in the editor', function () {
         (k: number) =>
         (state: PanelState): boolean =>
           !state.updating && state.prediction?.rows.length === k;
-      await lens.panel.waitForRender(rows(10), 90_000);
+      await lens.panelProbe.waitForRender(rows(10), 90_000);
       await setSetting('nextToken.topK', 5);
-      const state = await lens.panel.waitForRender(rows(5), 30_000);
+      const state = await lens.panelProbe.waitForRender(rows(5), 30_000);
       assert.equal(state.controls.k, 5);
       await setSetting('nextToken.topK', undefined);
-      await lens.panel.waitForRender(rows(10), 30_000);
+      await lens.panelProbe.waitForRender(rows(10), 30_000);
     } finally {
       lens.panel.close();
       await closeEditor(editor);

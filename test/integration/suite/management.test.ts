@@ -102,7 +102,7 @@ export async function withPanel(lens: LmLensApi, body: (first: PanelState) => Pr
   editor.selection = new vscode.Selection(end, end);
   try {
     await vscode.commands.executeCommand(COMMANDS.showNextTokenProbabilities);
-    await body(await lens.panel.waitForRender(settled, 90_000));
+    await body(await lens.panelProbe.waitForRender(settled, 90_000));
   } finally {
     lens.panel.close();
     await vscode.window.showTextDocument(document);
@@ -133,12 +133,12 @@ describe('model management', function () {
       const k = onA.controls.k;
       assertSameRows(onA.prediction?.rows ?? [], await nextToken(lens, PROMPT, k), 'folder A');
 
-      const from = lens.management.stateHistory.length;
+      const from = lens.modelProbe.stateHistory.length;
       await setSetting('model', folderB);
-      const onB = await lens.panel.waitForRender(newerThan(onA), 90_000);
+      const onB = await lens.panelProbe.waitForRender(newerThan(onA), 90_000);
       const state = lens.model.state;
       assert.ok(state.state === 'ready' && state.info?.id === folderB && state.info.layers === 3, `ready on folder B, got ${JSON.stringify(state)}`);
-      const history = lens.management.stateHistory.slice(from);
+      const history = lens.modelProbe.stateHistory.slice(from);
       assert.ok(history.indexOf('loading') >= 0 && history.lastIndexOf('ready') > history.indexOf('loading'), `status went ${history.join(' → ')}`);
       assert.notDeepEqual(
         onB.prediction?.rows.map((row) => row.prob),
@@ -148,7 +148,7 @@ describe('model management', function () {
       assertSameRows(onB.prediction?.rows ?? [], await referenceFrom(lens, folderB, PROMPT, k), 'folder B (own process)');
 
       await setSetting('model', testModel());
-      const back = await lens.panel.waitForRender(newerThan(onB), 90_000);
+      const back = await lens.panelProbe.waitForRender(newerThan(onB), 90_000);
       assertSameRows(back.prediction?.rows ?? [], await nextToken(lens, PROMPT, k), 'folder A again');
       assert.deepEqual(
         back.prediction?.rows.map((row) => row.id),
@@ -165,10 +165,10 @@ describe('model management', function () {
         await setSetting('model', folderB);
         // A second settings change right behind the first, one that changes nothing the model uses.
         await setSetting('dtype', 'fp32');
-        const onB = await lens.panel
+        const onB = await lens.panelProbe
           .waitForRender((state) => newerThan(onA)(state) && state.model.kind === 'ready' && state.model.modelId === folderB, 30_000)
           .catch((error: unknown) => {
-            const last = lens.panel.lastRendered;
+            const last = lens.panelProbe.lastRendered;
             const shown = `model ${JSON.stringify(last?.model)}, updating ${String(last?.updating)}, prediction #${last?.prediction?.id} (before the switch #${onA.prediction?.id})`;
             throw new Error(`${error instanceof Error ? error.message : String(error)} Last render: ${shown}`);
           });
@@ -182,7 +182,7 @@ describe('model management', function () {
 
   it('the status bar went through loading and ready', async () => {
     await nextToken(lens);
-    const history = lens.management.stateHistory;
+    const history = lens.modelProbe.stateHistory;
     const loading = history.indexOf('loading');
     assert.ok(loading >= 0 && history.indexOf('ready', loading) > loading, `history: ${history.join(' → ')}`);
     assert.equal(history.at(-1), 'ready');

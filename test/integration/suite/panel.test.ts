@@ -67,7 +67,7 @@ export function definePanelSuite(pass: Pass): void {
       await vscode.commands.executeCommand(COMMANDS.showNextTokenProbabilities);
       assert.equal(lens.panel.isOpen, true);
       assert.equal(vscode.window.activeTextEditor?.document, editor.document, 'the editor keeps focus');
-      const state = await lens.panel.waitForRender(settledAt(editor), 90_000);
+      const state = await lens.panelProbe.waitForRender(settledAt(editor), 90_000);
       first = state.prediction as PredictionView;
       const k = state.controls.k;
       assert.equal(first.rows.length, k);
@@ -98,17 +98,17 @@ export function definePanelSuite(pass: Pass): void {
     });
 
     it('follows typing', async () => {
-      const before = lens.panel.postedMessages;
+      const before = lens.panelProbe.postedMessages;
       await editor.edit((edit) => edit.insert(endOf(editor.document), ' Then the Queen'));
       const end = endOf(editor.document);
       editor.selection = new vscode.Selection(end, end);
-      const state = await lens.panel.waitForRender((candidate) => settledAt(editor)(candidate) && candidate.prediction?.contextTokens !== first.contextTokens);
+      const state = await lens.panelProbe.waitForRender((candidate) => settledAt(editor)(candidate) && candidate.prediction?.contextTokens !== first.contextTokens);
       assert.ok((state.prediction?.contextTokens ?? 0) > first.contextTokens);
-      assert.ok(lens.panel.postedMessages > before);
+      assert.ok(lens.panelProbe.postedMessages > before);
     });
 
     it('inserts the clicked row at the cursor', async () => {
-      const state = lens.panel.lastRendered as PanelState;
+      const state = lens.panelProbe.lastRendered as PanelState;
       const prediction = state.prediction as PredictionView;
       const before = editor.document.getText();
       const token = prediction.rows[0]?.text ?? '';
@@ -116,26 +116,26 @@ export function definePanelSuite(pass: Pass): void {
       assert.equal(editor.document.getText(), before + token);
       assert.equal(editor.document.offsetAt(editor.selection.active), before.length + token.length, 'the cursor follows the insertion');
       // The edit moves the cursor: a new prediction for the new position arrives.
-      const next = await lens.panel.waitForRender(settledAt(editor));
+      const next = await lens.panelProbe.waitForRender(settledAt(editor));
       assert.notEqual(next.prediction?.id, prediction.id);
     });
 
     it('ignores clicks on outdated rows and malformed messages', async () => {
       const before = editor.document.getText();
-      const posted = lens.panel.postedMessages;
+      const posted = lens.panelProbe.postedMessages;
       await lens.panel.handleMessage({ type: 'insert', source: 'prediction', resultId: 0, index: 0 });
-      await lens.panel.handleMessage({ type: 'insert', source: 'prediction', resultId: lens.panel.lastRendered?.prediction?.id, index: 1e6 });
+      await lens.panel.handleMessage({ type: 'insert', source: 'prediction', resultId: lens.panelProbe.lastRendered?.prediction?.id, index: 1e6 });
       await lens.panel.handleMessage({ type: 'runCommand', command: 'workbench.action.quit' });
       await lens.panel.handleMessage('ready');
       assert.equal(editor.document.getText(), before);
-      assert.equal(lens.panel.postedMessages, posted);
+      assert.equal(lens.panelProbe.postedMessages, posted);
     });
 
     it('shows the sampling distribution when a control differs from the identity', async () => {
       // With top-k on (within a server's cap), a server's alternatives determine it exactly too.
       await lens.panel.handleMessage({ type: 'setControls', controls: { temperature: 0.5, samplingTopK: 10 } });
       try {
-        const state = await lens.panel.waitForRender((candidate) => settledAt(editor)(candidate) && candidate.prediction?.sampling !== undefined);
+        const state = await lens.panelProbe.waitForRender((candidate) => settledAt(editor)(candidate) && candidate.prediction?.sampling !== undefined);
         const rows = state.prediction?.rows ?? [];
         assert.ok(rows.every((row) => row.sampledProb !== undefined));
         // Temperature below 1 sharpens: the top token gains.
@@ -143,7 +143,7 @@ export function definePanelSuite(pass: Pass): void {
         assert.equal(vscode.workspace.getConfiguration('lmLens').get('nextToken.temperature'), 0.5, 'persisted to the settings');
       } finally {
         await lens.panel.handleMessage({ type: 'setControls', controls: { temperature: 1, samplingTopK: 0 } });
-        await lens.panel.waitForRender((candidate) => settledAt(editor)(candidate) && candidate.prediction?.sampling === undefined);
+        await lens.panelProbe.waitForRender((candidate) => settledAt(editor)(candidate) && candidate.prediction?.sampling === undefined);
       }
     });
 
@@ -151,7 +151,7 @@ export function definePanelSuite(pass: Pass): void {
       // A server's alternatives fix the sampled probabilities only with top-k on; without it they are unknown, never guessed.
       if (pass !== 'local') {
         await lens.panel.handleMessage({ type: 'sample' });
-        assert.ok(lens.panel.lastRendered?.samples?.sequences.every((sequence) => sequence.share === null && sequence.sampledProb === null));
+        assert.ok(lens.panelProbe.lastRendered?.samples?.sequences.every((sequence) => sequence.share === null && sequence.sampledProb === null));
         await lens.panel.handleMessage({ type: 'setControls', controls: { samplingTopK: 10 } });
       }
       try {
@@ -159,7 +159,7 @@ export function definePanelSuite(pass: Pass): void {
       } finally {
         if (pass !== 'local') await lens.panel.handleMessage({ type: 'setControls', controls: { samplingTopK: 0 } });
       }
-      const samples = lens.panel.lastRendered?.samples;
+      const samples = lens.panelProbe.lastRendered?.samples;
       assert.ok(samples, 'no samples rendered');
       assert.equal(samples.sequences.length, 3);
       const total = samples.sequences.reduce((sum, sequence) => sum + (sequence.share ?? Number.NaN), 0);
@@ -175,10 +175,10 @@ export function definePanelSuite(pass: Pass): void {
     it('stops listening once closed', async () => {
       lens.panel.close();
       assert.equal(lens.panel.isOpen, false);
-      const posted = lens.panel.postedMessages;
+      const posted = lens.panelProbe.postedMessages;
       await editor.edit((edit) => edit.insert(endOf(editor.document), ' more'));
       await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.equal(lens.panel.postedMessages, posted);
+      assert.equal(lens.panelProbe.postedMessages, posted);
     });
   });
 }
