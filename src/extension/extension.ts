@@ -23,7 +23,7 @@ export interface LmLensApi {
 export function activate(context: vscode.ExtensionContext): LmLensApi {
   const log = vscode.window.createOutputChannel('LM Lens', { log: true });
   const model = new ModelController(context, log);
-  const modelProbe = new ModelProbe(model.state, model.onDidChangeState);
+  const modelProbe = new ModelProbe(model.state, model);
   const loss = new SentenceLossFeature(context, model);
   const panel = new NextTokenPanelController(context, model);
   const api: LmLensApi = {

@@ -14,6 +14,12 @@ import type { LmLensConfig } from './configuration';
 import { abortOnCancel } from '../shared/cancellation';
 import { COMMANDS } from '../shared/commands';
 
+export interface ErrorReport {
+  code: string;
+  message: string;
+  actions: readonly string[];
+}
+
 /** The settings that fix a download error, for its "Open settings" action. */
 const SETTINGS_FOR_ERROR: Partial<Record<string, string>> = {
   'proxy-auth': 'http.proxy',
@@ -88,6 +94,9 @@ export class ModelController implements vscode.Disposable {
   private readonly latencyEmitter = new vscode.EventEmitter<void>();
   /** A request finished: the status bar shows a server's latency. */
   readonly onDidRecordLatency = this.latencyEmitter.event;
+  private readonly errorEmitter = new vscode.EventEmitter<ErrorReport>();
+  /** An error was shown to the user, with the actions it offered. */
+  readonly onDidReportError = this.errorEmitter.event;
   private readonly secrets: vscode.SecretStorage;
   private apiKey: string | undefined;
   /** Settings go to the model process once the key is read (a server would refuse a request without it). */
@@ -97,8 +106,6 @@ export class ModelController implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private lastErrorShown = '';
   private appliedSettings = '';
-  /** Test hook: the last error message shown to the user, with the actions it offered. */
-  lastErrorReport: { code: string; message: string; actions: readonly string[] } | undefined;
   readonly defaultCacheDir: string;
 
   constructor(
@@ -122,6 +129,7 @@ export class ModelController implements vscode.Disposable {
     this.disposables.push(
       this.stateEmitter,
       this.latencyEmitter,
+      this.errorEmitter,
       { dispose: () => this.client.dispose() },
       this.client.onState((state) => {
         this.currentState = state;
@@ -283,7 +291,7 @@ export class ModelController implements vscode.Disposable {
     if (code === 'server-auth') actions.push('Set API key');
     if (settingsQuery) actions.push('Open settings');
     actions.push('Retry', 'Show log');
-    this.lastErrorReport = { code, message, actions };
+    this.errorEmitter.fire({ code, message, actions });
     const choice = await vscode.window.showErrorMessage(`LM Lens: ${message}`, ...actions);
     if (choice === 'Choose a local folder…') await vscode.commands.executeCommand(COMMANDS.selectModel, 'folder');
     else if (choice === 'Select model') await vscode.commands.executeCommand(COMMANDS.selectModel);

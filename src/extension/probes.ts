@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import { describeDownload } from '../core/download/progressText';
 import type { ModelState } from '../shared/hostProtocol';
+import type { ErrorReport } from './modelController';
 import type { PanelState } from '../shared/panelProtocol';
 
 /** What the next-token panel sent to its webview. */
@@ -66,11 +67,13 @@ export class ModelProbe implements vscode.Disposable {
   readonly stateHistory: string[] = [];
   /** Every message the download notification showed (the same text, from the same function). */
   readonly downloadReports: string[] = [];
-  private readonly subscription: vscode.Disposable;
+  /** The last error shown to the user, with the actions it offered; tests reset it to undefined. */
+  lastErrorReport: ErrorReport | undefined;
+  private readonly subscriptions: vscode.Disposable[];
 
-  constructor(initial: ModelState, onDidChangeState: vscode.Event<ModelState>) {
+  constructor(initial: ModelState, model: { onDidChangeState: vscode.Event<ModelState>; onDidReportError: vscode.Event<ErrorReport> }) {
     this.record(initial);
-    this.subscription = onDidChangeState((state) => this.record(state));
+    this.subscriptions = [model.onDidChangeState((state) => this.record(state)), model.onDidReportError((report) => (this.lastErrorReport = report))];
   }
 
   private record(state: ModelState): void {
@@ -79,6 +82,6 @@ export class ModelProbe implements vscode.Disposable {
   }
 
   dispose(): void {
-    this.subscription.dispose();
+    for (const subscription of this.subscriptions) subscription.dispose();
   }
 }

@@ -42,11 +42,11 @@ export async function rejectionCode(request: Promise<unknown>): Promise<string> 
 
 /** Forgets the last error shown, so a test sees only its own (read it back with `lastError`). */
 export function forgetLastError(lens: LmLensApi): void {
-  lens.model.lastErrorReport = undefined;
+  lens.modelProbe.lastErrorReport = undefined;
 }
 
-export function lastError(lens: LmLensApi): LmLensApi['model']['lastErrorReport'] {
-  return lens.model.lastErrorReport;
+export function lastError(lens: LmLensApi): LmLensApi['modelProbe']['lastErrorReport'] {
+  return lens.modelProbe.lastErrorReport;
 }
 
 /** The test model the runner configured (folder A). */

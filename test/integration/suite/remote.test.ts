@@ -45,9 +45,9 @@ describe('remote engines', function () {
   let local: { next: NextTokenResponse; greedy: string; sentences: ScoreSentencesResponse };
 
   // Functions, so that the compiler does not narrow a field that the extension sets meanwhile.
-  const reported = (): LmLensApi['model']['lastErrorReport'] => lens.model.lastErrorReport;
+  const reported = (): LmLensApi['modelProbe']['lastErrorReport'] => lens.modelProbe.lastErrorReport;
   const forgetError = (): void => {
-    lens.model.lastErrorReport = undefined;
+    lens.modelProbe.lastErrorReport = undefined;
   };
 
   /** Opens the panel while the server has `fault`: one line of this code in the panel and in the notification, with Retry and Open settings. */
