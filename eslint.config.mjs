@@ -4,9 +4,9 @@ import tseslint from 'typescript-eslint';
 const noVscode = { regex: '^vscode$', message: 'Only src/extension may depend on vscode.' };
 const fromDir = (dir) => ({ regex: `^(\\.\\./)+${dir}(/|$)`, message: `This layer must not import src/${dir}/.` });
 const fromMedia = { regex: '(^|/)media/', message: 'Only the webview bundle imports media/; share through src/shared/.' };
-// The extension renders; sentence splitting and model maths run in the model process.
+// The extension renders; sentence splitting, model maths and the report's aggregation run in the model process.
 const coreMaths = {
-  regex: '/core/(sentences|sentenceLoss|scoring|scoringHead|distribution|nextToken|sampling|generation|completion|model|engine|tokenizer|prefixCache)$',
+  regex: '/core/(sentences|sentenceLoss|scoring|scoringHead|distribution|nextToken|sampling|generation|completion|model|engine|tokenizer|prefixCache|report|reportExport|compare)$',
   message: 'src/extension renders results: sentence splitting and model maths belong in the model process (src/host, src/core).',
 };
 const layer = (files, patterns) => [{ files, rules: { 'no-restricted-imports': ['error', { patterns }] } }];

@@ -13,6 +13,7 @@ import type { TestModelShape } from '../test/support/testModel';
 import { createRawModel, releaseRawModel } from './baselines';
 import type { RawModel } from './baselines';
 import { documentRows } from './documents';
+import { documentReportRows } from './documentReport';
 import { hostRows } from './host';
 import { sharedServerRows } from './sharedServer';
 import { buildTexts } from './prose';
@@ -188,6 +189,10 @@ async function main(): Promise<void> {
   if (wanted('W10')) {
     log('W10: three windows on one model server…');
     rows.push(...(await sharedServerRows({ root, folder, threads, texts, runs, log })));
+  }
+  if (wanted('W11')) {
+    log('W11: the document report of a 1 MB document while it is edited…');
+    rows.push(...(await documentReportRows({ root, threads, smoke, log })));
   }
   // Steps measure several rows together (W4 with W5, W6 with W7): drop the ones not asked for.
   const shown = rows.filter((row) => wanted(row.id));

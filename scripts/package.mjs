@@ -81,7 +81,9 @@ if (runtimeBinaries.length === 0) {
 
 const files = [
   ...['README.md', 'CHANGELOG.md', 'LICENSE', 'LICENSE.md', 'LICENSE.txt'].filter((file) => existsSync(join(repo, file))),
-  ...['extension', 'modelHost', 'cli', 'webview'].flatMap((name) => [`dist/${name}.js`, `dist/${name}.css`]).filter((file) => existsSync(join(repo, file))),
+  // report.js/.css: the document report's page, loaded by its webview and inlined into HTML exports
+  // (the model process reads them beside modelHost.js); its LEGAL file holds Chart.js's licence.
+  ...['extension', 'modelHost', 'cli', 'webview', 'report'].flatMap((name) => [`dist/${name}.js`, `dist/${name}.css`, `dist/${name}.js.LEGAL.txt`, `dist/${name}.css.LEGAL.txt`]).filter((file) => existsSync(join(repo, file))),
   // Webview styles and images, and the walkthrough's markdown pages (TypeScript sources are bundled, not shipped).
   ...walk('media', (file) => /\.(css|png|svg|jpg|gif|ico|ttf|woff2?)$/i.test(file) || file.includes('walkthrough')),
   ...(manifest.icon ? [manifest.icon] : []),

@@ -84,7 +84,7 @@ if (vscode) {
     else if (message.type === 'status') {
       status = { text: message.text, busy: message.busy };
       showStatus();
-    }
+    } else if (message.type === 'png') savePng(message.chart);
   });
   vscode.postMessage({ type: 'ready' });
 } else {

@@ -53,7 +53,7 @@ function summaryHtml(data: ReportViewData): string {
       ['cross-perplexity ratio', fixed(comparison.ratio, 4)],
     );
   }
-  const scored = `${count(report.sentences.length)} sentences scored, ${percent(coverage)} of ${count(report.documentChars)} characters${report.complete ? '' : ' — re-scoring, the numbers are partial'}`;
+  const scored = `${count(report.sentenceCount)} sentences scored, ${percent(coverage)} of ${count(report.documentChars)} characters${report.complete ? '' : ' — re-scoring, the numbers are partial'}`;
   const explanation = comparison
     ? `<p class="explain">Cross-perplexity ratio (Binoculars): the log-perplexity under ${escapeHtml(report.model)} divided by the cross-entropy of its predictions under ${escapeHtml(comparison.modelB)}. Text both models find as predictable as a model's own output scores low; human writing usually scores higher.</p>`
     : '';
@@ -68,6 +68,8 @@ export function renderReport(data: ReportViewData, documentName: string, interac
     : '';
   const sentenceRows = report.sentences.slice(0, TABLE_ROW_LIMIT).map((point) => [String(point.index + 1), fixed(point.loss), fixed(point.perplexity, 1), String(point.tokenCount), ...(comparison ? [fixed(comparison.sentences[point.index]?.lossB)] : []), interactive ? sentenceButton(point) : escapeHtml(point.preview)]);
   const surprising = report.surprising.map((point) => `<li><span class="num">loss ${fixed(point.loss)} · perplexity ${fixed(point.perplexity, 1)}</span> ${interactive ? sentenceButton(point) : escapeHtml(point.preview)}</li>`).join('');
+  // A long document's series comes thinned from the model process: say so.
+  const sentenceNote = report.sentences.length < report.sentenceCount ? ` ${count(report.sentences.length)} of ${count(report.sentenceCount)} sentences drawn, evenly spread.` : '';
   const scatter = report.scatter;
   const scatterNote = scatter.points.length < scatter.totalTokens ? `Every ${count(Math.ceil(scatter.totalTokens / scatter.points.length))}th token of ${count(scatter.totalTokens)}.` : `All ${count(scatter.totalTokens)} tokens.`;
   const charts = [
@@ -77,8 +79,8 @@ export function renderReport(data: ReportViewData, documentName: string, interac
     figure(
       'sentence-loss',
       'Loss per sentence',
-      comparison ? `Mean token loss of each sentence under ${report.model} and ${comparison.modelB}; click a point to reveal the sentence.` : 'Mean token loss (nats) of each sentence along the document; click a point to reveal the sentence.',
-      table('loss per sentence', ['#', 'loss', 'perplexity', 'tokens', ...(comparison ? [`loss (${comparison.modelB})`] : []), 'sentence'], sentenceRows, report.sentences.length),
+      `${comparison ? `Mean token loss of each sentence under ${report.model} and ${comparison.modelB}` : 'Mean token loss (nats) of each sentence along the document'}; click a point to reveal the sentence.${sentenceNote}`,
+      table('loss per sentence', ['#', 'loss', 'perplexity', 'tokens', ...(comparison ? [`loss (${comparison.modelB})`] : []), 'sentence'], sentenceRows, report.sentenceCount),
       interactive,
     ),
     figure(

@@ -1,13 +1,13 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { compareText, summarizeComparison } from '../core/compare';
 import { loadEngine } from '../core/engine';
 import type { Backend } from '../core/backend';
 import { LocalBackend } from '../core/local/localBackend';
-import { LmLensError, errorMessage } from '../core/errors';
+import { LmLensError } from '../core/errors';
 import { buildReport, reportableSentences } from '../core/report';
 import type { Histogram } from '../core/report';
-import { reportJson, standaloneHtml } from '../core/reportExport';
+import { readReportAssets, reportJson, standaloneHtml } from '../core/reportExport';
 import type { ReportData } from '../core/reportExport';
 import { scoreSentences } from '../core/sentenceLoss';
 import type { CliValues } from './commands';
@@ -38,7 +38,7 @@ function textReport(data: ReportData): string {
   const { report, comparison } = data;
   const s = report.summary;
   const lines = [
-    `${report.model} (${report.dtype}): ${s.tokens} tokens in ${report.sentences.length} sentences, ${report.scoredChars} of ${report.documentChars} characters in sentences`,
+    `${report.model} (${report.dtype}): ${s.tokens} tokens in ${report.sentenceCount} sentences, ${report.scoredChars} of ${report.documentChars} characters in sentences`,
     `mean loss ${fixed(s.meanLoss, 4)} nats  perplexity ${fixed(s.perplexity, 2)}  mean entropy ${fixed(s.meanEntropy)}`,
     `tokens per bucket: ${report.rankBuckets.labels.map((label, i) => `${label} ${percent(s.bucketShares[i] as number)}`).join(', ')}`,
     '',
@@ -78,18 +78,9 @@ export async function reportCommand(backend: Backend, text: string, values: CliV
     }
   }
   if (values.html) {
-    writeFileSync(values.html, standaloneHtml(data, readAssets(), `LM Lens report: ${path.basename(values.file ?? 'text')}`));
+    writeFileSync(values.html, standaloneHtml(data, readReportAssets(__dirname), `LM Lens report: ${path.basename(values.file ?? 'text')}`));
     return `wrote ${values.html}`;
   }
   if (values.json) return reportJson(data, sentences);
   return textReport(data);
-}
-
-/** The report page's script and styles, built beside this bundle. */
-function readAssets(): { script: string; css: string } {
-  try {
-    return { script: readFileSync(path.join(__dirname, 'report.js'), 'utf8'), css: readFileSync(path.join(__dirname, 'report.css'), 'utf8') };
-  } catch (error) {
-    throw new LmLensError('internal', `The report page is missing from this build (${errorMessage(error)}); run npm run build.`);
-  }
 }

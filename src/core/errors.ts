@@ -38,6 +38,7 @@ export type LmLensErrorCode =
   | 'server-error'
   | 'server-response'
   | 'model-process'
+  | 'export-failed'
   | 'internal';
 
 export class LmLensError extends Error {

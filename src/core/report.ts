@@ -34,6 +34,8 @@ export const TOP10_ENTROPY_BINS = 8;
 export const TOP10_ENTROPY_MAX = Math.log(10);
 /** Points the surprisal/entropy scatter draws at most; larger documents are thinned evenly. */
 export const MAX_SCATTER_POINTS = 2000;
+/** Sentence points a report sent to a view carries at most (a chart is a few hundred pixels wide). */
+export const MAX_SENTENCE_POINTS = 2000;
 export const SURPRISING_SENTENCES = 10;
 
 export interface Histogram {
@@ -84,6 +86,8 @@ export interface DocumentReport extends ReportMeta {
   summary: ReportSummary;
   /** Characters covered by scored sentences. */
   scoredChars: number;
+  /** Scored sentences; `sentences` may hold fewer of them (see `thinSentences`). */
+  sentenceCount: number;
   rankBuckets: Histogram;
   fracHistogram: Histogram;
   top10EntropyHistogram: Histogram;
@@ -104,6 +108,8 @@ interface SentencePart {
 
 const parts = new WeakMap<object, SentencePart>();
 
+export const REPORT_NEEDS_LOCAL = "The document report needs each token's whole distribution, which only the local engine gives: switch lmLens.backend to local.";
+
 /** A token as scored by a backend, whose distribution numbers may be missing (a server gives only its top few). */
 type MaybeReportToken = { [K in keyof ReportTokenInput]: ReportTokenInput[K] | null };
 
@@ -117,7 +123,7 @@ export function reportableSentences<S extends Omit<ReportSentenceInput, 'tokens'
   for (const sentence of sentences) {
     for (const token of sentence.tokens) {
       if (token.rank === null || token.entropy === null || token.topLogprob === null || token.top10Entropy === null) {
-        throw new LmLensError('internal', 'The document report needs each token\'s whole distribution, which only the local engine gives: switch lmLens.backend to local.');
+        throw new LmLensError('internal', REPORT_NEEDS_LOCAL);
       }
     }
   }
@@ -182,6 +188,7 @@ export function buildReport(sentences: readonly ReportSentenceInput[], meta: Rep
   return {
     ...meta,
     scoredChars,
+    sentenceCount: points.length,
     summary: {
       tokens: total.count,
       meanLoss,
@@ -217,4 +224,14 @@ function scatterPoints(sentences: readonly ReportSentenceInput[], tokenCount: nu
     }
   }
   return points;
+}
+
+/**
+ * The report with at most `limit` sentence points, every k-th kept (the most surprising ones
+ * stay listed on their own): what a view of a long document draws, at a size it can take.
+ */
+export function thinSentences(report: DocumentReport, limit = MAX_SENTENCE_POINTS): DocumentReport {
+  if (report.sentences.length <= limit) return report;
+  const step = Math.ceil(report.sentences.length / limit);
+  return { ...report, sentences: report.sentences.filter((point) => point.index % step === 0) };
 }

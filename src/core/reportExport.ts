@@ -3,7 +3,10 @@
  * numbers, and the self-contained HTML page (the report's own script and styles inlined, the
  * data embedded, nothing fetched).
  */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import type { ComparisonSummary } from './compare';
+import { LmLensError, errorMessage } from './errors';
 import type { DocumentReport, ReportSentenceInput, ReportTokenInput } from './report';
 
 export interface ReportTokenRow {
@@ -92,6 +95,15 @@ export interface StandaloneAssets {
   script: string;
   /** media/report/report.css */
   css: string;
+}
+
+/** The report page's script and styles, which the build writes beside every Node bundle (dist/). */
+export function readReportAssets(folder: string): StandaloneAssets {
+  try {
+    return { script: readFileSync(path.join(folder, 'report.js'), 'utf8'), css: readFileSync(path.join(folder, 'report.css'), 'utf8') };
+  } catch (error) {
+    throw new LmLensError('internal', `The report page is missing from this build (${errorMessage(error)}); run npm run build.`);
+  }
 }
 
 /** One HTML file that shows the report offline: data, script and styles inline, nothing else. */

@@ -6,6 +6,8 @@ import { ModelController } from './modelController';
 import { ModelManagement } from './modelManagement';
 import { NextTokenPanelController } from './nextTokenPanel';
 import { ModelProbe, PanelProbe } from './probes';
+import { ReportPanel } from './reportPanel';
+import type { ReportProbe } from './reportProbe';
 
 /** What `activate` returns: the one door through which the integration tests look in. */
 export interface LmLensApi {
@@ -18,6 +20,8 @@ export interface LmLensApi {
   panelProbe: PanelProbe;
   /** The model states this window saw, and the download notification's messages. */
   modelProbe: ModelProbe;
+  /** What the document report sent to its webview and saved, and doors that stand in for the user. */
+  report: ReportProbe;
 }
 
 export function activate(context: vscode.ExtensionContext): LmLensApi {
@@ -26,6 +30,7 @@ export function activate(context: vscode.ExtensionContext): LmLensApi {
   const modelProbe = new ModelProbe(model.state, model);
   const loss = new SentenceLossFeature(context, model);
   const panel = new NextTokenPanelController(context, model);
+  const report = new ReportPanel(context, model, loss);
   const api: LmLensApi = {
     model,
     management: new ModelManagement(context, model, log),
@@ -34,8 +39,9 @@ export function activate(context: vscode.ExtensionContext): LmLensApi {
     loss: loss.probe,
     panelProbe: new PanelProbe(panel.onDidRender, panel.onDidClose),
     modelProbe,
+    report: report.probe,
   };
-  context.subscriptions.push(log, model, modelProbe, api.management, panel, api.panelProbe, api.inline, loss);
+  context.subscriptions.push(log, model, modelProbe, api.management, panel, api.panelProbe, api.inline, loss, report);
   log.info(`LM Lens ${String(context.extension.packageJSON.version)} activated`);
   return api;
 }

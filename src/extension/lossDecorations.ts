@@ -44,6 +44,9 @@ export class SentenceLossFeature implements vscode.Disposable {
   private readonly results = new LossResults();
   private readonly rendered = new Map<string, DecorationPlan>();
   private readonly consent = new Map<string, Consent>();
+  private readonly updates = new vscode.EventEmitter<string>();
+  /** A document's pushed scores or scoring status changed, or it was forgotten (the document report follows it). */
+  readonly onDidUpdate = this.updates.event;
   /** The tests' view (see the test API in extension.ts). */
   readonly probe = new LossProbe({
     enabled: () => this.enabled,
@@ -65,6 +68,7 @@ export class SentenceLossFeature implements vscode.Disposable {
     model.client.onNotification(sentenceScoresNotification, (push) => this.onScores(push));
     model.client.onNotification(documentStatusNotification, (status) => this.onStatus(status));
     this.disposables.push(
+      this.updates,
       new LossCommands(model, this.results),
       onConfigChange(['loss'], (config) => this.applyConfig(config.loss)),
       // A new server knows no documents: open them again from the editor's text.
@@ -83,6 +87,16 @@ export class SentenceLossFeature implements vscode.Disposable {
 
   private notifyWaiters(): void {
     this.probe.changed();
+  }
+
+  /** Whether the model process holds this document's scores, or will once it is on screen. */
+  covers(document: vscode.TextDocument): boolean {
+    return this.enabled && this.tracked(document) && this.consent.get(document.uri.toString()) !== 'declined';
+  }
+
+  /** What the model process last said about scoring the document. */
+  statusOf(uri: string): DocumentStatusParams | undefined {
+    return this.results.get(uri)?.status;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -133,6 +147,7 @@ export class SentenceLossFeature implements vscode.Disposable {
 
   private disable(): void {
     this.enabled = false;
+    const uris = this.sync.uris;
     // Edits are not forwarded while off: the model process must not keep a text that goes stale.
     this.sync.dispose();
     for (const disposable of this.session.splice(0)) disposable.dispose();
@@ -146,6 +161,7 @@ export class SentenceLossFeature implements vscode.Disposable {
     this.rendered.clear();
     this.consent.clear();
     this.notifyWaiters();
+    for (const uri of uris) this.updates.fire(uri);
   }
 
   private registerHover(): void {
@@ -231,6 +247,7 @@ export class SentenceLossFeature implements vscode.Disposable {
       for (const editor of this.editorsOf(uri)) this.types?.clear(editor);
     }
     this.notifyWaiters();
+    this.updates.fire(uri);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -242,6 +259,7 @@ export class SentenceLossFeature implements vscode.Disposable {
     this.probe.pushed(push);
     this.render(push.uri);
     this.notifyWaiters();
+    this.updates.fire(push.uri);
   }
 
   private onStatus(status: DocumentStatusParams): void {
@@ -252,6 +270,7 @@ export class SentenceLossFeature implements vscode.Disposable {
     if (status.state === 'failed' && current) void this.model.reportError(new LmLensError(status.code ?? 'internal', status.message ?? 'Scoring failed.'));
     this.showProgress();
     this.notifyWaiters();
+    this.updates.fire(status.uri);
   }
 
   private showProgress(): void {

@@ -73,9 +73,10 @@ export function buildSentenceHover(options: SentenceHoverOptions): HoverContent 
     [
       commandLink('Next-token probabilities here', COMMANDS.showNextTokenProbabilities, [{ uri: options.uri, offset: sentence.end }], 'Open the next-token panel at the end of this sentence'),
       commandLink('Score this sentence on its own', COMMANDS.scoreSelection, [scoreArgs], 'Loss of the sentence without the text before it'),
+      commandLink('Document report', COMMANDS.showDocumentReport, [{ uri: options.uri }], 'Histograms and the loss of every sentence of this document'),
     ].join(' · '),
   );
-  return { markdown: lines.join('\n'), enabledCommands: [COMMANDS.showNextTokenProbabilities, COMMANDS.scoreSelection] };
+  return { markdown: lines.join('\n'), enabledCommands: [COMMANDS.showNextTokenProbabilities, COMMANDS.scoreSelection, COMMANDS.showDocumentReport] };
 }
 
 /**

@@ -139,6 +139,7 @@ export class ModelManagement implements vscode.Disposable {
     const config = readConfig();
     const items: Array<vscode.QuickPickItem & { command: string }> = [
       { label: '$(graph) Show next-token probabilities', command: COMMANDS.showNextTokenProbabilities },
+      { label: '$(graph-line) Show document report', command: COMMANDS.showDocumentReport },
       { label: '$(symbol-class) Select model…', description: `${config.model} · ${config.dtype}`, command: COMMANDS.selectModel },
       { label: '$(debug-restart) Restart model', command: COMMANDS.restartModel },
       { label: `$(sparkle) ${config.inline.enabled ? 'Turn off' : 'Turn on'} ghost text`, command: COMMANDS.toggleInlineCompletions },

@@ -1,4 +1,4 @@
-// The panel's HTML document: its Content-Security-Policy, the stylesheet and the one script by
+// The webviews' HTML document (next-token panel, document report): its Content-Security-Policy, the stylesheet and the one script by
 // nonce. The webview's script (media/main.ts) builds the markup itself. Free of `vscode` so a unit
 // test can check the policy.
 import { escapeHtml } from '../shared/format';
@@ -11,6 +11,9 @@ export interface PanelHtmlOptions {
   /** `webview.asWebviewUri` of dist/webview.js and media/panel.css. */
   scriptUri: string;
   styleUri: string;
+  /** The document's title and the markup its script starts from (the report's page draws into `#app`). */
+  title?: string;
+  body?: string;
 }
 
 export function buildPanelHtml(options: PanelHtmlOptions): string {
@@ -28,10 +31,10 @@ export function buildPanelHtml(options: PanelHtmlOptions): string {
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <link rel="stylesheet" href="${escapeHtml(options.styleUri)}">
-<title>Next token</title>
+<title>${escapeHtml(options.title ?? 'Next token')}</title>
 </head>
 <body>
-<script nonce="${escapeHtml(options.nonce)}" src="${escapeHtml(options.scriptUri)}"></script>
+${options.body ?? ''}<script nonce="${escapeHtml(options.nonce)}" src="${escapeHtml(options.scriptUri)}"></script>
 </body>
 </html>
 `;

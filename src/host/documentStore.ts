@@ -98,7 +98,7 @@ export class DocumentStore {
     return { open: this.documents.size, uris: [...this.documents.keys()] };
   }
 
-  /** The held state of a document, for tests. */
+  /** The held state of a document (the report reads it; tests check it). */
   get(uri: string): DocumentState | undefined {
     return this.documents.get(uri);
   }

@@ -13,6 +13,9 @@ import { sentenceIndexAt, splitSentences } from '../core/sentences';
 import type { DocumentScore, SentenceScoreOptions } from '../core/sentenceLoss';
 import { createRemoteBackend } from '../core/remote';
 import { RemoteService } from './remoteService';
+import { ComparisonModel } from './comparison';
+import type { ComparedTextToken } from '../core/compare';
+import { REPORT_NEEDS_LOCAL } from '../core/report';
 import type {
   CompleteParams,
   CompleteResponse,
@@ -49,6 +52,8 @@ export class ModelService {
   private loadController: AbortController | undefined;
   /** Set when the user cancelled a download: requests fail at once instead of starting it again. */
   private downloadCancelled: LmLensError | undefined;
+  /** The document report's second model. */
+  private readonly comparison = new ComparisonModel();
 
   constructor(
     private readonly onState: (state: ModelState) => void,
@@ -65,6 +70,7 @@ export class ModelService {
     this.engine = undefined;
     this.remote = undefined;
     this.onState({ state: 'idle' });
+    await this.comparison.dispose();
     if (previous) await previous.then((engine) => engine.dispose()).catch(() => undefined);
   }
 
@@ -248,6 +254,20 @@ export class ModelService {
     return { loss: result.loss, perplexity: result.perplexity, predicted: result.tokens.length, tokenCount: result.ids.length, elapsedMs: performance.now() - started };
   }
 
+  /** The model the document report names: the local engine's (a server gives too little of each distribution for the report). */
+  async reportModel(): Promise<{ model: string; dtype: string }> {
+    if (this.serving()) throw new LmLensError('internal', REPORT_NEEDS_LOCAL);
+    const info = (await this.ready()).model.info;
+    return { model: info.id, dtype: info.dtype };
+  }
+
+  /** Both models' log-probabilities and the cross-entropy per token of `text` (the report's comparison). */
+  async compareText(text: string, model: string, dtype: string, signal: AbortSignal): Promise<{ modelB: string; tokens: ComparedTextToken[] }> {
+    if (this.serving()) throw new LmLensError('text-invalid', 'Comparing two models needs both full distributions, which only the local engine gives: switch lmLens.backend to local.');
+    const engine = await this.ready();
+    return this.comparison.compare(engine, this.settings as ModelSettings, model, dtype, checkText(text), signal);
+  }
+
   async stats(): Promise<HostStats> {
     const engine = this.engine ? await this.engine.catch(() => undefined) : undefined;
     // With --expose-gc (tests, benchmark) report live memory rather than garbage not yet collected.
@@ -262,6 +282,7 @@ export class ModelService {
   }
 
   async dispose(): Promise<void> {
+    await this.comparison.dispose();
     const engine = this.engine;
     this.engine = undefined;
     if (engine) await engine.then((loaded) => loaded.dispose()).catch(() => undefined);

@@ -13,19 +13,23 @@ import { buildIdOf, endpointFor } from './endpoint';
 import { EXIT_ALREADY_RUNNING, READY_LINE } from './handshake';
 import { abortOnCancel } from '../shared/cancellation';
 import { DocumentStore } from './documentStore';
+import { ReportService } from './reportService';
 import { ModelService } from './modelService';
 import {
   completeRequest,
+  compareRequest,
   cancelDownloadRequest,
   configureRequest,
   didChangeNotification,
   didCloseNotification,
   didOpenNotification,
+  documentReportRequest,
   documentStatusNotification,
   focusNotification,
   loadRequest,
   logNotification,
   nextTokenRequest,
+  reportExportRequest,
   sampleRequest,
   scoreSentencesRequest,
   scoreTextRequest,
@@ -126,6 +130,11 @@ function serveWindow(session: Session, service: ModelService, state: () => Model
   handle(scoreSentencesRequest, (params, signal) => service.scoreSentences(params, signal));
   handle(scoreTextRequest, (params, signal) => service.scoreText(params, signal));
   handle(statsRequest, async () => ({ ...(await service.stats()), documents: documents.stats() }), false);
+  // The report page's script and styles are built beside this bundle.
+  const reports = new ReportService(documents, service, __dirname);
+  handle(documentReportRequest, (params) => reports.report(params));
+  handle(compareRequest, (params, signal) => reports.compare(params, signal));
+  handle(reportExportRequest, (params) => reports.export(params), false);
   // A window that connects while the model loads or after it loaded learns where it stands.
   void connection.sendNotification(stateNotification, state());
 }

@@ -15,6 +15,7 @@ export const COMMANDS = {
   revealModelCache: 'lmLens.revealModelCache',
   showOutput: 'lmLens.showOutput',
   statusMenu: 'lmLens.statusMenu',
+  showDocumentReport: 'lmLens.showDocumentReport',
 } as const;
 
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];

@@ -10,7 +10,10 @@ import type { NetworkSettings } from '../core/download/network';
 import type { LmLensErrorCode } from '../core/errors';
 import type { LoadProgress, ModelInfo } from '../core/model';
 import type { PrefixCacheStats } from '../core/prefixCache';
+import type { ComparisonSummary } from '../core/compare';
+import type { ReportData } from '../core/reportExport';
 import type { DocumentScore, SentenceScore } from '../core/sentenceLoss';
+import type { ExportFormat } from './reportProtocol';
 
 export type { ScoredToken, SentenceScore, UnlikelyToken } from '../core/sentenceLoss';
 
@@ -177,6 +180,52 @@ export interface DocumentStatusParams {
   code?: LmLensErrorCode;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The document report: aggregated in the model process from the scores it holds
+
+export interface DocumentReportParams {
+  uri: string;
+  /** Sentence points the answer carries at most (every k-th beyond it); the summary counts them all. */
+  maxSentencePoints?: number;
+}
+
+export interface DocumentReportResponse {
+  uri: string;
+  /** The document version the held scores (and so the report) describe. */
+  version: number;
+  data: ReportData;
+  /** Version the comparison was computed for; the report carries it only when that is `version`. */
+  comparedVersion?: number;
+}
+
+export interface CompareParams {
+  uri: string;
+  /** The second model (hub id or folder) and its precision; absent: stop comparing. */
+  model?: string;
+  dtype?: string;
+}
+
+export interface CompareResponse {
+  version: number;
+  comparison?: ComparisonSummary;
+  elapsedMs: number;
+}
+
+export interface ReportExportParams {
+  uri: string;
+  format: ExportFormat;
+  /** The page title of an HTML export. */
+  title: string;
+  /** A local file to write (the model process writes it, so a large export never crosses to the window); absent: the content is answered. */
+  path?: string;
+}
+
+export interface ReportExportResponse {
+  /** The export, when no `path` was given. */
+  content?: string;
+  bytes: number;
+}
+
 export interface HostDocumentStats {
   /** Documents this window has open in the model process. */
   open: number;
@@ -220,6 +269,12 @@ export const scoreSentencesRequest = new RequestType<ScoreSentencesParams, Score
 export const scoreTextRequest = new RequestType<ScoreTextParams, ScoreTextResponse, ErrorData>('lmLens/scoreText');
 /** Client → server: cache and memory figures for the status bar and the benchmark. */
 export const statsRequest = new RequestType<null, HostStats, ErrorData>('lmLens/stats');
+/** Client → server: the report of an open document from the scores held for its current version (no model work). */
+export const documentReportRequest = new RequestType<DocumentReportParams, DocumentReportResponse, ErrorData>('lmLens/documentReport');
+/** Client → server: compare an open document with a second model (cross-perplexity), or stop comparing; the result joins later reports. */
+export const compareRequest = new RequestType<CompareParams, CompareResponse, ErrorData>('lmLens/compare');
+/** Client → server: an export of an open document's report (HTML, CSV or JSON of every token), written to `path` or answered. */
+export const reportExportRequest = new RequestType<ReportExportParams, ReportExportResponse, ErrorData>('lmLens/reportExport');
 
 /** Client → server: LM Lens scores this document now (its language is on and it is on screen or was). */
 export const didOpenNotification = new NotificationType<TextDocumentItem>('lmLens/didOpen');

@@ -18,7 +18,9 @@ export type ToReportView =
   /** Extension → webview: the report of the document's latest scores (sent again after every re-score). */
   | { type: 'report'; documentName: string; data: ReportViewData }
   /** Extension → webview: one line about scoring, comparing or an error (empty clears it). */
-  | { type: 'status'; text: string; busy: boolean };
+  | { type: 'status'; text: string; busy: boolean }
+  /** Extension → webview: send this chart's picture back (as the PNG button does). */
+  | { type: 'png'; chart: ReportChartName };
 
 export type FromReportView =
   /** Webview → extension: the script runs and can take a report. */

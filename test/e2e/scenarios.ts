@@ -76,6 +76,45 @@ const topK = Number(manifest.contributes.configuration.properties['lmLens.nextTo
 const PANEL_LINE = sampleProse.trimEnd().split('\n').length;
 const GHOST_FILE = 'ghost.md';
 const GHOST_PROMPT = 'Alice was beginning to get very';
+const REPORT_FILE = 'report.md';
+/** Enough sentences for the per-sentence chart to read as a series (Lewis Carroll, public domain). */
+const REPORT_PROSE = `${sampleProse}
+Alice was beginning to get very tired of sitting by her sister on the bank, and of having nothing to do. Once or twice she had peeped into the book her sister was reading, but it had no pictures or conversations in it. "And what is the use of a book," thought Alice, "without pictures or conversations?"
+
+So she was considering in her own mind whether the pleasure of making a daisy-chain would be worth the trouble of getting up and picking the daisies. Suddenly a White Rabbit with pink eyes ran close by her. There was nothing so very remarkable in that. Burning with curiosity, she ran across the field after it.
+`;
+/** The charts the issue asks to see drawn: GLTR's three histograms and the loss per sentence. */
+const REPORT_CHARTS = ['rank-buckets', 'frac', 'top10-entropy', 'sentence-loss'];
+
+/** Pixels with any ink on each report chart's canvas, by chart name. */
+async function inkedCanvases(page: Page): Promise<Record<string, number>> {
+  return webviewContent(page)
+    .locator('canvas')
+    .evaluateAll((canvases) =>
+      Object.fromEntries(
+        (canvases as HTMLCanvasElement[]).map((canvas) => {
+          const context = canvas.getContext('2d');
+          let drawn = 0;
+          if (context && canvas.width > 0 && canvas.height > 0) {
+            const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+            for (let i = 3; i < pixels.length; i += 4) if ((pixels[i] as number) > 0) drawn++;
+          }
+          return [canvas.id.replace(/^chart-/u, ''), drawn];
+        }),
+      ),
+    );
+}
+
+async function waitForCharts(page: Page): Promise<Record<string, number>> {
+  return waitFor('the report charts to be drawn', async () => {
+    const counts = await inkedCanvases(page);
+    return REPORT_CHARTS.every((chart) => (counts[chart] ?? 0) > 0) ? counts : undefined;
+  });
+}
+
+async function reportTokens(page: Page): Promise<number> {
+  return Number(await webviewContent(page).locator('body').getAttribute('data-tokens', { timeout: 5000 }).catch(() => 0));
+}
 
 function panelRows(page: Page): Locator {
   return webviewContent(page).locator('button.row[data-action="insert-prediction"]');
@@ -216,10 +255,58 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'document report: GLTR histograms and the per-sentence chart drawn, perplexity shown, a sentence revealed (dark theme)',
+    workspaceFiles: { [REPORT_FILE]: REPORT_PROSE },
+    timeoutMs: 120_000,
+    async run({ page, screenshot, log }) {
+      await setColorTheme(page, 'Dark Modern', 'vs-dark');
+      // One webview at a time: the next-token panel's frame would match the same selectors.
+      await runCommand(page, 'View: Close All Editor Groups');
+      await openFile(page, REPORT_FILE);
+      await runCommand(page, 'LM Lens: Show document report');
+      const tokens = await waitFor('the report to count scored tokens', async () => ((await reportTokens(page)) > 0 ? reportTokens(page) : undefined), 90_000);
+      log(`tokens: ${tokens}, pixels drawn per chart: ${JSON.stringify(await waitForCharts(page))}`);
+      const report = webviewContent(page);
+      assert.match(await report.locator('body').innerText(), /perplexity/u);
+      await screenshot('editor-area', page.locator('.part.editor'));
+      // A listed sentence, clicked, is selected in the editor (the status bar counts the selection).
+      await report.locator('.surprising button.sentence').first().click();
+      const selected = page.locator('.statusbar-item', { hasText: /selected/u });
+      await waitFor('the sentence selected in the editor', async () => ((await selected.count()) > 0 ? selected.first().innerText() : undefined));
+      log(`revealed: ${await selected.first().innerText()}`);
+    },
+  },
+  {
+    name: 'document report: follows an edit (light theme)',
+    timeoutMs: 120_000,
+    async run({ page, screenshot, log }) {
+      const before = await reportTokens(page);
+      assert.ok(before > 0, 'the report from the scenario before is open');
+      await runCommand(page, 'View: Focus First Editor Group');
+      await typeInEditor(page, ' The Queen shouted at the cards in the garden.', { atEnd: true });
+      const after = await waitFor('the report to count the new tokens', async () => {
+        const tokens = await reportTokens(page);
+        return tokens > before ? tokens : undefined;
+      }, 90_000);
+      log(`tokens ${before} → ${after}`);
+      await setColorTheme(page, 'Light Modern', 'vs');
+      await waitFor('the report to take the light theme', async () => ((await webviewContent(page).locator('body.vscode-light').count()) > 0 ? true : undefined));
+      await waitForCharts(page);
+      await screenshot('editor-area', page.locator('.part.editor'));
+      // Leave no report and no edited file behind for the scenarios after this one.
+      await setColorTheme(page, 'Dark Modern', 'vs-dark');
+      await runCommand(page, 'View: Focus First Editor Group');
+      await runCommand(page, 'File: Revert File');
+      await runCommand(page, 'View: Close All Editor Groups');
+    },
+  },
+  {
     // Last: it leaves the workbench on another model.
     name: 'Select model: "Choose a local folder…" with a typed path switches the model without a reload',
     timeoutMs: 120_000,
     async run({ page, log }) {
+      // A report left open by a failed scenario before would be a second webview frame.
+      await runCommand(page, 'View: Close All Editor Groups');
       await openFile(page, sampleFileName);
       await cursorToLineEnd(page, PANEL_LINE);
       await runCommand(page, 'LM Lens: Show next-token probabilities');

@@ -9,6 +9,8 @@ export const suites: ReadonlyArray<readonly [name: string, load: () => Promise<u
   ['inline', async () => onEveryBackend((await import('./suite/inline.test')).defineInlineSuite)],
   ['panel', async () => onEveryBackend((await import('./suite/panel.test')).definePanelSuite)],
   ['loss', async () => onEveryBackend((await import('./suite/loss.test')).defineLossSuite)],
+  // The report needs the local engine's whole distributions: one pass, local only.
+  ['report', () => import('./suite/report.test')],
   ['remote engines', () => import('./suite/remote.test')],
   ['management', () => import('./suite/management.test')],
   ['faults', () => import('./suite/faults.test')],

@@ -69,7 +69,7 @@ describe('sentence loss hover', () => {
 
   it('links to the next-token panel and to scoring the sentence, trusting only those commands', () => {
     const content = buildSentenceHover(options());
-    assert.deepEqual(content.enabledCommands, [COMMANDS.showNextTokenProbabilities, COMMANDS.scoreSelection]);
+    assert.deepEqual(content.enabledCommands, [COMMANDS.showNextTokenProbabilities, COMMANDS.scoreSelection, COMMANDS.showDocumentReport]);
     const panelLink = /\(command:lmLens\.showNextTokenProbabilities\?([^ )]+) /.exec(content.markdown);
     assert.ok(panelLink, content.markdown);
     assert.deepEqual(JSON.parse(decodeURIComponent(panelLink[1] as string)), [{ uri: 'file:///work/sample.md', offset: 42 }]);
