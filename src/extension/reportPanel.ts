@@ -12,7 +12,7 @@ import { COMMANDS } from '../shared/commands';
 import { compareRequest, documentReportRequest, reportExportRequest } from '../shared/hostProtocol';
 import type { DocumentReportResponse, DocumentStatusParams } from '../shared/hostProtocol';
 import { isFromReportView } from '../shared/reportProtocol';
-import type { ExportFormat, FromReportView, ReportChartName, ToReportView } from '../shared/reportProtocol';
+import type { ExportFormat, FromReportView, ToReportView } from '../shared/reportProtocol';
 import { readConfig } from './configuration';
 import { scoringTimeoutMs } from './lossCommands';
 import type { ModelController } from './modelController';
@@ -263,7 +263,7 @@ export class ReportPanel implements vscode.Disposable {
     this.probe.savedFile(target);
   }
 
-  private async savePng(chart: ReportChartName, dataUrl: string): Promise<void> {
+  private async savePng(chart: string, dataUrl: string): Promise<void> {
     const base = this.document ? vscode.workspace.asRelativePath(this.document.uri).replace(/[\\/:]/gu, '_') : 'report';
     const target = await this.saveTarget(`${base}.${chart}.png`, { 'PNG image': ['png'] });
     if (!target) return;
@@ -275,7 +275,7 @@ export class ReportPanel implements vscode.Disposable {
     try {
       await vscode.workspace.fs.writeFile(target, content);
     } catch (error) {
-      throw new Error(`Could not write ${target.scheme === 'file' ? target.fsPath : target.toString()}: ${errorMessage(error)}. Choose another folder.`);
+      throw new Error(`Could not write ${target.scheme === 'file' ? target.fsPath : target.toString()}: ${errorMessage(error)}. Choose another folder.`, { cause: error });
     }
   }
 
