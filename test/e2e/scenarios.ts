@@ -112,6 +112,11 @@ async function waitForCharts(page: Page): Promise<Record<string, number>> {
   });
 }
 
+/** The report scrolled so that its charts start at the top (for the screenshots). */
+async function scrollToCharts(page: Page): Promise<void> {
+  await webviewContent(page).locator('.charts').evaluate((charts) => charts.scrollIntoView({ block: 'start' }));
+}
+
 async function reportTokens(page: Page): Promise<number> {
   return Number(await webviewContent(page).locator('body').getAttribute('data-tokens', { timeout: 5000 }).catch(() => 0));
 }
@@ -269,6 +274,8 @@ export const scenarios: Scenario[] = [
       const report = webviewContent(page);
       assert.match(await report.locator('body').innerText(), /perplexity/u);
       await screenshot('editor-area', page.locator('.part.editor'));
+      await scrollToCharts(page);
+      await screenshot('charts', page.locator('.part.editor'));
       // A listed sentence, clicked, is selected in the editor (the status bar counts the selection).
       await report.locator('.surprising button.sentence').first().click();
       const selected = page.locator('.statusbar-item', { hasText: /selected/u });
@@ -293,6 +300,8 @@ export const scenarios: Scenario[] = [
       await waitFor('the report to take the light theme', async () => ((await webviewContent(page).locator('body.vscode-light').count()) > 0 ? true : undefined));
       await waitForCharts(page);
       await screenshot('editor-area', page.locator('.part.editor'));
+      await scrollToCharts(page);
+      await screenshot('charts', page.locator('.part.editor'));
       // Leave no report and no edited file behind for the scenarios after this one.
       await setColorTheme(page, 'Dark Modern', 'vs-dark');
       await runCommand(page, 'View: Focus First Editor Group');
