@@ -112,6 +112,16 @@ async function waitForCharts(page: Page): Promise<Record<string, number>> {
   });
 }
 
+/**
+ * One webview at a time: the next-token panel's frame and the report's match the same selectors.
+ * Edited files are saved first, so closing asks nothing (no later scenario reads them from disk).
+ */
+async function closeEverything(page: Page): Promise<void> {
+  await runCommand(page, 'File: Save All');
+  await runCommand(page, 'View: Close All Editor Groups');
+  await waitFor('no webview left', async () => ((await page.locator('iframe.webview').count()) === 0 ? true : undefined));
+}
+
 /** The report scrolled so that its charts start at the top (for the screenshots). */
 async function scrollToCharts(page: Page): Promise<void> {
   await webviewContent(page).locator('.charts').evaluate((charts) => charts.scrollIntoView({ block: 'start' }));
@@ -260,13 +270,12 @@ export const scenarios: Scenario[] = [
     },
   },
   {
-    name: 'document report: GLTR histograms and the per-sentence chart drawn, perplexity shown, a sentence revealed (dark theme)',
+    name: 'document report: GLTR histograms and the per-sentence chart drawn, perplexity shown, sentences revealed from the list and the chart (dark theme)',
     workspaceFiles: { [REPORT_FILE]: REPORT_PROSE },
     timeoutMs: 120_000,
     async run({ page, screenshot, log }) {
       await setColorTheme(page, 'Dark Modern', 'vs-dark');
-      // One webview at a time: the next-token panel's frame would match the same selectors.
-      await runCommand(page, 'View: Close All Editor Groups');
+      await closeEverything(page);
       await openFile(page, REPORT_FILE);
       await runCommand(page, 'LM Lens: Show document report');
       const tokens = await waitFor('the report to count scored tokens', async () => ((await reportTokens(page)) > 0 ? reportTokens(page) : undefined), 90_000);
@@ -281,6 +290,12 @@ export const scenarios: Scenario[] = [
       const selected = page.locator('.statusbar-item', { hasText: /selected/u });
       await waitFor('the sentence selected in the editor', async () => ((await selected.count()) > 0 ? selected.first().innerText() : undefined));
       log(`revealed: ${await selected.first().innerText()}`);
+      // So does the sentence nearest a click on the per-sentence chart, once the selection is gone.
+      await page.keyboard.press('ArrowRight');
+      await waitFor('the selection to collapse', async () => ((await selected.count()) === 0 ? true : undefined));
+      await report.locator('#chart-sentence-loss').click();
+      await waitFor('the clicked sentence selected in the editor', async () => ((await selected.count()) > 0 ? selected.first().innerText() : undefined));
+      log(`chart click revealed: ${await selected.first().innerText()}`);
     },
   },
   {
@@ -302,11 +317,9 @@ export const scenarios: Scenario[] = [
       await screenshot('editor-area', page.locator('.part.editor'));
       await scrollToCharts(page);
       await screenshot('charts', page.locator('.part.editor'));
-      // Leave no report and no edited file behind for the scenarios after this one.
+      // Leave no report behind for the scenarios after this one.
       await setColorTheme(page, 'Dark Modern', 'vs-dark');
-      await runCommand(page, 'View: Focus First Editor Group');
-      await runCommand(page, 'File: Revert File');
-      await runCommand(page, 'View: Close All Editor Groups');
+      await closeEverything(page);
     },
   },
   {
@@ -315,7 +328,7 @@ export const scenarios: Scenario[] = [
     timeoutMs: 120_000,
     async run({ page, log }) {
       // A report left open by a failed scenario before would be a second webview frame.
-      await runCommand(page, 'View: Close All Editor Groups');
+      await closeEverything(page);
       await openFile(page, sampleFileName);
       await cursorToLineEnd(page, PANEL_LINE);
       await runCommand(page, 'LM Lens: Show next-token probabilities');
