@@ -60,9 +60,10 @@ async function main(): Promise<void> {
   const smoke = args.smoke ?? false;
   const runs: RepeatOptions = { warmup: nonNegativeInt(args.warmup, 1, 'warmup'), reps: Math.max(1, nonNegativeInt(args.reps, smoke ? 2 : 5, 'reps')) };
   const only = args.only ? new Set(args.only.split(',').map((id) => id.trim().toUpperCase())) : undefined;
-  // `--only W1,D` keeps W1a/W1b and every D-… row: an id is wanted when a listed id starts it.
-  const wanted = (...ids: string[]): boolean => !only || ids.some((id) => [...only].some((prefix) => id.toUpperCase().startsWith(prefix)));
-  // The hub's Xenova/gpt2 export has no num_logits_to_keep input, so the honest default omits it.
+  // `--only W1,D` keeps W1a/W1b and every D-… row: an id is wanted when a listed id starts it,
+  // not followed by another digit (W1 is not W10 or W11).
+  const wanted = (...ids: string[]): boolean => !only || ids.some((id) => [...only].some((prefix) => id.toUpperCase().startsWith(prefix) && !/\d/.test(id.charAt(prefix.length))));
+  // The hub's Xenova/gpt2 export has no num_logits_to_keep input, so the test model has none either (the decode rewrite adds it).
   const shape: TestModelShape = smoke
     ? { layers: 2, dim: 64, heads: 4, numLogitsToKeep: args.keep }
     : { layers: 12, dim: 768, heads: 12, quantized: true, numLogitsToKeep: args.keep };

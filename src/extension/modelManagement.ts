@@ -11,7 +11,7 @@ import { DEFAULT_MODEL } from '../shared/settings';
 import type { ModelState } from '../shared/hostProtocol';
 import { SECTION, readConfig } from './configuration';
 import type { ModelController } from './modelController';
-import { describeServerState, describeState, hostOf, statusTooltip } from './statusText';
+import { describeServerState, describeState, engineDescription, hostOf, statusTooltip } from './statusText';
 import { COMMANDS, STATUS_ITEMS } from '../shared/commands';
 
 const PRECISIONS: Array<{ dtype: Dtype; detail: string }> = [
@@ -140,7 +140,7 @@ export class ModelManagement implements vscode.Disposable {
     const items: Array<vscode.QuickPickItem & { command: string }> = [
       { label: '$(graph) Show next-token probabilities', command: COMMANDS.showNextTokenProbabilities },
       { label: '$(graph-line) Show document report', command: COMMANDS.showDocumentReport },
-      { label: '$(symbol-class) Select model…', description: `${config.model} · ${config.dtype}`, command: COMMANDS.selectModel },
+      { label: '$(symbol-class) Select model…', description: engineDescription(config), command: COMMANDS.selectModel },
       { label: '$(debug-restart) Restart model', command: COMMANDS.restartModel },
       { label: `$(sparkle) ${config.inline.enabled ? 'Turn off' : 'Turn on'} ghost text`, command: COMMANDS.toggleInlineCompletions },
       { label: `$(symbol-color) ${config.loss.enabled ? 'Turn off' : 'Turn on'} sentence loss`, command: COMMANDS.toggleSentenceLoss },

@@ -36,6 +36,12 @@ export function hostOf(url: string): string {
   }
 }
 
+/** Which engine answers, as the status menu's "Select model…" line says it: the local model and precision, or the server's model and host. */
+export function engineDescription(config: { backend: string; model: string; dtype: string; server: { url: string; model: string } }): string {
+  if (config.backend === 'local') return `${config.model} · ${config.dtype}`;
+  return `${config.server.model || config.backend} @ ${hostOf(config.server.url)}`;
+}
+
 export interface ServerTarget {
   backend: string;
   url: string;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { renderSamples, renderStatus } from '../../media/render';
 import { buildSentenceHover } from '../../src/extension/lossHover';
-import { describeServerState, hostOf } from '../../src/extension/statusText';
+import { describeServerState, engineDescription, hostOf } from '../../src/extension/statusText';
 import { scoringNote } from '../../src/shared/engineNotes';
 import type { EngineLabel, ModelState } from '../../src/shared/hostProtocol';
 import { DEFAULT_SAMPLE_OPTIONS, modelStatus, parseWebviewMessage } from '../../src/shared/panelProtocol';
@@ -24,6 +24,12 @@ function panel(overrides: Partial<PanelState>): PanelState {
 }
 
 describe('remote engines in the editor', () => {
+  it('the status menu names the engine that answers: the local model and precision, or the served model and host', () => {
+    assert.equal(engineDescription({ backend: 'local', model: 'Xenova/gpt2', dtype: 'fp32', server: { url: 'http://gpu-box:8000', model: 'qwen' } }), 'Xenova/gpt2 · fp32');
+    assert.equal(engineDescription({ backend: 'openai', model: 'Xenova/gpt2', dtype: 'fp32', server: { url: 'http://gpu-box:8000/', model: 'qwen' } }), 'qwen @ gpu-box:8000');
+    assert.equal(engineDescription({ backend: 'llama.cpp', model: 'Xenova/gpt2', dtype: 'fp32', server: { url: 'http://127.0.0.1:8080', model: '' } }), 'llama.cpp @ 127.0.0.1:8080');
+  });
+
   it('the status bar names the served model, the host and the latency once it answers', () => {
     assert.deepEqual(describeServerState(ready, server, 42.4), { text: '$(remote) Llama-3.1-8B · gpu-box:8000 · 42 ms', severity: 'normal' });
     assert.equal(describeServerState(ready, server, undefined).text, '$(remote) Llama-3.1-8B · gpu-box:8000');
