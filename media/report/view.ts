@@ -1,13 +1,10 @@
 // The report page's markup, as pure functions of the data (unit-tested in Node); charts are
 // drawn into the canvases afterwards by charts.ts.
+import { escapeHtml } from '../../src/shared/format';
 import type { Histogram, ReportChartName, ReportViewData, SentencePoint } from '../../src/shared/reportProtocol';
 
 /** Rows a numbers table shows at most; the exports carry every row. */
 export const TABLE_ROW_LIMIT = 300;
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/gu, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
-}
 
 export const fixed = (value: number | null | undefined, digits = 3): string => (typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '–');
 const percent = (share: number): string => `${(share * 100).toFixed(1)}%`;

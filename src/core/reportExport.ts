@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ComparisonSummary } from './compare';
 import { LmLensError, errorMessage } from './errors';
+import { escapeHtml } from '../shared/format';
 import type { DocumentReport, ReportSentenceInput, ReportTokenInput } from './report';
 
 export interface ReportTokenRow {
@@ -108,14 +109,13 @@ export function readReportAssets(folder: string): StandaloneAssets {
 
 /** One HTML file that shows the report offline: data, script and styles inline, nothing else. */
 export function standaloneHtml(data: ReportData, assets: StandaloneAssets, title: string): string {
-  const escapedTitle = title.replace(/[&<>"]/gu, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapedTitle}</title>
+<title>${escapeHtml(title)}</title>
 <style>${assets.css}</style>
 </head>
 <body class="standalone">
