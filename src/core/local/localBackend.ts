@@ -43,9 +43,17 @@ export class LocalBackend implements Backend {
   async score(ids: number[], request: ScoreRequest = {}): Promise<BackendTokenScore[]> {
     const tokenizer = this.engine.model.tokenizer;
     const named = (score: TokenScore): BackendTokenScore => (score.alternatives ? { ...score, alternatives: score.alternatives.map((alt) => ({ ...alt, text: tokenizer.tokenText(alt.id) })) } : score);
-    const onScores = request.onScores;
-    const scores = await scoreIds(this.engine, ids, { ...request, onScores: onScores && ((batch) => onScores(batch.map(named))) });
-    return scores.map(named);
+    // Each window's scores are named once, as they come; together they are the result.
+    const scores: BackendTokenScore[] = [];
+    await scoreIds(this.engine, ids, {
+      ...request,
+      onScores: (batch) => {
+        const added = batch.map(named);
+        scores.push(...added);
+        request.onScores?.(added);
+      },
+    });
+    return scores;
   }
 
   complete(prompt: number[], options: CompletionOptions = {}): Promise<Completion> {
