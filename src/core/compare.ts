@@ -1,8 +1,8 @@
 import * as ort from 'onnxruntime-node';
 import type { Engine } from './engine';
-import { LmLensError, throwIfAborted } from './errors';
+import { LmLensError } from './errors';
 import { FLOAT, INT64, createCpuSession, encodeModel, graphNodes, intAttr, intsAttr, valueInfo } from './ortGraph';
-import { scoreWindows } from './scoring';
+import { forEachLogitChunk, scoreWindows } from './scoring';
 import type { ReportSentenceInput } from './report';
 
 /**
@@ -75,40 +75,32 @@ export async function compareIds(a: Engine, b: Engine, ids: number[], options: C
   const session = await createCpuSession(crossEntropyGraph(), a.model.info.threads);
   const tokens: ComparedToken[] = [];
   try {
-    for (const window of windows) {
-      throwIfAborted(options.signal);
-      const windowIds = ids.slice(window.begin, window.end);
-      const firstScored = Math.max(window.scoreFrom, fromToken);
-      await a.run(windowIds, {
-        signal: options.signal,
-        logitsFrom: firstScored - window.begin - 1,
-        onLogits: async (first, rowsA, count) => {
-          const usable = Math.min(count, windowIds.length - 1 - first);
-          if (usable <= 0) return;
-          // B's prefix cache holds this window up to `first`, so B computes only this chunk.
-          const rowsB = new Float32Array(usable * vocab);
-          await b.run(windowIds.slice(0, first + usable), {
-            signal: options.signal,
-            logitsFrom: first,
-            onLogits: (firstB, rows, countB) => rowsB.set(rows.subarray(0, countB * vocab), (firstB - first) * vocab),
+    await forEachLogitChunk(a, ids, windows, {
+      fromToken,
+      signal: options.signal,
+      onChunk: async ({ index, rows: rowsA, count, targets, windowIds, first }) => {
+        // B's prefix cache holds this window up to `first`, so B computes only this chunk.
+        const rowsB = new Float32Array(count * vocab);
+        await b.run(windowIds.slice(0, first + count), {
+          signal: options.signal,
+          logitsFrom: first,
+          onLogits: (firstB, rows, countB) => rowsB.set(rows.subarray(0, countB * vocab), (firstB - first) * vocab),
+        });
+        const statsA = await a.rowStats(rowsA, count, targets, 1, options.signal);
+        const statsB = await b.rowStats(rowsB, count, targets, 1, options.signal);
+        const cross = await crossEntropyRows(session, rowsA, rowsB, count, vocab);
+        for (let row = 0; row < count; row++) {
+          tokens.push({
+            index: index + row,
+            id: targets[row] as number,
+            logprobA: statsA.logprob[row] as number,
+            logprobB: statsB.logprob[row] as number,
+            crossEntropy: cross[row] as number,
           });
-          const targets = windowIds.slice(first + 1, first + 1 + usable);
-          const statsA = await a.rowStats(rowsA, usable, targets, 1, options.signal);
-          const statsB = await b.rowStats(rowsB, usable, targets, 1, options.signal);
-          const cross = await crossEntropyRows(session, rowsA, rowsB, usable, vocab);
-          for (let row = 0; row < usable; row++) {
-            tokens.push({
-              index: window.begin + first + 1 + row,
-              id: targets[row] as number,
-              logprobA: statsA.logprob[row] as number,
-              logprobB: statsB.logprob[row] as number,
-              crossEntropy: cross[row] as number,
-            });
-          }
-        },
-      });
-      options.onProgress?.(tokens.length, Math.max(0, ids.length - fromToken));
-    }
+        }
+      },
+      onWindow: () => options.onProgress?.(tokens.length, Math.max(0, ids.length - fromToken)),
+    });
   } finally {
     await session.release();
   }

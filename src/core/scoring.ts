@@ -60,6 +60,46 @@ export function scoreWindows(tokenCount: number, contextSize: number, stride = M
   return windows;
 }
 
+/** Logits of one chunk inside a scoring window: `rows` predict `targets`, the tokens at `index`, `index + 1`, … of the sequence. */
+export interface LogitChunk {
+  index: number;
+  rows: Float32Array;
+  count: number;
+  targets: number[];
+  /** The window's ids, and the window position whose logits are the first row (a second model can see the same context). */
+  windowIds: number[];
+  first: number;
+}
+
+/**
+ * Runs `engine` over `windows` of `ids` and hands on, chunk by chunk, the logits that predict
+ * tokens `fromToken` onward, each with its context inside its window (HF's strided recipe).
+ */
+export async function forEachLogitChunk(
+  engine: Engine,
+  ids: number[],
+  windows: readonly ScoreWindow[],
+  options: { fromToken: number; signal?: AbortSignal; onChunk: (chunk: LogitChunk) => Promise<void>; onWindow?: () => void },
+): Promise<void> {
+  for (const window of windows) {
+    throwIfAborted(options.signal);
+    const windowIds = ids.slice(window.begin, window.end);
+    const firstScored = Math.max(window.scoreFrom, options.fromToken);
+    await engine.run(windowIds, {
+      signal: options.signal,
+      // Logits at position p predict token p + 1.
+      logitsFrom: firstScored - window.begin - 1,
+      onLogits: async (first, rows, count) => {
+        // The window's last position predicts nothing here.
+        const usable = Math.min(count, windowIds.length - 1 - first);
+        if (usable <= 0) return;
+        await options.onChunk({ index: window.begin + first + 1, rows, count: usable, targets: windowIds.slice(first + 1, first + 1 + usable), windowIds, first });
+      },
+    });
+    options.onWindow?.();
+  }
+}
+
 /**
  * Per-token log-probability, rank and entropy of `ids[fromToken..]`, each conditioned on
  * the ids before it. The mean of `-logprob` over tokens 1..n-1 is exactly HF's
@@ -69,49 +109,42 @@ export async function scoreIds(engine: Engine, ids: number[], options: ScoreOpti
   const fromToken = Math.max(1, options.fromToken ?? 1);
   const scores: TokenScore[] = [];
   const windows = scoreWindows(ids.length, engine.contextSize, options.stride).filter((window) => window.end > fromToken);
-  for (const window of windows) {
-    throwIfAborted(options.signal);
-    const windowIds = ids.slice(window.begin, window.end);
-    const firstScored = Math.max(window.scoreFrom, fromToken);
-    const scoredBefore = scores.length;
-    await engine.run(windowIds, {
-      signal: options.signal,
-      // Logits at position p predict token p + 1.
-      logitsFrom: firstScored - window.begin - 1,
-      onLogits: async (first, rows, count) => {
-        // Logits at position p predict token p + 1; the window's last position predicts nothing here.
-        const usable = Math.min(count, windowIds.length - 1 - first);
-        if (usable <= 0) return;
-        const targets = windowIds.slice(first + 1, first + 1 + usable);
-        const k = Math.max(GLTR_TOP, options.alternatives ?? 0);
-        const stats = await engine.rowStats(rows, usable, targets, k, options.signal);
-        for (let row = 0; row < usable; row++) {
-          const logprob = stats.logprob[row] as number;
-          const top = stats.topLogits.subarray(row * k, row * k + Math.min(k, GLTR_TOP));
-          const score: TokenScore = {
-            index: window.begin + first + 1 + row,
-            id: targets[row] as number,
-            logprob,
-            prob: Math.exp(logprob),
-            rank: (stats.greater[row] as number) + 1,
-            entropy: stats.entropy[row] as number,
-            topLogprob: (top[0] as number) - (stats.logZ[row] as number),
-            top10Entropy: entropyOfLogits(top),
-          };
-          if (options.alternatives) {
-            const logZ = stats.logZ[row] as number;
-            score.alternatives = Array.from({ length: options.alternatives }, (_, j) => ({
-              id: Number(stats.topIds[row * k + j]),
-              prob: Math.exp((stats.topLogits[row * k + j] as number) - logZ),
-            }));
-          }
-          scores.push(score);
+  let reported = 0;
+  await forEachLogitChunk(engine, ids, windows, {
+    fromToken,
+    signal: options.signal,
+    onChunk: async ({ index, rows, count, targets }) => {
+      const k = Math.max(GLTR_TOP, options.alternatives ?? 0);
+      const stats = await engine.rowStats(rows, count, targets, k, options.signal);
+      for (let row = 0; row < count; row++) {
+        const logprob = stats.logprob[row] as number;
+        const top = stats.topLogits.subarray(row * k, row * k + Math.min(k, GLTR_TOP));
+        const score: TokenScore = {
+          index: index + row,
+          id: targets[row] as number,
+          logprob,
+          prob: Math.exp(logprob),
+          rank: (stats.greater[row] as number) + 1,
+          entropy: stats.entropy[row] as number,
+          topLogprob: (top[0] as number) - (stats.logZ[row] as number),
+          top10Entropy: entropyOfLogits(top),
+        };
+        if (options.alternatives) {
+          const logZ = stats.logZ[row] as number;
+          score.alternatives = Array.from({ length: options.alternatives }, (_, j) => ({
+            id: Number(stats.topIds[row * k + j]),
+            prob: Math.exp((stats.topLogits[row * k + j] as number) - logZ),
+          }));
         }
-      },
-    });
-    options.onScores?.(scores.slice(scoredBefore));
-    options.onProgress?.(scores.length, Math.max(0, ids.length - fromToken));
-  }
+        scores.push(score);
+      }
+    },
+    onWindow: () => {
+      options.onScores?.(scores.slice(reported));
+      reported = scores.length;
+      options.onProgress?.(scores.length, Math.max(0, ids.length - fromToken));
+    },
+  });
   return scores;
 }
 
