@@ -35,17 +35,25 @@ interface Entry {
   document: SyncedDocument;
   /** The connection this document was opened on; another one means it must be opened again. */
   openedOn: number | undefined;
+  /** This window's number for the didOpen last sent; pushes for any other are stale. */
+  opening: number | undefined;
 }
 
 export class DocumentSync {
   private readonly entries = new Map<string, Entry>();
   private visible: string[] = [];
+  private openings = 0;
   readonly stats: SyncStats = { opened: 0, changes: 0, changeBytes: 0 };
 
   constructor(private readonly transport: SyncTransport) {}
 
   has(uri: string): boolean {
     return this.entries.has(uri);
+  }
+
+  /** Whether a push for `uri` computed under `opening` is for the document open now. */
+  isCurrent(uri: string, opening: number): boolean {
+    return this.entries.get(uri)?.opening === opening;
   }
 
   get uris(): string[] {
@@ -55,7 +63,7 @@ export class DocumentSync {
   open(document: SyncedDocument): void {
     const uri = document.uri.toString();
     if (this.entries.has(uri)) return;
-    this.entries.set(uri, { document, openedOn: undefined });
+    this.entries.set(uri, { document, openedOn: undefined, opening: undefined });
     this.flush();
   }
 
@@ -106,8 +114,9 @@ export class DocumentSync {
       if (entry.openedOn === connection) continue;
       const { document } = entry;
       entry.openedOn = connection;
+      entry.opening = ++this.openings;
       this.stats.opened++;
-      this.transport.notify(didOpenNotification, { uri, languageId: document.languageId, version: document.version, text: document.getText() });
+      this.transport.notify(didOpenNotification, { uri, languageId: document.languageId, version: document.version, opening: entry.opening, text: document.getText() });
       opened = true;
     }
     if (opened) this.transport.notify(focusNotification, { visible: this.visible.filter((uri) => this.entries.has(uri)) });

@@ -254,7 +254,7 @@ export class SentenceLossFeature implements vscode.Disposable {
   // Model process → screen
 
   private onScores(push: SentenceScoresParams): void {
-    if (!this.enabled || !this.sync.has(push.uri)) return;
+    if (!this.enabled || !this.sync.isCurrent(push.uri, push.opening)) return;
     this.results.applyScores(push);
     this.probe.pushed(push);
     this.render(push.uri);
@@ -263,7 +263,7 @@ export class SentenceLossFeature implements vscode.Disposable {
   }
 
   private onStatus(status: DocumentStatusParams): void {
-    if (!this.enabled || !this.sync.has(status.uri)) return;
+    if (!this.enabled || !this.sync.isCurrent(status.uri, status.opening)) return;
     this.results.applyStatus(status);
     const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === status.uri);
     const current = document?.version === status.version;

@@ -57,6 +57,8 @@ export function planRescore(spans: readonly TextRange[], previous: readonly Text
 export class DocumentState {
   readonly uri: string;
   readonly languageId: string;
+  /** The window's number for this opening of the uri; every push names it. */
+  readonly opening: number;
   private currentText: string;
   private currentVersion: number;
   private held: SentenceScore[] = [];
@@ -70,6 +72,7 @@ export class DocumentState {
   constructor(item: TextDocumentItem) {
     this.uri = item.uri;
     this.languageId = item.languageId;
+    this.opening = item.opening;
     this.currentText = item.text;
     this.currentVersion = item.version;
   }

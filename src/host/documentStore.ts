@@ -83,8 +83,8 @@ export class DocumentStore {
       for (const document of this.documents.values()) {
         document.invalidate();
         // The window clears what it drew: those colours were another model's.
-        this.push.scores({ uri: document.uri, version: document.version, keep: 0, sentences: [], computedTokens: 0 });
-        this.push.status({ uri: document.uri, version: document.version, state: 'pending' });
+        this.push.scores({ uri: document.uri, opening: document.opening, version: document.version, keep: 0, sentences: [], computedTokens: 0 });
+        this.push.status({ uri: document.uri, opening: document.opening, version: document.version, state: 'pending' });
       }
       // Scoring is what loads the new model.
       this.kick();
@@ -141,10 +141,10 @@ export class DocumentStore {
   }
 
   private async scoreOne(document: DocumentState): Promise<void> {
-    const { uri, version } = document;
+    const { uri, opening, version } = document;
     const status = (state: DocumentStatusParams['state'], error?: unknown): void => {
       const failure = error instanceof LmLensError ? { code: error.code, message: error.message } : error === undefined ? {} : { code: 'internal' as const, message: errorMessage(error) };
-      this.push.status({ uri, version, state, ...failure });
+      this.push.status({ uri, opening, version, state, ...failure });
     };
     if (document.text.length > MAX_TEXT_CHARS) {
       document.failedVersion = version;
@@ -156,7 +156,7 @@ export class DocumentStore {
     if (plan.fromOffset === undefined) {
       // The edit removed every sentence after the kept ones: nothing to ask the model.
       if (document.apply(plan, [])) {
-        this.push.scores({ uri, version, keep: plan.keep, sentences: [], computedTokens: 0 });
+        this.push.scores({ uri, opening, version, keep: plan.keep, sentences: [], computedTokens: 0 });
         status('done');
       }
       return;
@@ -173,14 +173,14 @@ export class DocumentStore {
       if (this.documents.get(uri) !== document || !document.applyPartial(plan, finished.length, sentences)) return;
       finished.push(...sentences);
       if (performance.now() - lastPush < (this.options.progressPushMs ?? PROGRESS_PUSH_MS)) return;
-      this.push.scores({ uri, version, keep: plan.keep + pushed, sentences: finished.slice(pushed), computedTokens: null });
+      this.push.scores({ uri, opening, version, keep: plan.keep + pushed, sentences: finished.slice(pushed), computedTokens: null });
       pushed = finished.length;
       lastPush = performance.now();
     };
     try {
       const result = await this.score(document.text, { languageId: document.languageId, spans: plan.spans, fromOffset: plan.fromOffset, signal: controller.signal, onSentences });
       if (this.documents.get(uri) === document && document.apply(plan, result.sentences)) {
-        this.push.scores({ uri, version, keep: plan.keep + pushed, sentences: result.sentences.slice(pushed), computedTokens: result.computedTokens });
+        this.push.scores({ uri, opening, version, keep: plan.keep + pushed, sentences: result.sentences.slice(pushed), computedTokens: result.computedTokens });
         status('done');
       }
     } catch (error) {

@@ -137,6 +137,12 @@ export interface TextDocumentItem {
   languageId: string;
   /** VS Code's `TextDocument.version`; every later change names the version it produces. */
   version: number;
+  /**
+   * Which opening of `uri` this is (the window numbers them). VS Code gives a closed and reopened
+   * untitled document its old uri and version 1 back, so pushes name the opening they are for
+   * and the window drops those still in flight for an earlier one.
+   */
+  opening: number;
   text: string;
 }
 
@@ -161,6 +167,8 @@ export interface DocumentsInFocus {
 /** New scores for a version: the first `keep` sentences of the previous push still hold, then these. */
 export interface SentenceScoresParams {
   uri: string;
+  /** The didOpen's `opening` these scores were computed under. */
+  opening: number;
   version: number;
   keep: number;
   sentences: SentenceScore[];
@@ -173,6 +181,7 @@ export type DocumentScoringState = 'pending' | 'scoring' | 'done' | 'failed';
 
 export interface DocumentStatusParams {
   uri: string;
+  opening: number;
   version: number;
   state: DocumentScoringState;
   /** Why it failed, one line; the document is retried after its next change or a model switch. */

@@ -127,8 +127,14 @@ export async function chooseFolderInDialog(page: Page, folder: string, anEntry =
     if (listed && (await box.inputValue()) === path) break;
     if (attempt >= 5) throw new Error(`the folder dialog did not keep the path ${path}`);
   }
+  const dialogLabel = await box.getAttribute('aria-label');
   await page.keyboard.press('Enter');
-  await page.locator(quickInputBox).waitFor({ state: 'hidden' });
+  // The command's next question can reuse the widget at once, so the box need not ever hide:
+  // the dialog is gone once the box is hidden or asks something else.
+  await waitFor('the folder dialog to close', async () => {
+    if (!(await box.isVisible())) return true;
+    return (await box.getAttribute('aria-label')) !== dialogLabel ? true : undefined;
+  }, 30_000);
 }
 
 /** Picks a row in an open quick pick (a command's follow-up list). */

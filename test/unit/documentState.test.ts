@@ -20,7 +20,7 @@ interface Edit {
   insert?: string;
 }
 
-const open = (text: string, languageId = 'plaintext', version = 1): DocumentState => new DocumentState({ uri: 'untitled:doc', languageId, version, text });
+const open = (text: string, languageId = 'plaintext', version = 1): DocumentState => new DocumentState({ uri: 'untitled:doc', languageId, version, opening: 1, text });
 
 /** A complete fake score of the document's current text (loss = index + 1 unless given). */
 function scoreAll(state: DocumentState, loss: (i: number) => number = (i) => i + 1): void {

@@ -65,7 +65,7 @@ describe('document store in the model process', function () {
   }
 
   it('holds the editor\'s text after a series of edits, and re-scores to what a fresh score gives', async () => {
-    store.open({ uri: URI, languageId: 'plaintext', version: 1, text: DOCUMENT });
+    store.open({ uri: URI, languageId: 'plaintext', version: 1, opening: 1, text: DOCUMENT });
     store.focus([URI]);
     await store.idle();
     assert.equal(mirror.current(URI, 1)?.sentences.length, 6);
@@ -93,7 +93,7 @@ describe('document store in the model process', function () {
   });
 
   it('re-scores only from the edited sentence, and the kept ones are not sent again', async () => {
-    store.open({ uri: URI, languageId: 'plaintext', version: 1, text: DOCUMENT });
+    store.open({ uri: URI, languageId: 'plaintext', version: 1, opening: 1, text: DOCUMENT });
     store.focus([URI]);
     await store.idle();
     const change = { rangeOffset: DOCUMENT.indexOf('White'), rangeLength: 'White'.length, text: 'Grey' };
@@ -112,7 +112,7 @@ describe('document store in the model process', function () {
   });
 
   it('never pushes a version that was edited while it was scored', async () => {
-    store.open({ uri: URI, languageId: 'plaintext', version: 1, text: DOCUMENT });
+    store.open({ uri: URI, languageId: 'plaintext', version: 1, opening: 1, text: DOCUMENT });
     store.focus([URI]);
     await new Promise<void>((resolve) => setImmediate(resolve));
     assert.equal(statuses.at(-1)?.state, 'scoring');
@@ -122,9 +122,24 @@ describe('document store in the model process', function () {
     assert.equal(mirror.current(URI, 1), undefined);
   });
 
+  it('names the opening in every push: a document closed and reopened mid-score gets only its new opening\'s', async () => {
+    store.open({ uri: URI, languageId: 'plaintext', version: 1, opening: 1, text: DOCUMENT });
+    store.focus([URI]);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.equal(statuses.at(-1)?.state, 'scoring');
+    store.close(URI);
+    store.open({ uri: URI, languageId: 'plaintext', version: 1, opening: 2, text: 'A new life. Same name.' });
+    await store.idle();
+    assert.ok(statuses.length > 1 && pushes.length > 0);
+    const afterReopen = statuses.slice(1);
+    assert.deepEqual([...new Set(afterReopen.map((status) => status.opening))], [2], 'statuses after the reopen');
+    assert.deepEqual([...new Set(pushes.map((push) => push.opening))], [2], 'the first opening\'s scoring pushed nothing');
+    assert.deepEqual(pushes.flatMap((push) => push.sentences.map((sentence) => sentence.text)), ['A new life.', 'Same name.']);
+  });
+
   it('scores only documents on screen, the first one first', async () => {
-    store.open({ uri: 'untitled:a', languageId: 'plaintext', version: 1, text: 'One sentence here. Another one.' });
-    store.open({ uri: 'untitled:b', languageId: 'plaintext', version: 1, text: 'A second document. With two sentences.' });
+    store.open({ uri: 'untitled:a', languageId: 'plaintext', version: 1, opening: 1, text: 'One sentence here. Another one.' });
+    store.open({ uri: 'untitled:b', languageId: 'plaintext', version: 1, opening: 1, text: 'A second document. With two sentences.' });
     await store.idle();
     assert.equal(pushes.length, 0, 'nothing on screen, nothing scored');
     store.focus(['untitled:b', 'untitled:a']);
@@ -133,7 +148,7 @@ describe('document store in the model process', function () {
   });
 
   it('frees a closed document: no text, no scores, no pending work', async () => {
-    store.open({ uri: URI, languageId: 'plaintext', version: 1, text: DOCUMENT });
+    store.open({ uri: URI, languageId: 'plaintext', version: 1, opening: 1, text: DOCUMENT });
     store.focus([URI]);
     await store.idle();
     store.change({ uri: URI, version: 2, changes: [{ rangeOffset: 0, rangeLength: 0, text: 'So. ' }] });
@@ -147,7 +162,7 @@ describe('document store in the model process', function () {
   });
 
   it('says once per version that a document is too long to score', async () => {
-    store.open({ uri: URI, languageId: 'plaintext', version: 1, text: 'word '.repeat(400_001) });
+    store.open({ uri: URI, languageId: 'plaintext', version: 1, opening: 1, text: 'word '.repeat(400_001) });
     store.focus([URI]);
     await store.idle();
     const failed = statuses.filter((status) => status.state === 'failed');
@@ -159,7 +174,7 @@ describe('document store in the model process', function () {
   });
 
   it('drops every result when another model is configured, and says the window must clear them', async () => {
-    store.open({ uri: URI, languageId: 'plaintext', version: 1, text: 'Short text. Two sentences.' });
+    store.open({ uri: URI, languageId: 'plaintext', version: 1, opening: 1, text: 'Short text. Two sentences.' });
     store.focus([URI]);
     await store.idle();
     store.modelState({ state: 'idle' });
@@ -188,7 +203,7 @@ describe('document store in the model process', function () {
       }, { debounceMs: 5, progressPushMs: 0 });
       try {
         const text = Array.from({ length: 4 }, () => DOCUMENT).join('\n\n');
-        progressive.open({ uri: URI, languageId: 'plaintext', version: 1, text });
+        progressive.open({ uri: URI, languageId: 'plaintext', version: 1, opening: 1, text });
         progressive.focus([URI]);
         await progressive.idle();
         assert.ok(pushes.length >= 3, `${pushes.length} pushes for ${text.length} characters on a 64-token window`);

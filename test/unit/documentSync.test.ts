@@ -53,7 +53,7 @@ describe('document sync (extension side)', () => {
     transport.sent.length = 0;
     sync.flush();
     assert.deepEqual(transport.sent, [
-      { method: didOpenNotification.method, params: { uri: 'file:///a.md', languageId: 'markdown', version: 2, text: 'First text. More.' } },
+      { method: didOpenNotification.method, params: { uri: 'file:///a.md', languageId: 'markdown', version: 2, opening: 2, text: 'First text. More.' } },
       { method: focusNotification.method, params: { visible: ['file:///a.md'] } },
     ]);
   });
@@ -68,5 +68,22 @@ describe('document sync (extension side)', () => {
     assert.deepEqual(transport.methods(), [didOpenNotification.method, focusNotification.method, didCloseNotification.method]);
     sync.change(doc('Text!', 2), [{ rangeOffset: 4, rangeLength: 1, text: '!' }]);
     assert.equal(transport.sent.length, 3, 'no edits for a closed document');
+  });
+
+  it('numbers each opening, so pushes for a closed document are not taken for its reopened namesake', () => {
+    // VS Code reuses untitled:Untitled-1 with version 1 after a close: only the opening tells them apart.
+    const transport = new Recorder();
+    const sync = new DocumentSync(transport);
+    const uri = 'untitled:Untitled-1';
+    sync.open(doc('First life.', 1, uri));
+    const first = (transport.sent[0]?.params as { opening: number }).opening;
+    assert.equal(sync.isCurrent(uri, first), true);
+    sync.close(uri);
+    assert.equal(sync.isCurrent(uri, first), false, 'nothing is current for a closed document');
+    sync.open(doc('Second life.', 1, uri));
+    const second = (transport.sent.filter((message) => message.method === didOpenNotification.method)[1]?.params as { opening: number }).opening;
+    assert.notEqual(second, first);
+    assert.equal(sync.isCurrent(uri, first), false, 'a push from the first opening is stale');
+    assert.equal(sync.isCurrent(uri, second), true);
   });
 });

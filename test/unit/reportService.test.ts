@@ -53,7 +53,7 @@ describe('document report in the model process', function () {
     await service.configure({ model, dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: 1 });
     store = new DocumentStore((text, options) => service.scoreDocument(text, options), { scores: () => undefined, status: () => undefined }, { debounceMs: 5 });
     reports = new ReportService(store, service, scratch);
-    store.open({ uri: URI, languageId: 'markdown', version: 1, text: TEXT });
+    store.open({ uri: URI, languageId: 'markdown', version: 1, opening: 1, text: TEXT });
     store.focus([URI]);
     await store.idle();
   });
@@ -172,7 +172,7 @@ describe('document report in the model process', function () {
   it('a document too large to score: the report says none of it is scored', async () => {
     const uri = 'untitled:huge.txt';
     const huge = 'All work and no play. '.repeat(Math.ceil((MAX_TEXT_CHARS + 1) / 22));
-    store.open({ uri, languageId: 'plaintext', version: 1, text: huge });
+    store.open({ uri, languageId: 'plaintext', version: 1, opening: 1, text: huge });
     store.focus([uri, URI]);
     await store.idle();
     const { report } = (await reports.report({ uri })).data;
