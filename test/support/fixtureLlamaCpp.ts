@@ -65,7 +65,7 @@ async function completion(fixture: ProtocolFixture, body: Record<string, unknown
   const ids = steps.map((step) => step.id);
   const eos = engine.model.info.eosTokenId;
   const content = tokenizer.decode(ids.filter((id) => id !== eos));
-  const answer: Record<string, unknown> = {
+  const answer: Record<string | symbol, unknown> = {
     index: 0,
     content,
     tokens: body.return_tokens === true ? ids : [],
@@ -83,8 +83,27 @@ async function completion(fixture: ProtocolFixture, body: Record<string, unknown
   const last = ids.at(-1);
   const heldBack = last !== undefined && endsInsideCharacter(Buffer.concat(ids.map((id) => tokenBytes(engine, id))));
   if (nProbs > 0 && !(heldBack && ids.length === 1)) answer.completion_probabilities = steps.map((step) => position(engine, step, post, fixture.options.llamaFormat ?? 'new'));
+  if (body.stream === true) {
+    // As llama-server streams /completion: a chunk per token (with its probabilities), then the
+    // final fields with stop: true and no content; no [DONE], which only its OpenAI routes send.
+    const { completion_probabilities: positions, ...final } = answer as { completion_probabilities?: unknown[] };
+    const chunks = steps.slice(0, positions ? positions.length : steps.length).map((step, i) => ({
+      index: 0,
+      content: tokenizer.decode([step.id]),
+      tokens: [step.id],
+      stop: false,
+      id_slot: 0,
+      tokens_predicted: i + 1,
+      tokens_evaluated: prompt.length,
+      ...(positions ? { completion_probabilities: [positions[i]] } : {}),
+    }));
+    answer[STREAM_CHUNKS] = [...chunks, { ...final, content: '', tokens: [] }];
+  }
   return answer;
 }
+
+/** Where a /completion answer asked with `stream: true` keeps its events (a symbol: JSON leaves it out). */
+export const STREAM_CHUNKS = Symbol('llama-server stream chunks');
 
 function position(engine: Engine, step: FixtureStep, post: boolean, format: 'new' | 'old'): unknown {
   const describe = (entry: Alternative, asProb: boolean): Record<string, unknown> => {

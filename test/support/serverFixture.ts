@@ -5,7 +5,7 @@
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Engine } from '../../src/core/engine';
-import { handleLlamaCpp } from './fixtureLlamaCpp';
+import { handleLlamaCpp, STREAM_CHUNKS } from './fixtureLlamaCpp';
 import { completionChunks, handleOpenAi } from './fixtureOpenai';
 
 /** Time between two streamed events: long enough for a client to close the stream in the middle. */
@@ -129,7 +129,11 @@ export class ProtocolFixture {
     try {
       const answer = this.options.api === 'openai' ? await handleOpenAi(this, req.method ?? 'GET', path, body) : await handleLlamaCpp(this, req.method ?? 'GET', path, body);
       if (res.destroyed) return;
-      if (body.stream === true && this.options.streams !== false && this.options.api === 'openai' && path === '/v1/completions') return await this.sendEvents(res, completionChunks(this, answer));
+      if (body.stream === true && this.options.streams !== false) {
+        if (this.options.api === 'openai' && path === '/v1/completions') return await this.sendEvents(res, completionChunks(this, answer), true);
+        const chunks = (answer as { [STREAM_CHUNKS]?: unknown[] })[STREAM_CHUNKS];
+        if (chunks) return await this.sendEvents(res, chunks, false);
+      }
       this.send(res, 200, answer);
     } catch (error) {
       if (error instanceof FixtureError) return this.send(res, error.status, error.body);
@@ -170,8 +174,8 @@ export class ProtocolFixture {
     }
   }
 
-  /** Server-sent events as vLLM streams them, a moment apart, ending with `[DONE]`; stops when the client closes the connection. */
-  private async sendEvents(res: http.ServerResponse, events: unknown[]): Promise<void> {
+  /** Server-sent events a moment apart (vLLM ends with `[DONE]`, llama-server's native API does not); stops when the client closes the connection. */
+  private async sendEvents(res: http.ServerResponse, events: unknown[], done: boolean): Promise<void> {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     for (const event of events) {
       if (res.destroyed) return;
@@ -179,7 +183,7 @@ export class ProtocolFixture {
       res.write(`data: ${JSON.stringify(event)}\n\n`);
       await new Promise((resolve) => setTimeout(resolve, STREAM_GAP_MS));
     }
-    if (!res.destroyed) res.end('data: [DONE]\n\n');
+    if (!res.destroyed) res.end(done ? 'data: [DONE]\n\n' : undefined);
   }
 
   private send(res: http.ServerResponse, status: number, body: unknown): void {

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { freePort } from '../../scripts/codeServer';
+import { createRemoteBackend } from '../../src/core/remote';
 import { loadReference, logSoftmax, softmax, topK } from '../support/reference';
 import type { ReferenceModel } from '../support/reference';
 import { ensureTestGguf, ensureTestModel, repoRoot } from '../support/testModel';
@@ -96,5 +97,17 @@ function cliJson(args: string[]): Promise<Record<string, unknown>> {
       assert.ok(Math.abs((tokens[i]?.prob ?? Number.NaN) - (softmax(logits[i - 1] as Float64Array)[ids[i] as number] as number)) < TOLERANCE);
     }
     assert.ok(Math.abs((answer.loss as number) - sum / (ids.length - 1)) < LOG_TOLERANCE, `loss ${answer.loss as number} vs ${sum / (ids.length - 1)}`);
+  });
+
+  it('ghost text, streamed: the greedy tokens of the reference, and a stop rule closes the stream early', async () => {
+    const text = 'Alice was beginning to get very';
+    const ids = tokenize(text);
+    const expected = [...ids];
+    for (let step = 0; step < 8; step++) expected.push((topK(reference.logits(expected)[expected.length - 1] as Float64Array, 1)[0] as { id: number }).id);
+    const backend = createRemoteBackend('llama.cpp', { url });
+    const completion = await backend.complete(ids, { maxNewTokens: 8 });
+    assert.deepEqual(completion.tokens.map((token) => token.id), expected.slice(ids.length));
+    const greedy = (backend as unknown as { greedy: (ids: number[], max: number, signal?: AbortSignal, stop?: (tokens: unknown[]) => boolean) => Promise<{ tokens: unknown[] }> }).greedy.bind(backend);
+    assert.equal((await greedy(ids, 8, undefined, (tokens) => tokens.length >= 3)).tokens.length, 3);
   });
 });

@@ -1,5 +1,5 @@
-// Ghost text from a vLLM-style server is streamed: the tokens arrive as the server generates
-// them, the completion equals the local engine's, a stop rule or a cancellation closes the
+// Ghost text from a vLLM-style server and from llama-server is streamed: the tokens arrive as
+// the server generates them, the completion equals the local engine's, a stop rule or a cancellation closes the
 // stream (the fixture sees the connection close), and a server that does not stream still works.
 import * as assert from 'node:assert/strict';
 import { completeGreedy } from '../../src/core/completion';
@@ -17,7 +17,8 @@ const PROMPT = 'Alice was beginning to get very';
 /** The protected primitive `complete` uses, with a stop rule of the test's choosing (the test model never ends a sentence). */
 type Greedy = (ids: number[], maxNewTokens: number, signal?: AbortSignal, stop?: (tokens: BackendGeneratedToken[]) => boolean) => Promise<GreedyResult>;
 
-describe('remote ghost text, streamed', function () {
+for (const api of ['openai', 'llama.cpp'] as const) describe(`remote ghost text, streamed (${api})`, function () {
+  const completionPath = api === 'openai' ? '/v1/completions' : '/completion';
   let engine: Engine;
   const fixtures: ProtocolFixture[] = [];
 
@@ -30,9 +31,9 @@ describe('remote ghost text, streamed', function () {
   });
 
   async function serve(streams = true): Promise<{ fixture: ProtocolFixture; backend: ReturnType<typeof createRemoteBackend> }> {
-    const fixture = await ProtocolFixture.start({ api: 'openai', engine, streams });
+    const fixture = await ProtocolFixture.start({ api, engine, streams });
     fixtures.push(fixture);
-    return { fixture, backend: createRemoteBackend('openai', { url: fixture.url }) };
+    return { fixture, backend: createRemoteBackend(api, { url: fixture.url }) };
   }
 
   it('streams the local engine’s greedy completion, token by token', async () => {
@@ -45,9 +46,9 @@ describe('remote ghost text, streamed', function () {
       local.tokens.map((token) => token.id),
     );
     remote.tokens.forEach((token, i) => assert.ok(Math.abs(token.prob - (local.tokens[i]?.prob ?? Number.NaN)) < 1e-4, `token ${i}`));
-    const request = fixture.requests.filter((entry) => entry.path === '/v1/completions').at(-1);
+    const request = fixture.requests.filter((entry) => entry.path === completionPath).at(-1);
     assert.equal(request?.body.stream, true);
-    assert.equal(fixture.streamedEvents, 13, 'one event per token and one with the finish reason');
+    assert.equal(fixture.streamedEvents, 13, 'one event per token and one with the finish reason (llama-server: stop: true)');
     assert.equal(fixture.closedEarly, 0);
   });
 

@@ -5,6 +5,7 @@ import { finite, rankIn, sampledProbOf, sequenceOf, sortTop } from './common';
 import type { TopEntry } from './common';
 import { RemoteBackend } from './remoteBackend';
 import type { GreedyResult, RemoteOptions } from './remoteBackend';
+import type { RequestOptions } from './http';
 import { decodeBytes, spansFromPieces } from './tokens';
 
 /** One alternative in either of llama-server's formats: `{id, token, bytes, logprob|prob}` or the old `{tok_str, prob}`. */
@@ -133,8 +134,8 @@ export class LlamaCppBackend extends RemoteBackend {
     return this.need(answer.content, 'content (/detokenize)');
   }
 
-  private completion(body: Record<string, unknown>, signal: AbortSignal | undefined, idempotent = true): Promise<LlamaCompletion> {
-    return this.client.post<LlamaCompletion>('/completion', { cache_prompt: true, ...NEUTRAL, ...body }, { signal, idempotent, endpointHint: "llama.cpp's llama-server" });
+  private completion(body: Record<string, unknown>, signal: AbortSignal | undefined, idempotent = true, onEvent?: RequestOptions['onEvent']): Promise<LlamaCompletion> {
+    return this.client.post<LlamaCompletion>('/completion', { cache_prompt: true, ...NEUTRAL, ...body }, { signal, idempotent, endpointHint: "llama.cpp's llama-server", onEvent });
   }
 
   /** One position's raw alternatives; forcing `force` (or a plain token) so the answer always carries them. */
@@ -206,9 +207,25 @@ export class LlamaCppBackend extends RemoteBackend {
     });
   }
 
-  protected async greedy(ids: number[], maxNewTokens: number, signal?: AbortSignal): Promise<GreedyResult> {
-    const answer = await this.completion({ prompt: ids, n_predict: maxNewTokens, n_probs: 1, temperature: 0 }, signal);
-    return { tokens: this.generated(answer, undefined), reason: stopOf(answer) };
+  /**
+   * Streamed as the OpenAI backend's: a chunk per token, and once the stop rules end the
+   * completion the connection closes, which makes llama-server stop generating. The last chunk
+   * (`stop: true`) carries no token, only why it stopped.
+   */
+  protected async greedy(ids: number[], maxNewTokens: number, signal?: AbortSignal, stop?: (tokens: BackendGeneratedToken[]) => boolean): Promise<GreedyResult> {
+    const tokens: BackendGeneratedToken[] = [];
+    let reason: GreedyResult['reason'] = 'length';
+    const onEvent = (event: unknown): boolean => {
+      const chunk = event as LlamaCompletion & { stop?: boolean };
+      if (chunk.stop === true) {
+        reason = stopOf(chunk);
+        return false;
+      }
+      tokens.push(...this.generated(chunk, undefined));
+      return stop?.(tokens) === true;
+    };
+    const whole = await this.completion({ prompt: ids, n_predict: maxNewTokens, n_probs: 1, temperature: 0, stream: true }, signal, true, onEvent);
+    return whole ? { tokens: this.generated(whole, undefined), reason: stopOf(whole) } : { tokens, reason };
   }
 
   protected async sampleRows(ids: number[], request: Required<Pick<SampleRequest, 'n' | 'maxNewTokens'>> & SampleRequest, settings: SamplingSettings): Promise<BackendSequence[]> {

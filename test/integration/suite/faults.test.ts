@@ -82,7 +82,8 @@ describe('faults in the editor', function () {
       assert.equal(editor.document.uri.scheme, 'untitled');
       await lens.loss.waitForIdle(editor.document.uri, 60_000);
       const results = lens.loss.resultsFor(editor.document.uri);
-      assert.ok(results?.complete && results.sentences.length >= 2, JSON.stringify(results?.sentences.length));
+      const seen = { uri: editor.document.uri.toString(), version: editor.document.version, status: lens.loss.statusOf(editor.document.uri), results: results && { ...results, sentences: results.sentences.map((sentence) => sentence.text) } };
+      assert.ok(results?.complete && results.sentences.length >= 2, JSON.stringify(seen));
       assert.ok(lens.loss.decorationsFor(editor.document.uri)?.groups.flat().length, 'decorated');
       assert.ok((await ghostText(lens, editor))?.length, 'ghost text');
     } finally {
