@@ -265,6 +265,7 @@ export class SentenceLossFeature implements vscode.Disposable {
   private onStatus(status: DocumentStatusParams): void {
     if (!this.enabled || !this.sync.isCurrent(status.uri, status.opening)) return;
     this.results.applyStatus(status);
+    this.probe.statused(status);
     const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === status.uri);
     const current = document?.version === status.version;
     if (status.state === 'failed' && current) void this.model.reportError(new LmLensError(status.code ?? 'internal', status.message ?? 'Scoring failed.'));

@@ -30,6 +30,8 @@ export class LossProbe {
   /** The last push and how many sentences were pushed in all. */
   lastPush: (Omit<SentenceScoresParams, 'sentences'> & { count: number }) | undefined;
   pushedSentenceCount = 0;
+  /** The last pushes and statuses applied, oldest first, one line each: what a failed test prints. */
+  readonly history: string[] = [];
 
   constructor(private readonly view: LossView) {}
 
@@ -55,6 +57,17 @@ export class LossProbe {
     const { sentences, ...rest } = push;
     this.lastPush = { ...rest, count: sentences.length };
     this.pushedSentenceCount += sentences.length;
+    this.record(`scores ${push.uri} #${push.opening} v${push.version} keep ${push.keep} +${sentences.length}`);
+  }
+
+  /** Called by the feature for every status it applied. */
+  statused(status: DocumentStatusParams): void {
+    this.record(`status ${status.uri} #${status.opening} v${status.version} ${status.state}${status.message ? ` (${status.message})` : ''}`);
+  }
+
+  private record(line: string): void {
+    this.history.push(line);
+    if (this.history.length > 40) this.history.shift();
   }
 
   /** Called by the feature whenever something a waiter may be waiting for changed. */

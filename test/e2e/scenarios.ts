@@ -87,22 +87,42 @@ So she was considering in her own mind whether the pleasure of making a daisy-ch
 const REPORT_CHARTS = ['rank-buckets', 'frac', 'top10-entropy', 'sentence-loss'];
 
 /** Pixels with any ink on each report chart's canvas, by chart name. */
-async function inkedCanvases(page: Page): Promise<Record<string, number>> {
+/**
+ * Pixels each chart drew; `minContrast`: only those that, over the page's background, stand out
+ * from it by at least that WCAG contrast ratio (what a chart needs to be readable in a theme).
+ */
+async function inkedCanvases(page: Page, minContrast = 1): Promise<Record<string, number>> {
   return webviewContent(page)
     .locator('canvas')
-    .evaluateAll((canvases) =>
-      Object.fromEntries(
+    .evaluateAll((canvases, min) => {
+      const luminance = (r: number, g: number, b: number): number => {
+        const linear = (c: number): number => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+      };
+      const background = (getComputedStyle(document.body).backgroundColor.match(/\d+(\.\d+)?/gu) ?? ['0', '0', '0']).map(Number);
+      const [br, bg, bb] = background as [number, number, number];
+      const backgroundLuminance = luminance(br, bg, bb);
+      return Object.fromEntries(
         (canvases as HTMLCanvasElement[]).map((canvas) => {
           const context = canvas.getContext('2d');
           let drawn = 0;
           if (context && canvas.width > 0 && canvas.height > 0) {
             const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
-            for (let i = 3; i < pixels.length; i += 4) if ((pixels[i] as number) > 0) drawn++;
+            for (let i = 0; i < pixels.length; i += 4) {
+              const alpha = (pixels[i + 3] as number) / 255;
+              if (alpha === 0) continue;
+              if (min > 1) {
+                const over = (c: number, base: number): number => c * alpha + base * (1 - alpha);
+                const l = luminance(over(pixels[i] as number, br), over(pixels[i + 1] as number, bg), over(pixels[i + 2] as number, bb));
+                if ((Math.max(l, backgroundLuminance) + 0.05) / (Math.min(l, backgroundLuminance) + 0.05) < min) continue;
+              }
+              drawn++;
+            }
           }
           return [canvas.id.replace(/^chart-/u, ''), drawn];
         }),
-      ),
-    );
+      );
+    }, minContrast);
 }
 
 async function waitForCharts(page: Page): Promise<Record<string, number>> {
@@ -299,7 +319,7 @@ export const scenarios: Scenario[] = [
     },
   },
   {
-    name: 'document report: follows an edit (light theme)',
+    name: 'document report: follows an edit (light theme), then drawn in a high-contrast theme',
     timeoutMs: 120_000,
     async run({ page, screenshot, log }) {
       const before = await reportTokens(page);
@@ -317,6 +337,15 @@ export const scenarios: Scenario[] = [
       await screenshot('editor-area', page.locator('.part.editor'));
       await scrollToCharts(page);
       await screenshot('charts', page.locator('.part.editor'));
+      await setColorTheme(page, 'Dark High Contrast', 'hc-black');
+      await waitFor('the report to take the high-contrast theme', async () => ((await webviewContent(page).locator('body.vscode-high-contrast').count()) > 0 ? true : undefined));
+      await waitForCharts(page);
+      // Readable, not merely drawn: marks that stand out from the background at 3:1 (WCAG's bar for graphics).
+      const legible = await inkedCanvases(page, 3);
+      log(`high contrast, pixels at 3:1 contrast or more per chart: ${JSON.stringify(legible)}`);
+      for (const chart of REPORT_CHARTS) assert.ok((legible[chart] ?? 0) > 500, `${chart}: ${legible[chart] ?? 0} legible pixels`);
+      await scrollToCharts(page);
+      await screenshot('charts-high-contrast', page.locator('.part.editor'));
       // Leave no report behind for the scenarios after this one.
       await setColorTheme(page, 'Dark Modern', 'vs-dark');
       await closeEverything(page);

@@ -215,7 +215,7 @@ export async function cursorToLineEnd(page: Page, line: number): Promise<void> {
 }
 
 /** Switches the colour theme through "Preferences: Color Theme" (no-op when it is already on). */
-export async function setColorTheme(page: Page, label: string, kind: 'vs' | 'vs-dark'): Promise<void> {
+export async function setColorTheme(page: Page, label: string, kind: 'vs' | 'vs-dark' | 'hc-black'): Promise<void> {
   const workbench = page.locator(`.monaco-workbench.${kind}`);
   if ((await workbench.count()) > 0) {
     return;

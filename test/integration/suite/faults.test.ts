@@ -82,7 +82,7 @@ describe('faults in the editor', function () {
       assert.equal(editor.document.uri.scheme, 'untitled');
       await lens.loss.waitForIdle(editor.document.uri, 60_000);
       const results = lens.loss.resultsFor(editor.document.uri);
-      const seen = { uri: editor.document.uri.toString(), version: editor.document.version, status: lens.loss.statusOf(editor.document.uri), results: results && { ...results, sentences: results.sentences.map((sentence) => sentence.text) } };
+      const seen = { uri: editor.document.uri.toString(), version: editor.document.version, text: editor.document.getText(), status: lens.loss.statusOf(editor.document.uri), results: results && { ...results, sentences: results.sentences.map((sentence) => sentence.text) }, history: lens.loss.history };
       assert.ok(results?.complete && results.sentences.length >= 2, JSON.stringify(seen));
       assert.ok(lens.loss.decorationsFor(editor.document.uri)?.groups.flat().length, 'decorated');
       assert.ok((await ghostText(lens, editor))?.length, 'ghost text');

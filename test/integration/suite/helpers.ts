@@ -21,8 +21,25 @@ export async function waitUntil(what: string, condition: () => boolean, timeoutM
 }
 
 /** An untitled markdown editor with the cursor at the end of `content`. */
+/**
+ * A new untitled document holding `content`. VS Code names it like the one a test just closed
+ * (Untitled-1) and fills it from that one's hot-exit backup instead of `content` when the backup
+ * is not discarded yet (UntitledTextEditorModel.resolve prefers a backup): then the content is
+ * put in with an edit, as a user would.
+ */
+export async function untitledDocument(language: string, content: string): Promise<vscode.TextDocument> {
+  const document = await vscode.workspace.openTextDocument({ language, content });
+  if (document.getText() !== content) {
+    const edit = new vscode.WorkspaceEdit();
+    edit.replace(document.uri, new vscode.Range(document.positionAt(0), document.positionAt(document.getText().length)), content);
+    assert.ok(await vscode.workspace.applyEdit(edit), 'could not replace the restored backup');
+    assert.equal(document.getText(), content);
+  }
+  return document;
+}
+
 export async function openMarkdown(content: string): Promise<vscode.TextEditor> {
-  const editor = await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: 'markdown', content }));
+  const editor = await vscode.window.showTextDocument(await untitledDocument('markdown', content));
   const end = editor.document.positionAt(content.length);
   editor.selection = new vscode.Selection(end, end);
   return editor;

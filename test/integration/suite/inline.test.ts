@@ -4,6 +4,7 @@
 import * as assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as vscode from 'vscode';
+import { untitledDocument } from './helpers';
 import { joinCompletion } from '../../../src/core/completionCache';
 import type { LmLensApi } from '../../../src/extension/extension';
 import { completeRequest } from '../../../src/shared/hostProtocol';
@@ -79,7 +80,7 @@ export function defineInlineSuite(_pass: Pass): void {
 
     before(async () => {
       lens = await api();
-      const document = await vscode.workspace.openTextDocument({ language: 'markdown', content: '' });
+      const document = await untitledDocument('markdown', '');
       editor = await vscode.window.showTextDocument(document);
     });
 

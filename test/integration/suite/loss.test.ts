@@ -2,6 +2,7 @@
 // hover, incremental re-scoring after an edit, and the on/off switch without a reload.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import { untitledDocument } from './helpers';
 import { splitSentences } from '../../../src/core/sentences';
 import type { LmLensApi } from '../../../src/extension/extension';
 import { bandOf } from '../../../src/extension/lossBands';
@@ -70,7 +71,7 @@ export function defineLossSuite(pass: Pass): void {
       assert.ok(extension, `${extensionId} is not installed`);
       api = await extension.activate();
       await settings().update('loss.enabled', true, vscode.ConfigurationTarget.Global);
-      document = await vscode.workspace.openTextDocument({ language: 'markdown', content: PROSE });
+      document = await untitledDocument('markdown', PROSE);
       await vscode.window.showTextDocument(document);
     });
 
@@ -183,7 +184,7 @@ export function defineLossSuite(pass: Pass): void {
     });
 
     it('frees a closed document in the model process', async () => {
-      const extra = await vscode.workspace.openTextDocument({ language: 'markdown', content: 'A short note. It has two sentences.' });
+      const extra = await untitledDocument('markdown', 'A short note. It has two sentences.');
       await vscode.window.showTextDocument(extra);
       await api.loss.waitForIdle(extra.uri, 60_000);
       const uri = extra.uri.toString();

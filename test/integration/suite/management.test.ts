@@ -15,7 +15,7 @@ import type { NextTokenResponse } from '../../../src/shared/hostProtocol';
 import { extensionId, sampleProse, testModelBEnvVar } from '../fixtures';
 import { testModelEnvVar } from '../results';
 import { COMMANDS } from '../../../src/shared/commands';
-import { lmLens, setSetting, settings, waitUntil } from './helpers';
+import { lmLens, setSetting, settings, untitledDocument, waitUntil } from './helpers';
 
 export const PROMPT = sampleProse.split('\n\n')[1]?.trim() ?? 'Alice is a curious girl';
 
@@ -96,7 +96,7 @@ function newerThan(previous: PanelState): (state: PanelState) => boolean {
 
 /** Runs `body` with the next-token panel open on PROMPT (cursor at its end), given its first settled render. */
 export async function withPanel(lens: LmLensApi, body: (first: PanelState) => Promise<void>): Promise<void> {
-  const document = await vscode.workspace.openTextDocument({ language: 'markdown', content: PROMPT });
+  const document = await untitledDocument('markdown', PROMPT);
   const editor = await vscode.window.showTextDocument(document);
   const end = document.positionAt(PROMPT.length);
   editor.selection = new vscode.Selection(end, end);

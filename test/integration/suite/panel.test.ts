@@ -3,6 +3,7 @@
 // assertions read the state the controller sent to it (its test hooks).
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import { untitledDocument } from './helpers';
 import type { LmLensApi } from '../../../src/extension/extension';
 import type { PanelState, PredictionView } from '../../../src/shared/panelProtocol';
 import { nextTokenRequest } from '../../../src/shared/hostProtocol';
@@ -48,7 +49,7 @@ export function definePanelSuite(pass: Pass): void {
 
     before(async () => {
       lens = await api();
-      const document = await vscode.workspace.openTextDocument({ language: 'markdown', content: sampleProse.trimEnd() });
+      const document = await untitledDocument('markdown', sampleProse.trimEnd());
       editor = await vscode.window.showTextDocument(document, vscode.ViewColumn.One);
       const end = endOf(document);
       editor.selection = new vscode.Selection(end, end);

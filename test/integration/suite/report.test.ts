@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import type { LmLensApi } from '../../../src/extension/extension';
 import { COMMANDS } from '../../../src/shared/commands';
 import { sampleProse, testModelBEnvVar } from '../fixtures';
-import { lmLens, openMarkdown, setSetting } from './helpers';
+import { lmLens, openMarkdown, setSetting, untitledDocument } from './helpers';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -140,7 +140,7 @@ describe('document report', function () {
   });
 
   it('a document whose language sentence loss skips: the report says how to turn it on', async () => {
-    const other = await vscode.workspace.openTextDocument({ language: 'json', content: '{ "a": 1 }' });
+    const other = await untitledDocument('json', '{ "a": 1 }');
     await vscode.window.showTextDocument(other);
     await vscode.commands.executeCommand(COMMANDS.showDocumentReport);
     await api.report.waitFor('the reason in the status line', () => /lmLens\.loss\.languages/u.test(api.report.status.text));
