@@ -95,13 +95,12 @@ async function inkedCanvases(page: Page, minContrast = 1): Promise<Record<string
   return webviewContent(page)
     .locator('canvas')
     .evaluateAll((canvases, min) => {
-      const luminance = (r: number, g: number, b: number): number => {
-        const linear = (c: number): number => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4);
-        return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
-      };
-      const background = (getComputedStyle(document.body).backgroundColor.match(/\d+(\.\d+)?/gu) ?? ['0', '0', '0']).map(Number);
-      const [br, bg, bb] = background as [number, number, number];
-      const backgroundLuminance = luminance(br, bg, bb);
+      // No named inner functions: the test runner's compiler would wrap them in a helper the page lacks.
+      const background = (getComputedStyle(document.body).backgroundColor.match(/\d+(\.\d+)?/gu) ?? ['0', '0', '0']).map(Number).slice(0, 3);
+      // WCAG relative luminance of an sRGB colour, 0–255 per channel.
+      const toLuminance = [0.2126, 0.7152, 0.0722];
+      const linear = Array.from({ length: 256 }, (_, c) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4));
+      const backgroundLuminance = background.reduce((sum, c, i) => sum + (toLuminance[i] as number) * (linear[Math.round(c)] as number), 0);
       return Object.fromEntries(
         (canvases as HTMLCanvasElement[]).map((canvas) => {
           const context = canvas.getContext('2d');
@@ -112,8 +111,8 @@ async function inkedCanvases(page: Page, minContrast = 1): Promise<Record<string
               const alpha = (pixels[i + 3] as number) / 255;
               if (alpha === 0) continue;
               if (min > 1) {
-                const over = (c: number, base: number): number => c * alpha + base * (1 - alpha);
-                const l = luminance(over(pixels[i] as number, br), over(pixels[i + 1] as number, bg), over(pixels[i + 2] as number, bb));
+                let l = 0;
+                for (let k = 0; k < 3; k++) l += (toLuminance[k] as number) * (linear[Math.round((pixels[i + k] as number) * alpha + (background[k] as number) * (1 - alpha))] as number);
                 if ((Math.max(l, backgroundLuminance) + 0.05) / (Math.min(l, backgroundLuminance) + 0.05) < min) continue;
               }
               drawn++;
