@@ -8,7 +8,7 @@
 import * as vscode from 'vscode';
 import { LmLensError } from '../core/errors';
 import { STATUS_ITEMS } from '../shared/commands';
-import { documentStatusNotification, sentenceScoresNotification } from '../shared/hostProtocol';
+import { documentStatusNotification, sentenceScoresNotification, statsRequest } from '../shared/hostProtocol';
 import type { DocumentStatusParams, SentenceScoresParams } from '../shared/hostProtocol';
 import { onConfigChange, readConfig } from './configuration';
 import type { LmLensConfig } from './configuration';
@@ -23,6 +23,7 @@ import { LossResults } from './lossResults';
 import { LossProbe } from './lossProbe';
 import { LossDecorationTypes, isHighContrast, sameStyle } from './lossStyles';
 import type { ModelController } from './modelController';
+import { LIVENESS_TIMEOUT_MS, PushWatchdog } from './pushWatchdog';
 
 type LossConfig = LmLensConfig['loss'];
 
@@ -41,6 +42,8 @@ export class SentenceLossFeature implements vscode.Disposable {
   private types: LossDecorationTypes | undefined;
   private progress: vscode.StatusBarItem | undefined;
   private readonly sync: DocumentSync;
+  /** Notices a model process that hangs while it scores (no request is outstanding then). */
+  private readonly watchdog: PushWatchdog;
   private readonly results = new LossResults();
   private readonly rendered = new Map<string, DecorationPlan>();
   private readonly consent = new Map<string, Consent>();
@@ -65,9 +68,11 @@ export class SentenceLossFeature implements vscode.Disposable {
   ) {
     this.config = readConfig().loss;
     this.sync = new DocumentSync(model.client);
+    this.watchdog = new PushWatchdog(() => model.client.request(statsRequest, null, undefined, LIVENESS_TIMEOUT_MS));
     model.client.onNotification(sentenceScoresNotification, (push) => this.onScores(push));
     model.client.onNotification(documentStatusNotification, (status) => this.onStatus(status));
     this.disposables.push(
+      this.watchdog,
       this.updates,
       new LossCommands(model, this.results),
       onConfigChange(['loss'], (config) => this.applyConfig(config.loss)),
@@ -256,6 +261,7 @@ export class SentenceLossFeature implements vscode.Disposable {
   private onScores(push: SentenceScoresParams): void {
     if (!this.enabled || !this.sync.isCurrent(push.uri, push.opening)) return;
     this.results.applyScores(push);
+    this.watchdog.heard(this.scoringAny());
     this.probe.pushed(push);
     this.render(push.uri);
     this.notifyWaiters();
@@ -265,6 +271,7 @@ export class SentenceLossFeature implements vscode.Disposable {
   private onStatus(status: DocumentStatusParams): void {
     if (!this.enabled || !this.sync.isCurrent(status.uri, status.opening)) return;
     this.results.applyStatus(status);
+    this.watchdog.heard(this.scoringAny());
     this.probe.statused(status);
     const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === status.uri);
     const current = document?.version === status.version;
@@ -272,6 +279,10 @@ export class SentenceLossFeature implements vscode.Disposable {
     this.showProgress();
     this.notifyWaiters();
     this.updates.fire(status.uri);
+  }
+
+  private scoringAny(): boolean {
+    return this.sync.uris.some((uri) => this.results.get(uri)?.status?.state === 'scoring');
   }
 
   private showProgress(): void {

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { isCancelled, LmLensError } from '../../src/core/errors';
 import { ModelClient } from '../../src/host/client';
 import { FeatureChannel } from '../../src/extension/featureChannel';
-import { completeRequest, nextTokenRequest, scoreSentencesRequest, statsRequest } from '../../src/shared/hostProtocol';
+import { PushWatchdog } from '../../src/extension/pushWatchdog';
+import { completeRequest, didOpenNotification, documentStatusNotification, focusNotification, nextTokenRequest, scoreSentencesRequest, sentenceScoresNotification, statsRequest } from '../../src/shared/hostProtocol';
 import type { ModelSettings } from '../../src/shared/hostProtocol';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
@@ -116,6 +117,62 @@ describe('model process', function () {
     }
     assert.notEqual(client.pid, pid, 'detached from the hung process');
     assert.equal((await client.request(nextTokenRequest, { text: 'Alice', top: 2 })).top.length, 2);
+  });
+
+  it('a process that hangs while it scores a pushed document is found by the watchdog and restarted', async () => {
+    const client = newClient();
+    await client.configure(settingsFor(model));
+    await client.request(nextTokenRequest, { text: 'warm up', top: 1 });
+    const watchdog = new PushWatchdog(() => client.request(statsRequest, null, undefined, 1000), 300);
+    const states: string[] = [];
+    client.onNotification(documentStatusNotification, (status) => {
+      states.push(status.state);
+      watchdog.heard(status.state === 'scoring');
+    });
+    client.onNotification(sentenceScoresNotification, () => watchdog.heard(true));
+    const pid = client.pid as number;
+    const uri = 'untitled:Long';
+    client.notify(didOpenNotification, { uri, languageId: 'plaintext', version: 1, opening: 1, text: PROSE.repeat(400) });
+    client.notify(focusNotification, { visible: [uri] });
+    await until(() => states.includes('scoring'));
+    // Stopped in the middle of scoring: no request is outstanding, only the watchdog can tell.
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await until(() => client.pid !== pid, 10_000);
+    } finally {
+      watchdog.dispose();
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // Killed by the client, as it should be.
+      }
+    }
+    assert.equal((await client.request(nextTokenRequest, { text: 'Alice', top: 2 })).top.length, 2);
+  });
+
+  it('the watchdog asks only while a document is being scored and nothing arrives', async () => {
+    let asked = 0;
+    const watchdog = new PushWatchdog(async () => {
+      asked++;
+    }, 50);
+    try {
+      watchdog.heard(false);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      assert.equal(asked, 0, 'nothing is being scored');
+      for (let i = 0; i < 5; i++) {
+        watchdog.heard(true);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(asked, 0, 'pushes keep arriving');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.ok(asked >= 2, `a live process that stays quiet is asked again (${asked})`);
+      watchdog.heard(false);
+      const after = asked;
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      assert.equal(asked, after, 'done: no more questions');
+    } finally {
+      watchdog.dispose();
+    }
   });
 
   it('after 3 crashes in 3 minutes it stays down with a Restart action, and restart() recovers', async () => {
