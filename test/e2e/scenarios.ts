@@ -26,6 +26,7 @@ import {
   waitFor,
   webviewContent,
 } from './workbench';
+import { inkedCanvases, REPORT_CHARTS, reportTokens, scrollToCharts, waitForCharts } from './reportPage';
 
 export interface ScenarioContext {
   page: Page;
@@ -83,53 +84,6 @@ Alice was beginning to get very tired of sitting by her sister on the bank, and 
 
 So she was considering in her own mind whether the pleasure of making a daisy-chain would be worth the trouble of getting up and picking the daisies. Suddenly a White Rabbit with pink eyes ran close by her. There was nothing so very remarkable in that. Burning with curiosity, she ran across the field after it.
 `;
-/** The charts the issue asks to see drawn: GLTR's three histograms and the loss per sentence. */
-const REPORT_CHARTS = ['rank-buckets', 'frac', 'top10-entropy', 'sentence-loss'];
-
-/** Pixels with any ink on each report chart's canvas, by chart name. */
-/**
- * Pixels each chart drew; `minContrast`: only those that, over the page's background, stand out
- * from it by at least that WCAG contrast ratio (what a chart needs to be readable in a theme).
- */
-async function inkedCanvases(page: Page, minContrast = 1): Promise<Record<string, number>> {
-  return webviewContent(page)
-    .locator('canvas')
-    .evaluateAll((canvases, min) => {
-      // No named inner functions: the test runner's compiler would wrap them in a helper the page lacks.
-      const background = (getComputedStyle(document.body).backgroundColor.match(/\d+(\.\d+)?/gu) ?? ['0', '0', '0']).map(Number).slice(0, 3);
-      // WCAG relative luminance of an sRGB colour, 0–255 per channel.
-      const toLuminance = [0.2126, 0.7152, 0.0722];
-      const linear = Array.from({ length: 256 }, (_, c) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4));
-      const backgroundLuminance = background.reduce((sum, c, i) => sum + (toLuminance[i] as number) * (linear[Math.round(c)] as number), 0);
-      return Object.fromEntries(
-        (canvases as HTMLCanvasElement[]).map((canvas) => {
-          const context = canvas.getContext('2d');
-          let drawn = 0;
-          if (context && canvas.width > 0 && canvas.height > 0) {
-            const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
-            for (let i = 0; i < pixels.length; i += 4) {
-              const alpha = (pixels[i + 3] as number) / 255;
-              if (alpha === 0) continue;
-              if (min > 1) {
-                let l = 0;
-                for (let k = 0; k < 3; k++) l += (toLuminance[k] as number) * (linear[Math.round((pixels[i + k] as number) * alpha + (background[k] as number) * (1 - alpha))] as number);
-                if ((Math.max(l, backgroundLuminance) + 0.05) / (Math.min(l, backgroundLuminance) + 0.05) < min) continue;
-              }
-              drawn++;
-            }
-          }
-          return [canvas.id.replace(/^chart-/u, ''), drawn];
-        }),
-      );
-    }, minContrast);
-}
-
-async function waitForCharts(page: Page): Promise<Record<string, number>> {
-  return waitFor('the report charts to be drawn', async () => {
-    const counts = await inkedCanvases(page);
-    return REPORT_CHARTS.every((chart) => (counts[chart] ?? 0) > 0) ? counts : undefined;
-  });
-}
 
 /**
  * One webview at a time: the next-token panel's frame and the report's match the same selectors.
@@ -139,15 +93,6 @@ async function closeEverything(page: Page): Promise<void> {
   await runCommand(page, 'File: Save All');
   await runCommand(page, 'View: Close All Editor Groups');
   await waitFor('no webview left', async () => ((await page.locator('iframe.webview').count()) === 0 ? true : undefined));
-}
-
-/** The report scrolled so that its charts start at the top (for the screenshots). */
-async function scrollToCharts(page: Page): Promise<void> {
-  await webviewContent(page).locator('.charts').evaluate((charts) => charts.scrollIntoView({ block: 'start' }));
-}
-
-async function reportTokens(page: Page): Promise<number> {
-  return Number(await webviewContent(page).locator('body').getAttribute('data-tokens', { timeout: 5000 }).catch(() => 0));
 }
 
 function panelRows(page: Page): Locator {
