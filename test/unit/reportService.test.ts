@@ -125,6 +125,7 @@ describe('document report in the model process', function () {
     data.report.sentences.forEach((point, i) => assert.ok(Math.abs((comparison.sentences[i]?.lossA as number) - point.loss) < 1e-4, `sentence ${i}`));
     // The ratio is over every token of the text; sentences leave out markup such as the heading.
     assert.ok(comparison.tokens >= data.report.summary.tokens);
+    assert.ok(comparison.ratio !== null && comparison.crossEntropy !== null && comparison.note === undefined, 'a local model gives the cross-perplexity');
     assert.ok(Math.abs(comparison.ratio - comparison.lossA / comparison.crossEntropy) < 1e-12);
     assert.ok(comparison.sentences.every((sentence) => Number.isFinite(sentence.lossB)));
     // An edit makes it stale: the report leaves it out until the new version is compared.

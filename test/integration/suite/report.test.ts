@@ -122,6 +122,7 @@ describe('document report', function () {
     const data = await api.report.waitForReport((candidate) => candidate.comparison !== undefined);
     const comparison = data.comparison;
     assert.ok(comparison);
+    assert.ok(comparison.ratio !== null && comparison.crossEntropy !== null, 'a local model gives the cross-perplexity');
     assert.ok(Number.isFinite(comparison.ratio) && comparison.ratio > 0, `ratio ${comparison.ratio}`);
     assert.ok(Math.abs(comparison.ratio - comparison.lossA / comparison.crossEntropy) < 1e-12);
     assert.equal(comparison.sentences.length, data.report.sentenceCount);
