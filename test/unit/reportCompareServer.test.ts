@@ -8,16 +8,16 @@ import * as assert from 'node:assert/strict';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
 import { NO_CROSS_PERPLEXITY_ON_SERVER } from '../../src/core/compareServer';
-import { LmLensError } from '../../src/core/errors';
-import { DocumentStore } from '../../src/host/documentStore';
-import { ModelService } from '../../src/host/modelService';
-import { ReportService } from '../../src/host/reportService';
+import type { DocumentStore } from '../../src/host/documentStore';
+import type { ModelService } from '../../src/host/modelService';
+import type { ReportService } from '../../src/host/reportService';
 import type { CompareServer } from '../../src/shared/hostProtocol';
 import { renderReport } from '../../media/report/view';
 import { loadReference, logSoftmax } from '../support/reference';
 import type { ReferenceModel } from '../support/reference';
 import { ProtocolFixture } from '../support/serverFixture';
 import type { FaultMode, FixtureOptions } from '../support/serverFixture';
+import { openReport, rejectsWith } from '../support/reportSetup';
 import { ensureTestModel } from '../support/testModel';
 
 const URI = 'untitled:compare-server.md';
@@ -50,16 +50,9 @@ function referenceSentenceLosses(engine: Engine, reference: ReferenceModel, sent
   return sums.map((sum) => sum.loss / sum.count);
 }
 
-async function rejectsWith(work: Promise<unknown>, code: string, pattern: RegExp): Promise<void> {
-  await assert.rejects(work, (error: unknown) => {
-    assert.ok(error instanceof LmLensError, String(error));
-    assert.equal(error.code, code, error.message);
-    assert.match(error.message, pattern);
-    assert.doesNotMatch(error.message, /\n/u);
-    assert.ok(!error.message.includes(KEY), 'the key is never in a message');
-    return true;
-  });
-}
+/** One line, and never the key. */
+const rejectsWithLine = (work: Promise<unknown>, code: string, pattern: RegExp): Promise<void> =>
+  rejectsWith(work, code, pattern, (error) => assert.ok(!error.message.includes(KEY), 'the key is never in a message'));
 
 describe('document report compared with a server', function () {
   this.timeout(180_000);
@@ -76,16 +69,7 @@ describe('document report compared with a server', function () {
     const folderB = await ensureTestModel({ layers: 3, dim: 48, heads: 3, seed: 2 });
     engineB = await loadEngine({ model: folderB, allowDownloads: false, threads: 1 });
     referenceB = await loadReference(folderB);
-    service = new ModelService(
-      () => undefined,
-      (_level, message) => logs.push(message),
-    );
-    await service.configure({ model, dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: 1 });
-    store = new DocumentStore((text, options) => service.scoreDocument(text, options), { scores: () => undefined, status: () => undefined }, { debounceMs: 5 });
-    reports = new ReportService(store, service, '');
-    store.open({ uri: URI, languageId: 'markdown', version: 1, opening: 1, text: TEXT });
-    store.focus([URI]);
-    await store.idle();
+    ({ service, store, reports } = await openReport({ model, uri: URI, text: TEXT, log: (_level, message) => logs.push(message) }));
   });
   after(async () => {
     store?.dispose();
@@ -161,18 +145,18 @@ describe('document report compared with a server', function () {
       }
     };
     try {
-      await rejectsWith(compare({ apiKey: undefined }), 'server-auth', /refused the request \(401: Unauthorized\): set its API key with the command "LM Lens: Set server API key"/u);
-      await rejectsWith(compare({ apiKey: 'sk-wrong' }), 'server-auth', /401/u);
-      await rejectsWith(compare({ model: 'no-such-model' }), 'server-model', /does not serve "no-such-model" \(it serves "test-gpt2"\): set lmLens\.server\.model/u);
-      await rejectsWith(compare({ api: 'llama.cpp' }), 'server-endpoint', /has no \/(?:health|props) \(404\).*Check the kind of server picked in "Compare with a second model"/u);
-      await withFault('html', () => rejectsWith(compare({ timeoutMs: 5000 }), 'server-response', /not JSON \("<!DOCTYPE html>.*check the kind of server picked in "Compare with a second model"/u));
-      await withFault('hang', () => rejectsWith(compare({ timeoutMs: 300 }), 'server-timeout', /did not answer .* within 0\.3 s.*lmLens\.server\.url/u));
+      await rejectsWithLine(compare({ apiKey: undefined }), 'server-auth', /refused the request \(401: Unauthorized\): set its API key with the command "LM Lens: Set server API key"/u);
+      await rejectsWithLine(compare({ apiKey: 'sk-wrong' }), 'server-auth', /401/u);
+      await rejectsWithLine(compare({ model: 'no-such-model' }), 'server-model', /does not serve "no-such-model" \(it serves "test-gpt2"\): set lmLens\.server\.model/u);
+      await rejectsWithLine(compare({ api: 'llama.cpp' }), 'server-endpoint', /has no \/(?:health|props) \(404\).*Check the kind of server picked in "Compare with a second model"/u);
+      await withFault('html', () => rejectsWithLine(compare({ timeoutMs: 5000 }), 'server-response', /not JSON \("<!DOCTYPE html>.*check the kind of server picked in "Compare with a second model"/u));
+      await withFault('hang', () => rejectsWithLine(compare({ timeoutMs: 300 }), 'server-timeout', /did not answer .* within 0\.3 s.*lmLens\.server\.url/u));
       // Still comparing once the server behaves, then the server goes away.
       await compare({});
       assert.ok((await reports.report({ uri: URI })).data.comparison);
       await reports.compare({ uri: URI }, signal);
       await fixture.close();
-      await rejectsWith(compare({ model: 'down' }), 'server-unreachable', /Cannot reach the server at http:\/\/127\.0\.0\.1:\d+ \(connection refused\): check that it is running and that lmLens\.server\.url is right/u);
+      await rejectsWithLine(compare({ model: 'down' }), 'server-unreachable', /Cannot reach the server at http:\/\/127\.0\.0\.1:\d+ \(connection refused\): check that it is running and that lmLens\.server\.url is right/u);
       const { data } = await reports.report({ uri: URI });
       assert.equal(data.comparison, undefined, 'a failed comparison adds nothing');
       assert.ok(data.report.summary.tokens > 0 && data.report.complete, 'the report keeps the main model');
