@@ -7,7 +7,9 @@
 import * as assert from 'node:assert/strict';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
-import { NO_CROSS_PERPLEXITY_ON_SERVER } from '../../src/core/compareServer';
+import type { Backend, ScoreRequest } from '../../src/core/backend';
+import { NO_CROSS_PERPLEXITY_ON_SERVER, scoreSentencesOnServer } from '../../src/core/compareServer';
+import { splitSentences } from '../../src/core/sentences';
 import type { DocumentStore } from '../../src/host/documentStore';
 import type { ModelService } from '../../src/host/modelService';
 import type { ReportService } from '../../src/host/reportService';
@@ -115,6 +117,41 @@ describe('document report compared with a server', function () {
       }
     });
   }
+
+  it('a server that tokenizes otherwise: each of its tokens counts for the sentence holding its first non-space character', async () => {
+    // A scripted server whose tokens are 7-character chunks, so many straddle a sentence boundary.
+    const text = 'The cat sat. A dog ran off!  Then   rain came.';
+    const chunks = Array.from({ length: Math.ceil(text.length / 7) }, (_, k) => ({ start: 7 * k, end: Math.min(text.length, 7 * k + 7) }));
+    const backend = {
+      info: { kind: 'openai', model: 'chunky', host: 'gpu:8000', vocabSize: null, contextSize: null, startTokenId: 0 },
+      tokenize: async () => ({ ids: chunks.map((_, k) => k + 1), texts: chunks.map((chunk) => text.slice(chunk.start, chunk.end)), spans: chunks }),
+      computedTokens: () => null,
+      // One window, handed on as a server backend does.
+      score: async (ids: number[], request: ScoreRequest = {}) => {
+        const from = request.fromToken ?? 1;
+        const scores = ids.slice(from).map((id, offset) => ({ index: from + offset, id, logprob: -id / 10, prob: Math.exp(-id / 10), rank: null, entropy: null }));
+        request.onScores?.(scores);
+        return scores;
+      },
+    } as unknown as Backend;
+    const spans = splitSentences(text, { languageId: 'plaintext' });
+    assert.equal(spans.length, 3);
+    const scores = await scoreSentencesOnServer(backend, text, spans, signal);
+    assert.equal(scores.modelB, 'chunky @ gpu:8000');
+    // Counted here: chunk k (token id k + 1, −log p = (k + 1) / 10) goes where its first non-space character is.
+    const expected = spans.map((span) => {
+      const mine = chunks
+        .map((chunk, k) => {
+          const firstNonSpace = text.slice(chunk.start, chunk.end).search(/\S/u);
+          return { anchor: firstNonSpace < 0 ? -1 : chunk.start + firstNonSpace, nll: (k + 1) / 10 };
+        })
+        .filter((token) => token.anchor >= span.start && token.anchor < span.end);
+      return { count: mine.length, loss: mine.reduce((sum, token) => sum + token.nll, 0) / mine.length };
+    });
+    assert.deepEqual(scores.sentences.map((sentence) => sentence.tokenCount), expected.map((sentence) => sentence.count));
+    scores.sentences.forEach((sentence, i) => assert.ok(Math.abs(sentence.loss - (expected[i]?.loss as number)) < 1e-12, `sentence ${i}`));
+    assert.equal(expected.reduce((sum, sentence) => sum + sentence.count, 0), chunks.length, 'every chunk here has a non-space character in some sentence');
+  });
 
   it('the page shows both losses per sentence and the degrade line instead of the ratio', async () => {
     const fixture = await ProtocolFixture.start({ api: 'openai', engine: engineB });
