@@ -43,18 +43,22 @@ function summaryHtml(data: ReportViewData): string {
     ['mean entropy', `${fixed(s.meanEntropy)} nats`],
     ...report.rankBuckets.labels.map((label, i): [string, string] => [label, percent(s.bucketShares[i] as number)]),
   ];
-  if (comparison) {
-    items.push(
-      [`loss under ${escapeHtml(comparison.modelB)}`, `${fixed(comparison.lossB)} nats`],
-      ['cross-entropy', `${fixed(comparison.crossEntropy)} nats`],
-      ['cross-perplexity ratio', fixed(comparison.ratio, 4)],
-    );
-  }
+  if (comparison) items.push([`loss under ${escapeHtml(comparison.modelB)}`, `${fixed(comparison.lossB)} nats`]);
+  if (comparison && comparison.ratio !== null) items.push(['cross-entropy', `${fixed(comparison.crossEntropy)} nats`], ['cross-perplexity ratio', fixed(comparison.ratio, 4)]);
   const scored = `${count(report.sentenceCount)} sentences scored, ${percent(coverage)} of ${count(report.documentChars)} characters${report.complete ? '' : ' — re-scoring, the numbers are partial'}`;
-  const explanation = comparison
-    ? `<p class="explain">Cross-perplexity ratio (Binoculars): the log-perplexity under ${escapeHtml(report.model)} divided by the cross-entropy of its predictions under ${escapeHtml(comparison.modelB)}. Text both models find as predictable as a model's own output scores low; human writing usually scores higher.</p>`
-    : '';
-  return `<section class="summary" aria-label="Summary"><p class="coverage" id="coverage">${scored}</p><dl>${items.map(([term, value]) => `<div><dt>${term}</dt><dd>${value}</dd></div>`).join('')}</dl>${explanation}</section>`;
+  return `<section class="summary" aria-label="Summary"><p class="coverage" id="coverage">${scored}</p><dl>${items.map(([term, value]) => `<div><dt>${term}</dt><dd>${value}</dd></div>`).join('')}</dl>${comparisonLines(data)}</section>`;
+}
+
+/** What the comparison means, and, where part of it could not be computed, one line saying why (as the panel's degrade notes do). */
+function comparisonLines({ report, comparison }: ReportViewData): string {
+  if (!comparison) return '';
+  const [a, b] = [escapeHtml(report.model), escapeHtml(comparison.modelB)];
+  const explanation =
+    comparison.ratio === null
+      ? `Loss per sentence under ${a} and ${b}, each the mean over its own tokens of the sentence (a model with another tokenizer splits the text into other tokens).`
+      : `Cross-perplexity ratio (Binoculars): the log-perplexity under ${a} divided by the cross-entropy of its predictions under ${b}. Text both models find as predictable as a model's own output scores low; human writing usually scores higher.`;
+  const note = comparison.note ? `<p class="note muted" id="comparison-note">${escapeHtml(comparison.note)}</p>` : '';
+  return `<p class="explain">${explanation}</p>${note}`;
 }
 
 /** The whole page body for one report; `interactive` adds the buttons that talk to the extension. */

@@ -21,7 +21,7 @@ export function languageOfFile(file: string | undefined): string {
   return 'plaintext';
 }
 
-const fixed = (value: number, digits = 3): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const fixed = (value: number | null, digits = 3): string => (value !== null && Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 const percent = (share: number): string => `${(share * 100).toFixed(1)}%`;
 
 function histogramLines(title: string, histogram: Histogram): string[] {

@@ -131,14 +131,17 @@ export interface ComparisonSentence {
 
 export interface ComparisonSummary {
   modelB: string;
+  /** Tokens compared: the text's (both models') for a local model; the server's tokens in the sentences for a server. */
   tokens: number;
   /** Mean −log p_A: the log-perplexity under A. */
   lossA: number;
   lossB: number;
-  /** Mean H(p_A, p_B): the log cross-perplexity. */
-  crossEntropy: number;
-  /** Binoculars' score: `lossA / crossEntropy`; low values mean text both models find typical of a model. */
-  ratio: number;
+  /** Mean H(p_A, p_B): the log cross-perplexity; null when B is a server (see compareServer.ts). */
+  crossEntropy: number | null;
+  /** Binoculars' score: `lossA / crossEntropy`; low values mean text both models find typical of a model. Null with crossEntropy. */
+  ratio: number | null;
+  /** One line saying what the comparison could not compute, and why. */
+  note?: string;
   sentences: ComparisonSentence[];
 }
 
@@ -148,7 +151,7 @@ const mean = (values: readonly number[]): number => (values.length > 0 ? values.
  * The comparison per sentence of a report. Both runs use A's token ids, so the sentences'
  * tokens are a subsequence of the compared ones, in order: matched by walking both by offset.
  */
-export function summarizeComparison(modelB: string, compared: readonly ComparedTextToken[], sentences: readonly ReportSentenceInput[]): ComparisonSummary {
+export function summarizeComparison(modelB: string, compared: readonly ComparedTextToken[], sentences: readonly ReportSentenceInput[]): ComparisonSummary & { crossEntropy: number; ratio: number } {
   const lossA = mean(compared.map((token) => -token.logprobA));
   const crossEntropy = mean(compared.map((token) => token.crossEntropy));
   let cursor = 0;

@@ -155,6 +155,12 @@ export class ModelController implements vscode.Disposable {
     return modelSettingsFrom(readConfig(), this.defaultCacheDir, this.apiKey);
   }
 
+  /** The stored server key, for requests that name a server of their own (the report's comparison); once it is read. */
+  async serverApiKey(): Promise<string | undefined> {
+    await this.keyLoaded;
+    return this.apiKey;
+  }
+
   private async loadApiKey(): Promise<void> {
     this.apiKey = (await Promise.resolve(this.secrets.get(API_KEY_SECRET)).catch(() => undefined)) || undefined;
   }

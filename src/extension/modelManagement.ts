@@ -7,7 +7,8 @@ import type { Dtype } from '../core/modelSource';
 import { formatMegabytes } from '../shared/format';
 import { describeDownload, fileFraction } from '../core/download/progressText';
 import { cancelDownloadRequest, loadRequest } from '../shared/hostProtocol';
-import { DEFAULT_MODEL } from '../shared/settings';
+import { DEFAULT_MODEL, SETTINGS } from '../shared/settings';
+import type { RemoteApi } from '../core/remote';
 import type { ModelState } from '../shared/hostProtocol';
 import { SECTION, readConfig } from './configuration';
 import type { ModelController } from './modelController';
@@ -200,28 +201,10 @@ export class ModelManagement implements vscode.Disposable {
 
   /** "Use a server…": the API, the URL and the served model, saved to the (machine-scoped) user settings. */
   private async pickServer(): Promise<void> {
-    const config = readConfig();
-    const api = await vscode.window.showQuickPick(
-      [
-        { label: 'vLLM or SGLang', description: 'OpenAI-compatible completions API', value: 'openai' as const },
-        { label: 'llama-server', description: "llama.cpp's native API", value: 'llama.cpp' as const },
-      ],
-      { title: 'LM Lens: which server?' },
-    );
-    if (!api) return;
-    const url = await vscode.window.showInputBox({
-      title: 'LM Lens: server URL',
-      value: config.backend === api.value ? config.server.url : api.value === 'openai' ? 'http://127.0.0.1:8000' : 'http://127.0.0.1:8080',
-      validateInput: (value) => (/^https?:\/\/\S+$/.test(value.trim()) ? undefined : 'Expected http://host:port or https://host:port'),
-    });
-    if (!url) return;
-    const served = await vscode.window.showInputBox({ title: 'LM Lens: served model (empty: the server’s first)', value: config.server.model });
-    if (served === undefined) return;
-    const settings = vscode.workspace.getConfiguration(SECTION);
-    await settings.update('server.url', url.trim(), vscode.ConfigurationTarget.Global);
-    await settings.update('server.model', served.trim() || undefined, vscode.ConfigurationTarget.Global);
-    await settings.update('backend', api.value, vscode.ConfigurationTarget.Global);
-    this.log.info(`Engine set to the ${api.value} server at ${url.trim()}`);
+    const server = await askServer('LM Lens');
+    if (!server) return;
+    await vscode.workspace.getConfiguration(SECTION).update('backend', server.api, vscode.ConfigurationTarget.Global);
+    this.log.info(`Engine set to the ${server.api} server at ${server.url}`);
     await this.loadNow();
   }
 
@@ -273,4 +256,35 @@ export class ModelManagement implements vscode.Disposable {
     this.finishDownload();
     for (const disposable of this.disposables.splice(0)) disposable.dispose();
   }
+}
+
+/**
+ * Asks which server (API, URL, served model), as "Use a server…" and the report's comparison do,
+ * and saves the URL and model to the (machine-scoped) user settings, where the one-line server
+ * errors point. The URL starts from lmLens.server.url unless that is another API's default.
+ */
+export async function askServer(title: string): Promise<{ api: RemoteApi; url: string; model: string } | undefined> {
+  const config = readConfig();
+  const api = await vscode.window.showQuickPick(
+    [
+      { label: 'vLLM or SGLang', description: 'OpenAI-compatible completions API', value: 'openai' as const },
+      { label: 'llama-server', description: "llama.cpp's native API", value: 'llama.cpp' as const },
+    ],
+    { title: `${title}: which server?` },
+  );
+  if (!api) return undefined;
+  const defaultUrl = api.value === 'openai' ? 'http://127.0.0.1:8000' : 'http://127.0.0.1:8080';
+  const keepUrl = config.backend === api.value || (config.backend === 'local' && config.server.url !== '' && config.server.url !== SETTINGS['server.url'].default);
+  const url = await vscode.window.showInputBox({
+    title: `${title}: server URL`,
+    value: keepUrl ? config.server.url : defaultUrl,
+    validateInput: (value) => (/^https?:\/\/\S+$/.test(value.trim()) ? undefined : 'Expected http://host:port or https://host:port'),
+  });
+  if (!url) return undefined;
+  const served = await vscode.window.showInputBox({ title: `${title}: served model (empty: the server’s first)`, value: config.server.model });
+  if (served === undefined) return undefined;
+  const settings = vscode.workspace.getConfiguration(SECTION);
+  await settings.update('server.url', url.trim(), vscode.ConfigurationTarget.Global);
+  await settings.update('server.model', served.trim() || undefined, vscode.ConfigurationTarget.Global);
+  return { api: api.value, url: url.trim(), model: served.trim() };
 }

@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
 import { readConfig } from './configuration';
+import { askServer } from './modelManagement';
 import type { ComparisonChoice } from './reportFeed';
+import { hostOf } from './statusText';
 
 /** Hub models with GPT-2's tokenizer: the cross-perplexity needs both models to split the text alike. */
 const HUB_CHOICES = [
@@ -9,19 +11,30 @@ const HUB_CHOICES = [
 ];
 
 /**
- * The second model of a comparison: a local folder (no download), a hub model, or any id or
- * path typed in; its precision is the main model's. Undefined when the user backed out.
+ * The second model of a comparison: a local folder (no download), a hub model, any id or path
+ * typed in (its precision is the main model's), or a model a server serves (asked as "Use a
+ * server…" asks; its key is the one "Set server API key" stored). Undefined when the user backed out.
  */
 export async function pickComparisonModel(dtype: string): Promise<ComparisonChoice | undefined> {
-  const current = readConfig().model;
+  const config = readConfig();
+  const current = config.model;
   const folder = { label: '$(folder) Choose a local folder…', description: 'a GPT-2-architecture model with the same tokenizer', model: '' };
   const typed = { label: '$(edit) Enter a model id or folder path…', description: '', model: '' };
-  const hub = readConfig().allowDownloads ? HUB_CHOICES.filter((choice) => choice.model !== current) : [];
-  const choice = await vscode.window.showQuickPick([folder, ...hub, typed], {
+  const server = {
+    label: '$(remote) A server (vLLM, SGLang, llama-server)…',
+    description: `${config.server.model || 'its first model'} · ${hostOf(config.server.url)}, or another; loss per sentence only, no cross-perplexity`,
+    model: '',
+  };
+  const hub = config.allowDownloads ? HUB_CHOICES.filter((choice) => choice.model !== current) : [];
+  const choice = await vscode.window.showQuickPick([folder, ...hub, typed, server], {
     title: 'Compare with a second model',
     placeHolder: `The report shows both models' loss per sentence and the cross-perplexity against ${current}`,
   });
   if (!choice) return undefined;
+  if (choice === server) {
+    const picked = await askServer('Compare with a second model');
+    return picked && { server: { api: picked.api, url: picked.url, model: picked.model || undefined, timeoutMs: readConfig().server.timeoutSeconds * 1000 } };
+  }
   let model = choice.model;
   if (choice === folder) {
     const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, openLabel: 'Compare with this model' });

@@ -7,7 +7,8 @@
  * benchmark drives it as the panel does.
  */
 import { isCancelled } from '../core/errors';
-import type { CompareParams, CompareResponse, DocumentReportParams, DocumentReportResponse } from '../shared/hostProtocol';
+import { hostOf } from './statusText';
+import type { CompareParams, CompareResponse, CompareServer, DocumentReportParams, DocumentReportResponse } from '../shared/hostProtocol';
 
 /** Re-scores come in bursts while typing: ask for the report at most this often. */
 export const REDRAW_MS = 250;
@@ -23,9 +24,14 @@ export interface ReportFeedHost {
   failed(what: 'report' | 'compare', error: unknown): void;
 }
 
-export interface ComparisonChoice {
-  model: string;
-  dtype: string;
+/** A local model (hub id or folder) with its precision, or a server's model. */
+export type ComparisonChoice = { model: string; dtype: string } | { server: CompareServer };
+
+/** How the status line names the second model while it compares. */
+export function choiceName(choice: ComparisonChoice): string {
+  if ('model' in choice) return choice.model;
+  const { server } = choice;
+  return `${server.model || `the ${server.api} server`} @ ${hostOf(server.url)}`;
 }
 
 export class ReportFeed {
@@ -115,9 +121,9 @@ export class ReportFeed {
     const choice = this.wanted;
     if (uri === undefined || !choice || this.comparing === choice) return;
     this.comparing = choice;
-    this.host.comparing(choice.model);
+    this.host.comparing(choiceName(choice));
     try {
-      await this.host.compare({ uri, model: choice.model, dtype: choice.dtype });
+      await this.host.compare({ uri, ...choice });
     } catch (error) {
       if (isCancelled(error)) return;
       // Not retried on every edit: the user picks again.

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { errorMessage } from '../core/errors';
+import { LmLensError, errorMessage } from '../core/errors';
 import { COMMANDS } from '../shared/commands';
 import { compareRequest, documentReportRequest, reportExportRequest } from '../shared/hostProtocol';
 import type { DocumentReportResponse, DocumentStatusParams } from '../shared/hostProtocol';
@@ -64,7 +64,12 @@ export class ReportPanel implements vscode.Disposable {
     this.feed = new ReportFeed({
       report: (params) => model.request('report', documentReportRequest, params),
       // The second model may download first (hundreds of MB), then two models run over the whole text.
-      compare: (params) => model.request('compare', compareRequest, params, undefined, COMPARE_LOAD_MS + scoringTimeoutMs(2 * (this.document ? documentLength(this.document) : 0))),
+      compare: async (params) => {
+        // A server's key travels as the main server's does: read from SecretStorage, sent to the model process, never logged.
+        const apiKey = params.server ? await model.serverApiKey() : undefined;
+        const sent = params.server && apiKey ? { ...params, server: { ...params.server, apiKey } } : params;
+        return model.request('compare', compareRequest, sent, undefined, COMPARE_LOAD_MS + scoringTimeoutMs(2 * (this.document ? documentLength(this.document) : 0)));
+      },
       show: (response) => this.show(response),
       comparing: (name) => {
         this.comparingWith = name;
@@ -77,6 +82,7 @@ export class ReportPanel implements vscode.Disposable {
       close: () => this.panel?.dispose(),
       receive: (message) => (isFromReportView(message) ? this.handle(message) : Promise.resolve()),
       compareWith: (name, dtype) => this.feed.compareWith({ model: name, dtype: dtype ?? readConfig().dtype }),
+      compareWithServer: (server) => this.feed.compareWith({ server }),
       requestPng: (chart) => this.post({ type: 'png', chart }),
     });
     this.disposables.push(
@@ -190,16 +196,21 @@ export class ReportPanel implements vscode.Disposable {
   private failed(what: 'report' | 'compare', error: unknown): void {
     const message = errorMessage(error);
     if (what === 'compare') {
-      this.showError(`The comparison failed: ${message}`);
+      this.showError(`The comparison failed: ${message}`, error instanceof LmLensError ? error.code : undefined);
       return;
     }
     this.problem = message;
     this.showStatus();
   }
 
-  private showError(message: string): void {
+  /** One line; a server's error offers what fixes it, as the main server's errors do (a comparison has nothing to retry: the user picks again). */
+  private showError(message: string, code?: string): void {
     this.probe.errorShown(message);
-    void vscode.window.showErrorMessage(`LM Lens: ${message}`);
+    const actions = code?.startsWith('server-') ? [...(code === 'server-auth' ? ['Set API key'] : []), 'Open settings'] : [];
+    void vscode.window.showErrorMessage(`LM Lens: ${message}`, ...actions).then((choice) => {
+      if (choice === 'Set API key') void vscode.commands.executeCommand(COMMANDS.setServerApiKey);
+      else if (choice === 'Open settings') void this.model.openSettings(code);
+    });
   }
 
   private showStatus(): void {

@@ -4,7 +4,7 @@
  * doors that stand in for the user (a message as if the webview sent it, the answer of the next
  * save dialog, a second model picked). Nothing here changes what the report does.
  */
-import type { DocumentReportResponse } from '../shared/hostProtocol';
+import type { CompareServer, DocumentReportResponse } from '../shared/hostProtocol';
 import type { ReportChartName, ReportViewData } from '../shared/reportProtocol';
 
 /** What the probe drives of the report panel. */
@@ -14,6 +14,8 @@ export interface ReportControls {
   /** Handles a message as if the webview had sent it; resolves when it is handled. */
   receive(message: unknown): Promise<void>;
   compareWith(model: string, dtype?: string): Promise<void>;
+  /** As if the user picked a server in "Compare with a second model" (the stored API key is added). */
+  compareWithServer(server: CompareServer): Promise<void>;
   /** Asks the webview for a chart's picture, which it sends back as its PNG button does. */
   requestPng(chart: ReportChartName): void;
 }
@@ -49,6 +51,10 @@ export class ReportProbe {
 
   compareWith(model: string, dtype?: string): Promise<void> {
     return this.controls.compareWith(model, dtype);
+  }
+
+  compareWithServer(server: CompareServer): Promise<void> {
+    return this.controls.compareWithServer(server);
   }
 
   requestPng(chart: ReportChartName): void {

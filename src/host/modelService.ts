@@ -15,9 +15,12 @@ import { createRemoteBackend } from '../core/remote';
 import { RemoteService } from './remoteService';
 import { ComparisonModel } from './comparison';
 import type { ComparedTextToken } from '../core/compare';
+import type { ServerScores } from '../core/compareServer';
+import type { SentenceSpan } from '../core/sentences';
 import { REPORT_NEEDS_LOCAL } from '../core/report';
 import type {
   CompleteParams,
+  CompareServer,
   CompleteResponse,
   ContextToken,
   HostStats,
@@ -53,7 +56,7 @@ export class ModelService {
   /** Set when the user cancelled a download: requests fail at once instead of starting it again. */
   private downloadCancelled: LmLensError | undefined;
   /** The document report's second model. */
-  private readonly comparison = new ComparisonModel();
+  private readonly comparison = new ComparisonModel((message) => this.log('info', message));
 
   constructor(
     private readonly onState: (state: ModelState) => void,
@@ -266,6 +269,11 @@ export class ModelService {
     if (this.serving()) throw new LmLensError('text-invalid', 'Comparing two models needs both full distributions, which only the local engine gives: switch lmLens.backend to local.');
     const engine = await this.ready();
     return this.comparison.compare(engine, this.settings as ModelSettings, model, dtype, checkText(text), signal);
+  }
+
+  /** Each sentence's loss under a server's model (the report's comparison with a server); the main model stays local. */
+  async compareOnServer(text: string, spans: readonly SentenceSpan[], server: CompareServer, signal: AbortSignal): Promise<ServerScores> {
+    return this.comparison.compareOnServer(server, checkText(text), spans, signal);
   }
 
   async stats(): Promise<HostStats> {

@@ -7,25 +7,29 @@
 import { writeFile } from 'node:fs/promises';
 import { summarizeComparison } from '../core/compare';
 import type { ComparedTextToken, ComparisonSummary } from '../core/compare';
+import { summarizeServerComparison } from '../core/compareServer';
+import type { ServerScores } from '../core/compareServer';
+import type { SentenceSpan } from '../core/sentences';
 import { LmLensError, errorMessage } from '../core/errors';
 import { MAX_SENTENCE_POINTS, buildReport, reportableSentences, thinSentences } from '../core/report';
 import { readReportAssets, reportJson, sentencesCsv, standaloneHtml, tokensCsv } from '../core/reportExport';
 import type { ExportSentence, ReportData } from '../core/reportExport';
-import type { CompareParams, CompareResponse, DocumentReportParams, DocumentReportResponse, ReportExportParams, ReportExportResponse } from '../shared/hostProtocol';
+import type { CompareParams, CompareResponse, CompareServer, DocumentReportParams, DocumentReportResponse, ReportExportParams, ReportExportResponse } from '../shared/hostProtocol';
 import type { DocumentState } from './documentState';
 
 /** What the report needs of the model service (ModelService fits). */
 export interface ReportModel {
   reportModel(): Promise<{ model: string; dtype: string }>;
   compareText(text: string, model: string, dtype: string, signal: AbortSignal): Promise<{ modelB: string; tokens: ComparedTextToken[] }>;
+  compareOnServer(text: string, spans: readonly SentenceSpan[], server: CompareServer, signal: AbortSignal): Promise<ServerScores>;
 }
 
 interface Compared {
   version: number;
   /** Main model (id and precision) the tokens were compared under: after a switch they no longer hold. */
   modelA: string;
-  modelB: string;
-  tokens: ComparedTextToken[];
+  /** A local model's tokens (both distributions), or a server's per-sentence losses. */
+  of: { tokens: ComparedTextToken[]; modelB: string } | { server: ServerScores };
   /** The summary for the sentences held when it was made; made again when more are held. */
   summary?: { sentences: number; value: ComparisonSummary };
 }
@@ -58,7 +62,10 @@ export class ReportService {
     const compared = this.compared.get(document.uri);
     if (!compared || compared.modelA !== modelKey(model)) return { data: { report }, sentences };
     if (compared.version !== document.version) return { data: { report }, sentences, comparedVersion: compared.version };
-    if (compared.summary?.sentences !== sentences.length) compared.summary = { sentences: sentences.length, value: summarizeComparison(compared.modelB, compared.tokens, sentences) };
+    if (compared.summary?.sentences !== sentences.length) {
+      const { of } = compared;
+      compared.summary = { sentences: sentences.length, value: 'server' in of ? summarizeServerComparison(of.server, sentences) : summarizeComparison(of.modelB, of.tokens, sentences) };
+    }
     return { data: { report, comparison: compared.summary.value }, sentences, comparedVersion: compared.version };
   }
 
@@ -74,15 +81,19 @@ export class ReportService {
   async compare(params: CompareParams, signal: AbortSignal): Promise<CompareResponse> {
     const started = performance.now();
     const document = this.document(params.uri);
-    if (!params.model) {
+    if (!params.model && !params.server) {
       this.compared.delete(params.uri);
       return { version: document.version, elapsedMs: 0 };
     }
     const { version, text } = document;
+    // Split now: an edit while the main model is resolved must not pair this text with the next version's sentences.
+    const spans = document.spans();
     const modelA = modelKey(await this.model.reportModel());
-    const { modelB, tokens } = await this.model.compareText(text, params.model, params.dtype ?? 'fp32', signal);
+    const of = params.server
+      ? { server: await this.model.compareOnServer(text, spans, params.server, signal) }
+      : await this.model.compareText(text, params.model ?? '', params.dtype ?? 'fp32', signal);
     if (this.documents.get(params.uri) !== document) throw new LmLensError('text-invalid', 'The document was closed while it was being compared.');
-    this.compared.set(params.uri, { version, modelA, modelB, tokens });
+    this.compared.set(params.uri, { version, modelA, of });
     return { version, elapsedMs: performance.now() - started };
   }
 

@@ -10,6 +10,7 @@ import type { NetworkSettings } from '../core/download/network';
 import type { LmLensErrorCode } from '../core/errors';
 import type { LoadProgress, ModelInfo } from '../core/model';
 import type { PrefixCacheStats } from '../core/prefixCache';
+import type { RemoteApi } from '../core/remote';
 import type { ComparisonSummary } from '../core/compare';
 import type { ReportData } from '../core/reportExport';
 import type { DocumentScore, SentenceScore } from '../core/sentenceLoss';
@@ -207,11 +208,25 @@ export interface DocumentReportResponse {
   comparedVersion?: number;
 }
 
+/** A server to compare with: the model it serves scores the text in its own tokens. */
+export interface CompareServer {
+  api: RemoteApi;
+  url: string;
+  /** Served model name; the server's first model when empty. */
+  model?: string;
+  /** Per HTTP request. */
+  timeoutMs?: number;
+  /** From VS Code's SecretStorage, as `ModelSettings.apiKey`; never logged. */
+  apiKey?: string;
+}
+
 export interface CompareParams {
   uri: string;
-  /** The second model (hub id or folder) and its precision; absent: stop comparing. */
+  /** The second model (hub id or folder) and its precision; absent (and no `server`): stop comparing. */
   model?: string;
   dtype?: string;
+  /** Instead of `model`: a server's model, compared per sentence (no cross-perplexity). */
+  server?: CompareServer;
 }
 
 export interface CompareResponse {

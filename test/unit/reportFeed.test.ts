@@ -42,7 +42,7 @@ class ScriptedHost implements ReportFeedHost {
   async compare(params: CompareParams): Promise<{ version: number; elapsedMs: number }> {
     this.compareCalls.push(params);
     if (this.compareError) throw this.compareError;
-    if (params.model) this.comparedVersion = this.version;
+    if (params.model || params.server) this.comparedVersion = this.version;
     return { version: this.version, elapsedMs: 0 };
   }
 
@@ -139,5 +139,15 @@ describe('document report feed (window side)', () => {
     await until('version 2 shown', () => host.shown.at(-1)?.version === 2);
     assert.equal(host.compareCalls.length, 1);
     assert.deepEqual(host.comparingLog, ['/nowhere', undefined]);
+  });
+
+  it('a server to compare with goes to the model process as asked, named "model @ host" while it runs', async () => {
+    feed.watch(URI);
+    const server = { api: 'openai' as const, url: 'http://10.0.0.5:8000/', model: 'meta-llama/Llama-3.1-8B' };
+    await feed.compareWith({ server });
+    assert.deepEqual(host.compareCalls, [{ uri: URI, server }]);
+    assert.deepEqual(host.comparingLog, ['meta-llama/Llama-3.1-8B @ 10.0.0.5:8000', undefined]);
+    await feed.compareWith({ server: { api: 'llama.cpp', url: 'http://gpu-box:8080' } });
+    assert.equal(host.comparingLog.at(-2), 'the llama.cpp server @ gpu-box:8080');
   });
 });

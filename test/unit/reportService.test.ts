@@ -6,12 +6,12 @@ import * as assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LmLensError } from '../../src/core/errors';
-import { DocumentStore } from '../../src/host/documentStore';
+import type { DocumentStore } from '../../src/host/documentStore';
 import { ModelService } from '../../src/host/modelService';
 import { NOT_SCORED_MESSAGE, ReportService } from '../../src/host/reportService';
 import type { ScoredToken } from '../../src/shared/hostProtocol';
 import { MAX_TEXT_CHARS } from '../../src/shared/settings';
+import { openReport, rejectsWith } from '../support/reportSetup';
 import { ensureTestModel } from '../support/testModel';
 
 const URI = 'untitled:report.md';
@@ -23,16 +23,6 @@ It had no pictures or conversations in it. "And what is the use of a book," thou
 
 So she was considering in her own mind whether the pleasure of making a daisy-chain would be worth the trouble.
 `;
-
-async function rejectsWith(work: Promise<unknown>, code: string, pattern: RegExp): Promise<void> {
-  await assert.rejects(work, (error: unknown) => {
-    assert.ok(error instanceof LmLensError, String(error));
-    assert.equal(error.code, code, error.message);
-    assert.match(error.message, pattern);
-    assert.doesNotMatch(error.message, /\n/u);
-    return true;
-  });
-}
 
 describe('document report in the model process', function () {
   this.timeout(120_000);
@@ -49,13 +39,7 @@ describe('document report in the model process', function () {
     // The page's assets as the build writes them beside the bundle (their content is the HTML test's business).
     writeFileSync(path.join(scratch, 'report.js'), '/* report page */');
     writeFileSync(path.join(scratch, 'report.css'), 'body {}');
-    service = new ModelService(() => undefined, () => undefined);
-    await service.configure({ model, dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: 1 });
-    store = new DocumentStore((text, options) => service.scoreDocument(text, options), { scores: () => undefined, status: () => undefined }, { debounceMs: 5 });
-    reports = new ReportService(store, service, scratch);
-    store.open({ uri: URI, languageId: 'markdown', version: 1, opening: 1, text: TEXT });
-    store.focus([URI]);
-    await store.idle();
+    ({ service, store, reports } = await openReport({ model, uri: URI, text: TEXT, assetsFolder: scratch }));
   });
   after(async () => {
     store?.dispose();
@@ -125,6 +109,7 @@ describe('document report in the model process', function () {
     data.report.sentences.forEach((point, i) => assert.ok(Math.abs((comparison.sentences[i]?.lossA as number) - point.loss) < 1e-4, `sentence ${i}`));
     // The ratio is over every token of the text; sentences leave out markup such as the heading.
     assert.ok(comparison.tokens >= data.report.summary.tokens);
+    assert.ok(comparison.ratio !== null && comparison.crossEntropy !== null && comparison.note === undefined, 'a local model gives the cross-perplexity');
     assert.ok(Math.abs(comparison.ratio - comparison.lossA / comparison.crossEntropy) < 1e-12);
     assert.ok(comparison.sentences.every((sentence) => Number.isFinite(sentence.lossB)));
     // An edit makes it stale: the report leaves it out until the new version is compared.

@@ -10,7 +10,9 @@ import * as vscode from 'vscode';
 import type { LmLensApi } from '../../../src/extension/extension';
 import { COMMANDS } from '../../../src/shared/commands';
 import { sampleProse, testModelBEnvVar } from '../fixtures';
+import { FixtureProcess } from '../fixtureProcess';
 import { lmLens, openMarkdown, setSetting, untitledDocument } from './helpers';
+import { testModelFolder } from './onServer';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -19,6 +21,8 @@ describe('document report', function () {
   let api: LmLensApi;
   let document: vscode.TextDocument;
   let folder: string;
+  /** The local comparison's loss per sentence under the second test model, for the server's. */
+  let localLossB: number[] | undefined;
   before(async () => {
     api = await lmLens();
     await setSetting('loss.enabled', true);
@@ -122,14 +126,50 @@ describe('document report', function () {
     const data = await api.report.waitForReport((candidate) => candidate.comparison !== undefined);
     const comparison = data.comparison;
     assert.ok(comparison);
+    assert.ok(comparison.ratio !== null && comparison.crossEntropy !== null, 'a local model gives the cross-perplexity');
     assert.ok(Number.isFinite(comparison.ratio) && comparison.ratio > 0, `ratio ${comparison.ratio}`);
     assert.ok(Math.abs(comparison.ratio - comparison.lossA / comparison.crossEntropy) < 1e-12);
     assert.equal(comparison.sentences.length, data.report.sentenceCount);
     // Model A scored in lockstep with B agrees with the sentence-loss scores.
     data.report.sentences.forEach((s, i) => assert.ok(Math.abs((comparison.sentences[i]?.lossA as number) - s.loss) < 1e-4, `sentence ${i}`));
     assert.ok(comparison.sentences.every((s) => Number.isFinite(s.lossB)));
+    localLossB = comparison.sentences.map((s) => s.lossB);
     await api.report.receive({ type: 'clearCompare' });
     await api.report.waitForReport((candidate) => candidate.comparison === undefined);
+  });
+
+  it('compares with a server: its model’s loss per sentence with the stored API key, and one line instead of the cross-perplexity', async () => {
+    const folderB = process.env[testModelBEnvVar];
+    assert.ok(folderB, 'the runner names a second test model');
+    // The second test model, served by a vLLM-style fixture that wants a key.
+    const server = await FixtureProcess.start({ api: 'openai', model: folderB, apiKey: 'sk-report-compare' });
+    try {
+      // A new key re-reads the model settings; in code-server the runner's machine-scoped lmLens.model may no longer be read once a setting was written (see useLocal).
+      await setSetting('model', testModelFolder());
+      await vscode.commands.executeCommand(COMMANDS.setServerApiKey, 'sk-report-compare');
+      await api.report.compareWithServer({ api: 'openai', url: server.url });
+      const data = await api.report.waitForReport((candidate) => candidate.comparison?.note !== undefined, 120_000);
+      const comparison = data.comparison;
+      assert.ok(comparison, api.report.lastError);
+      assert.equal(comparison.modelB, `test-gpt2 @ ${new URL(server.url).host}`);
+      assert.equal(comparison.ratio, null);
+      assert.match(comparison.note ?? '', /^No cross-perplexity ratio with a server: /u);
+      assert.equal(comparison.sentences.length, data.report.sentenceCount);
+      data.report.sentences.forEach((s, i) => assert.ok(Math.abs((comparison.sentences[i]?.lossA as number) - s.loss) < 1e-9, `sentence ${i}`));
+      // The same model and tokenizer as the local comparison above: the same loss per sentence.
+      if (localLossB) comparison.sentences.forEach((s, i) => assert.ok(Math.abs(s.lossB - (localLossB?.[i] as number)) < 1e-4, `sentence ${i}: ${s.lossB} vs ${localLossB?.[i]}`));
+      else assert.ok(comparison.sentences.every((s) => Number.isFinite(s.lossB)));
+      await api.report.receive({ type: 'clearCompare' });
+      await api.report.waitForReport((candidate) => candidate.comparison === undefined);
+      // Down: one line naming the server, and the report without a comparison.
+      await server.stop();
+      await api.report.compareWithServer({ api: 'openai', url: server.url });
+      assert.match(api.report.lastError ?? '', /^The comparison failed: Cannot reach the server at http:\/\/127\.0\.0\.1:\d+ \(connection refused\)/u);
+      assert.equal(api.report.lastPosted?.comparison, undefined);
+    } finally {
+      await vscode.commands.executeCommand(COMMANDS.setServerApiKey, '');
+      await server.stop();
+    }
   });
 
   it('a comparison model that does not exist: one line, the report without a comparison', async () => {
