@@ -5,6 +5,7 @@ import type { ServerScores } from '../core/compareServer';
 import { loadEngine } from '../core/engine';
 import type { Engine } from '../core/engine';
 import type { Backend } from '../core/backend';
+import { LmLensError } from '../core/errors';
 import { createRemoteBackend } from '../core/remote';
 import type { SentenceSpan } from '../core/sentences';
 import type { CompareServer, ModelSettings } from '../shared/hostProtocol';
@@ -34,7 +35,9 @@ export class ComparisonModel {
         if (this.current === current) this.current = undefined;
       });
     }
-    const other = await this.current.engine;
+    const other = await this.current.engine.catch((error: unknown) => {
+      throw error instanceof LmLensError ? forComparison(error) : error;
+    });
     return { modelB: other.model.info.id, tokens: await compareText(main, other, text, { signal }) };
   }
 
@@ -59,4 +62,15 @@ export class ComparisonModel {
     await backend?.dispose();
     if (engine) await engine.then((loaded) => loaded.dispose()).catch(() => undefined);
   }
+}
+
+/**
+ * The loader's messages name the main model's settings as the fix (lmLens.model, --model,
+ * lmLens.dtype); for the second model the fix is another pick in the report.
+ */
+export function forComparison(error: LmLensError): LmLensError {
+  const message = error.message
+    .replace(/(?:lmLens\.model|the setting lmLens\.model)(?: \((?:or )?--model\))?/gu, 'the comparison model ("Compare with a second model…")')
+    .replace(/lmLens\.dtype/gu, "the comparison model's precision");
+  return message === error.message ? error : new LmLensError(error.code, message);
 }

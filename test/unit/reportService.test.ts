@@ -142,7 +142,9 @@ describe('document report in the model process', function () {
 
   it('refuses with one line: a document it does not hold, a missing or corrupt comparison model, an unwritable export path', async () => {
     await rejectsWith(reports.report({ uri: 'untitled:never-opened.md' }), 'text-invalid', new RegExp(NOT_SCORED_MESSAGE.slice(0, 30)));
-    await rejectsWith(reports.compare({ uri: URI, model: path.join(scratch, 'no-such-model'), dtype: 'fp32' }, new AbortController().signal), 'folder-missing', /no-such-model/u);
+    // The fix it names is another comparison model, not the main model's setting.
+    await rejectsWith(reports.compare({ uri: URI, model: path.join(scratch, 'no-such-model'), dtype: 'fp32' }, new AbortController().signal), 'folder-missing', /no-such-model.*the comparison model \("Compare with a second model…"\)/u);
+    await assert.rejects(reports.compare({ uri: URI, model: path.join(scratch, 'no-such-model'), dtype: 'fp32' }, new AbortController().signal), (error: Error) => !/lmLens\.model|--model/u.test(error.message));
     const corrupt = path.join(scratch, 'corrupt-model');
     cpSync(modelB, corrupt, { recursive: true });
     writeFileSync(path.join(corrupt, 'config.json'), '{ "model_type": "gpt2", ');
