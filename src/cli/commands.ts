@@ -5,6 +5,13 @@ import { scoreTextOn } from '../core/textScore';
 import { formatJointProbability, formatProbability, showWhitespace } from '../shared/format';
 import { reportCommand } from './report';
 
+export interface ServerValues {
+  url: string;
+  api: string;
+  model?: string;
+  apiKey?: string;
+}
+
 export interface CliValues {
   json: boolean;
   bos: boolean;
@@ -29,7 +36,9 @@ export interface CliValues {
   /** report: the file the text came from. */
   file?: string;
   /** A server to ask instead of the local engine. */
-  server?: { url: string; api: string; model?: string; apiKey?: string };
+  server?: ServerValues;
+  /** report: a server's model as the second model (`--compare URL`). */
+  compareServer?: ServerValues;
   /** Hub or mirror base URL (empty: the hub). */
   hubEndpoint?: string;
   redownload?: boolean;

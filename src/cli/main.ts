@@ -6,7 +6,7 @@ import type { Backend } from '../core/backend';
 import type { LoadOptions } from '../core/model';
 import { LmLensError, errorMessage } from '../core/errors';
 import { DEFAULT_MODEL } from '../shared/settings';
-import type { CliValues } from './commands';
+import type { CliValues, ServerValues } from './commands';
 import { terminalProgress } from './progressBar';
 
 const COMMANDS = ['tokens', 'loss', 'next', 'sample', 'complete', 'sentences', 'report'] as const;
@@ -29,6 +29,8 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT 
   sample:    -n N --max-new-tokens T --seed S --temperature T --top-k K (default 50, as HF) --top-p P
   complete:  --max-new-tokens T
   report:    --html OUT (self-contained page) --compare MODEL (second model: cross-perplexity) --language ID
+             --compare URL [--compare-api A] [--compare-model NAME]: a server's model as the second
+             (loss per sentence in its own tokens; no cross-perplexity; API key from LM_LENS_API_KEY)
   --server URL         ask a server instead of the local engine (vLLM, SGLang, llama-server)
   --api A              openai (default: vLLM, SGLang) | llama.cpp (llama-server's native API)
   --server-model NAME  the served model (default: the server's first); API key from env LM_LENS_API_KEY
@@ -62,6 +64,8 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
         seed: { type: 'string' },
         html: { type: 'string' },
         compare: { type: 'string' },
+        'compare-api': { type: 'string' },
+        'compare-model': { type: 'string' },
         language: { type: 'string' },
         server: { type: 'string' },
         api: { type: 'string' },
@@ -107,10 +111,17 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     hubEndpoint: parsed.values['hub-endpoint'] ?? process.env.HF_ENDPOINT ?? '',
     redownload: parsed.values.redownload ?? false,
   };
-  const api = parsed.values.api ?? 'openai';
-  if (!parsed.values.server && (parsed.values.api || parsed.values['server-model'])) throw new UsageError('--api and --server-model need --server URL.');
-  if (api !== 'openai' && api !== 'llama.cpp') throw new UsageError(`--api must be openai (vLLM, SGLang) or llama.cpp (llama-server), got "${api}".`);
-  if (parsed.values.server) values.server = { url: parsed.values.server, api, model: parsed.values['server-model'], apiKey: process.env.LM_LENS_API_KEY || undefined };
+  const server = (url: string | undefined, api: string | undefined, model: string | undefined, flags: { url: string; api: string; model: string }): ServerValues | undefined => {
+    if (!url && (api || model)) throw new UsageError(`${flags.api} and ${flags.model} need ${flags.url} URL.`);
+    const kind = api ?? 'openai';
+    if (kind !== 'openai' && kind !== 'llama.cpp') throw new UsageError(`${flags.api} must be openai (vLLM, SGLang) or llama.cpp (llama-server), got "${kind}".`);
+    return url ? { url, api: kind, model, apiKey: process.env.LM_LENS_API_KEY || undefined } : undefined;
+  };
+  values.server = server(parsed.values.server, parsed.values.api, parsed.values['server-model'], { url: '--server', api: '--api', model: '--server-model' });
+  // --compare takes a model (hub id or folder) or, given as http(s)://…, a server.
+  const compareUrl = /^https?:\/\//iu.test(parsed.values.compare ?? '') ? parsed.values.compare : undefined;
+  values.compareServer = server(compareUrl, parsed.values['compare-api'], parsed.values['compare-model'], { url: '--compare', api: '--compare-api', model: '--compare-model' });
+  if (compareUrl) values.compare = undefined;
   const resolvedText = text === '-' ? readFileSync(0, 'utf8') : name === 'report' ? readDocument(text) : text;
   return { command: name as CommandName, text: resolvedText, values };
 }

@@ -10,7 +10,13 @@ import type { Histogram } from '../core/report';
 import { readReportAssets, reportJson, standaloneHtml } from '../core/reportExport';
 import type { ReportData } from '../core/reportExport';
 import { scoreSentences } from '../core/sentenceLoss';
-import type { CliValues } from './commands';
+import { splitSentences } from '../core/sentences';
+import type { SentenceSpan } from '../core/sentences';
+import { scoreSentencesOnServer, summarizeServerComparison } from '../core/compareServer';
+import type { ComparisonSummary } from '../core/compare';
+import type { ReportSentenceInput } from '../core/report';
+import { createRemoteBackend } from '../core/remote';
+import type { CliValues, ServerValues } from './commands';
 
 /** Which Markdown/LaTeX parts are prose depends on the language, as in the editor. */
 export function languageOfFile(file: string | undefined): string {
@@ -53,10 +59,24 @@ function textReport(data: ReportData): string {
     lines.push(
       '',
       `compared with ${comparison.modelB}: loss ${fixed(comparison.lossA, 4)} vs ${fixed(comparison.lossB, 4)}, cross-entropy ${fixed(comparison.crossEntropy, 4)}`,
-      `cross-perplexity ratio (Binoculars) ${fixed(comparison.ratio, 4)}: log-perplexity under ${report.model} ÷ cross-entropy of its predictions under ${comparison.modelB}; lower reads as more machine-like`,
+      comparison.ratio === null && comparison.note
+        ? comparison.note
+        : `cross-perplexity ratio (Binoculars) ${fixed(comparison.ratio, 4)}: log-perplexity under ${report.model} ÷ cross-entropy of its predictions under ${comparison.modelB}; lower reads as more machine-like`,
     );
   }
   return lines.join('\n');
+}
+
+/** The flags a comparison server's errors name (its key comes from the environment, never a flag). */
+const COMPARE_HINTS = { url: '--compare', key: 'the LM_LENS_API_KEY environment variable', model: '--compare-model', api: '--compare-api' };
+
+async function compareOnServer(server: ServerValues, text: string, spans: readonly SentenceSpan[], sentences: readonly ReportSentenceInput[]): Promise<ComparisonSummary> {
+  const backend = createRemoteBackend(server.api, { url: server.url, model: server.model, apiKey: server.apiKey, hints: COMPARE_HINTS });
+  try {
+    return summarizeServerComparison(await scoreSentencesOnServer(backend, text, spans), sentences);
+  } finally {
+    await backend.dispose();
+  }
 }
 
 /** `lm-lens report FILE`: the document report as text, JSON (`--json`) or a self-contained page (`--html OUT`). */
@@ -64,11 +84,13 @@ export async function reportCommand(backend: Backend, text: string, values: CliV
   // The cross-entropy head and the comparison need the model's whole distribution, which only the local engine has.
   if (!(backend instanceof LocalBackend)) throw new LmLensError('internal', 'lm-lens report runs on the local engine only: drop --server.');
   const engine = backend.engine;
-  const scored = await scoreSentences(engine, text, { languageId: values.language ?? languageOfFile(values.file) });
+  const spans = splitSentences(text, { languageId: values.language ?? languageOfFile(values.file) });
+  const scored = await scoreSentences(engine, text, { spans });
   const sentences = reportableSentences(scored.sentences);
   const info = engine.model.info;
   const report = buildReport(sentences, { model: info.id, dtype: info.dtype, documentChars: text.length, complete: true });
   const data: ReportData = { report };
+  if (values.compareServer) data.comparison = await compareOnServer(values.compareServer, text, spans, sentences);
   if (values.compare) {
     const other = await loadEngine({ model: values.compare, dtype: values.dtype, cacheDir: values.cacheDir, allowDownloads: !values.offline, threads: values.threads });
     try {

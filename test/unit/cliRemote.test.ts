@@ -2,7 +2,8 @@
 // the same numbers, null where a server cannot say, one-line errors.
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
@@ -106,6 +107,26 @@ describe('lm-lens CLI against a server', function () {
         assert.deepEqual(Object.keys(sequences[0] as object).sort(), Object.keys((localSample.sequences as object[])[0] as object).sort());
       });
 
+      it('report --compare URL: the served model as the second, per sentence; no ratio, and the line saying why', async () => {
+        const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'lm-lens-cli-compare-')), 'compare.md');
+        writeFileSync(file, 'Alice was beginning to get very tired. She peeped into the book her sister was reading.\n\nIt had no pictures in it.\n');
+        const args = ['report', file, '--model', folder, '--offline', '--threads', '1', '--compare', fixture.url, '--compare-api', api];
+        const report = await json(args, key);
+        const comparison = report.comparison as { ratio: number | null; crossEntropy: number | null; note?: string; sentences: Array<{ lossA: number; lossB: number }> };
+        // The fixture serves the same model: its per-sentence loss, computed over the protocol, is the local one.
+        assert.equal(comparison.sentences.length, 3);
+        comparison.sentences.forEach((sentence, i) => assert.ok(Math.abs(sentence.lossB - sentence.lossA) < TOLERANCE, `sentence ${i}: ${sentence.lossB} vs ${sentence.lossA}`));
+        assert.equal(comparison.ratio, null);
+        assert.equal(comparison.crossEntropy, null);
+        assert.match(comparison.note ?? '', /No cross-perplexity ratio with a server/u);
+        const text = await cli(args, key);
+        assert.equal(text.status, 0, text.stderr);
+        assert.match(text.stdout, /compared with test-gpt2 @ 127\.0\.0\.1:\d+[^\n]*\nNo cross-perplexity ratio with a server/u);
+        const refused = await cli(args);
+        assert.equal(refused.status, 1);
+        assert.match(refused.stderr.trim(), /^[^\n]*refused the request \(401[^\n]*LM_LENS_API_KEY environment variable[^\n]*$/u);
+      });
+
       it('without the key: exit 1 and one line naming LM_LENS_API_KEY', async () => {
         const run = await cli(['next', 'Alice', '--server', fixture.url, '--api', api]);
         assert.equal(run.status, 1);
@@ -121,5 +142,6 @@ describe('lm-lens CLI against a server', function () {
     const unknown = await cli(['next', 'Alice', '--server', 'http://127.0.0.1:1', '--api', 'tgi']);
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /--api must be openai \(vLLM, SGLang\) or llama\.cpp/);
+    assert.equal((await cli(['report', 'x.md', '--compare-model', 'm'])).status, 2, '--compare-model without --compare URL');
   });
 });
