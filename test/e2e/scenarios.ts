@@ -171,13 +171,17 @@ export const scenarios: Scenario[] = [
     },
   },
   {
-    name: 'next-token panel in a light theme',
+    name: 'next-token panel in a light theme, then in a high-contrast one',
     async run({ page, screenshot }) {
       await setColorTheme(page, 'Light Modern', 'vs');
       await waitFor('the panel to take the light theme', async () => ((await webviewContent(page).locator('body.vscode-light').count()) > 0 ? true : undefined));
       await waitForPanelRows(page);
       // A full-page shot taken right after a theme switch has come out dark; the editor area's own is reliable.
       await screenshot('editor-area', page.locator('.part.editor'));
+      await setColorTheme(page, 'Dark High Contrast', 'hc-black');
+      await waitFor('the panel to take the high-contrast theme', async () => ((await webviewContent(page).locator('body.vscode-high-contrast').count()) > 0 ? true : undefined));
+      await waitForPanelRows(page);
+      await screenshot('editor-area-high-contrast', page.locator('.part.editor'));
     },
   },
   {
