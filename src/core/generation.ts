@@ -3,7 +3,7 @@ import { throwIfAborted } from './errors';
 import { logSoftmax, samplingLogProbs, drawIndex, seededRandom } from './distribution';
 import type { SamplingSettings } from './distribution';
 import { fitContext } from './nextToken';
-import { tileKv } from './prefixCache';
+import { kvForRows } from './prefixCache';
 
 export interface GeneratedToken {
   id: number;
@@ -32,8 +32,8 @@ export interface GenerateOptions {
 
 /**
  * Runs `rows` continuations of one prompt as one batch: the prompt is prefilled once (through
- * the prefix cache), its KV state is tiled to `rows`, then every step is one forward pass for
- * all rows. Finished rows keep feeding `<|endoftext|>` so the batch keeps its shape.
+ * the prefix cache), every row attends to its KV state (shared, or tiled to `rows` where it
+ * cannot be), then every step is one forward pass for all rows. Finished rows keep feeding `<|endoftext|>` so the batch keeps its shape.
  */
 export async function generate(engine: Engine, prompt: number[], options: GenerateOptions): Promise<GeneratedRow[]> {
   const tokenizer = engine.model.tokenizer;
@@ -43,7 +43,7 @@ export async function generate(engine: Engine, prompt: number[], options: Genera
   const prefill = await engine.run(ids, { signal: options.signal });
   const rows: GeneratedRow[] = Array.from({ length: options.rows }, () => ({ tokens: [], stopReason: 'length' }));
   const done = new Array<boolean>(options.rows).fill(false);
-  let kv = options.rows === 1 ? prefill.kv : tileKv(prefill.kv, options.rows);
+  let kv = options.rows === 1 ? prefill.kv : kvForRows(prefill.kv, options.rows, options.maxNewTokens, engine.contextSize);
   let logits = options.rows === 1 ? prefill.lastLogits : repeatRows(prefill.lastLogits, options.rows);
 
   for (let step = 0; step < options.maxNewTokens; step++) {

@@ -80,9 +80,12 @@ export interface ModelInfo {
  */
 export interface KvState {
   batch: number;
+  /** Positions in all: `shared`'s first, then the rows' own. */
   length: number;
   tensors: Record<string, Tensor>;
   owned?: OwnedKv;
+  /** Owned-KV path only: batch-1 positions every row attends to before its own (N samples of one prompt). */
+  shared?: OwnedKv;
 }
 
 export interface ForwardOptions {

@@ -1,5 +1,5 @@
 import { Tensor } from '@huggingface/transformers';
-import { KvBuffer, firstSlots } from './local/ownedKv';
+import { KvBuffer, capacityFor, firstSlots } from './local/ownedKv';
 import type { KvState } from './model';
 
 export interface CachedContext {
@@ -133,6 +133,19 @@ export function sliceKv(kv: KvState, length: number): KvState {
 }
 
 /** Repeats a batch-1 KV state `rows` times, so N continuations of one prompt run as one batch. */
+/**
+ * `rows` rows that all continue `kv` (N samples of one prompt). On the owned-KV path they attend
+ * to its buffer as shared positions, read once per step for every row, when the window leaves
+ * room after it for `newTokens`; otherwise (and on the export path) each row gets a copy.
+ */
+export function kvForRows(kv: KvState, rows: number, newTokens: number, contextSize: number): KvState {
+  const owned = kv.owned;
+  if (owned && !kv.shared && owned.buffer.batch === 1 && owned.buffer.capacity + capacityFor(newTokens, contextSize) <= contextSize) {
+    return { batch: rows, length: kv.length, tensors: {}, shared: owned };
+  }
+  return tileKv(kv, rows);
+}
+
 export function tileKv(kv: KvState, rows: number): KvState {
   if (kv.owned) {
     const source = kv.owned.buffer;

@@ -8,6 +8,7 @@ import { onnx } from 'onnx-proto';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
 import { sampleContinuations } from '../../src/core/generation';
+import { kvForRows } from '../../src/core/prefixCache';
 import { decodeGraphPath } from '../../src/core/local/decodeFile';
 import type { KvState } from '../../src/core/model';
 import { nextTokenDistribution } from '../../src/core/nextToken';
@@ -137,6 +138,9 @@ for (const { name, shape } of SHAPES) {
         result.top.forEach((entry, i) => assert.ok(Math.abs(entry.prob - (expected[i]?.prob as number)) < TOLERANCE, `rank ${i}`));
       }
       const prompt = IDS.slice(0, 6);
+      // Three rows attend to the prompt's K/V as shared positions where the window leaves room, else to copies.
+      const rows = kvForRows((await owned.run(prompt)).kv, 3, 4, owned.contextSize);
+      assert.equal(rows.shared !== undefined, owned.contextSize >= 128, `shared: ${rows.shared !== undefined}, window ${owned.contextSize}`);
       const samples = await sampleContinuations(owned, prompt, { n: 3, maxNewTokens: 4, seed: 5, topK: 0 });
       for (const sequence of samples) {
         let context = [...prompt];

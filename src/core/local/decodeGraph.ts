@@ -5,6 +5,9 @@
 // fixed-capacity buffers as `past_key_values.*` (unused slots masked by `attention_mask`), attends
 // to past and new keys separately (no Concat of the cache), and returns only the new tokens' K/V
 // as `new.N.key` / `new.N.value` ([batch, heads, new, headDim]), which the engine writes in place.
+// In front of the past it also reads `shared.N.*`, batch-1 K/V that every row attends to (the
+// prompt of N samples: read once per step, not copied N times); the attention mask covers
+// [shared | past | new].
 //
 // It is keyed on what every GPT-2 export shares: the input/output names, that `present.N.*` is
 // Concat(past, new) on the sequence axis, and that attention reads it as
@@ -14,6 +17,13 @@
 import { onnx } from 'onnx-proto';
 
 export const NEW_KV_PREFIX = 'new';
+/**
+ * `shared.N.key` / `shared.N.value`: K/V that every row of the batch attends to, batch 1
+ * ([1, heads, slots, headDim], broadcast over the rows), in front of the rows' own past. N
+ * samples of one prompt read the prompt's K/V once from here instead of from N copies; a step
+ * without one feeds a single masked slot.
+ */
+export const SHARED_KV_PREFIX = 'shared';
 
 export interface DecodeGraphInfo {
   layers: number;
@@ -104,9 +114,11 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
   const edit = new GraphEdit(graph);
   const removed = new Set<Node>();
 
-  // Past length as a 1-D tensor, for slicing attention probabilities into past and new parts.
-  const pastShape = edit.op('Shape', ['past_key_values.0.key']);
-  const pastLength = edit.op('Slice', [pastShape, edit.int64([2]), edit.int64([3]), edit.int64([0])]);
+  // Shared and past lengths as 1-D tensors, for slicing attention probabilities into shared, past and new parts.
+  const sequenceLength = (input: string): string => edit.op('Slice', [edit.op('Shape', [input]), edit.int64([2]), edit.int64([3]), edit.int64([0])]);
+  const sharedLength = sequenceLength(`${SHARED_KV_PREFIX}.0.key`);
+  const pastEnd = edit.op('Add', [sharedLength, sequenceLength('past_key_values.0.key')]);
+  const sharedInputs: onnx.IValueInfoProto[] = [];
   let sequenceOnly: string | undefined;
   const newOutputs: onnx.IValueInfoProto[] = [];
 
@@ -129,15 +141,25 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
     for (const part of ['key', 'value'] as const) {
       const present = `present.${layer}.${part}`;
       const past = `past_key_values.${layer}.${part}`;
+      const shared = `${SHARED_KV_PREFIX}.${layer}.${part}`;
+      const pastType = (graph.input ?? []).find((v) => v.name === past)?.type;
+      sharedInputs.push({ name: shared, type: pastType ? withDims(pastType, { 0: 1, 2: 'shared_sequence_length' }) : undefined });
       const fresh = part === 'key' ? newKey : newValue;
+      sequenceOnly ??= edit.int64([0, 0, 1, 0]);
+      // The export's own reads of the past's shape (e.g. the past length for the causal mask) now
+      // count the shared positions too: they sit in front of the past in every row's attention.
+      for (const consumer of edit.consumers(past)) {
+        if (consumer.opType !== 'Shape') continue;
+        const withShared = edit.op('Add', [edit.op('Shape', [past]), edit.op('Mul', [edit.op('Shape', [shared]), sequenceOnly])]);
+        edit.op('Identity', [sliceShape(edit, withShared, consumer)], [], consumer.output?.[0] as string);
+        removed.add(consumer);
+      }
       for (const consumer of edit.consumers(present)) {
         if (consumer.opType === 'Shape') {
-          // present's shape = past's shape with the new tokens added on the sequence axis.
-          const full = edit.op('Add', [edit.op('Shape', [past]), edit.op('Mul', [edit.op('Shape', [fresh]), (sequenceOnly ??= edit.int64([0, 0, 1, 0]))])]);
-          const start = attributeInt(consumer, 'start');
-          const end = attributeInt(consumer, 'end');
-          const shape = start === undefined && end === undefined ? full : edit.op('Slice', [full, edit.int64([start ?? 0]), edit.int64([end ?? INT64_MAX]), edit.int64([0])]);
-          edit.op('Identity', [shape], [], consumer.output?.[0] as string);
+          // present's shape = past's shape with the shared and the new tokens added on the sequence axis.
+          const added = edit.op('Add', [edit.op('Mul', [edit.op('Shape', [shared]), sequenceOnly]), edit.op('Mul', [edit.op('Shape', [fresh]), sequenceOnly])]);
+          const full = edit.op('Add', [edit.op('Shape', [past]), added]);
+          edit.op('Identity', [sliceShape(edit, full, consumer)], [], consumer.output?.[0] as string);
           removed.add(consumer);
         } else if (part === 'key' && consumer.opType === 'Transpose' && (attributeInts(consumer, 'perm') ?? []).join() === '0,1,3,2') {
           const transposed = consumer.output?.[0] as string;
@@ -146,16 +168,19 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
           const matmul = matmuls[0];
           const query = matmul.input?.[0] as string;
           const perm = [ints('perm', [0, 1, 3, 2])];
+          const sharedScores = edit.op('MatMul', [query, edit.op('Transpose', [shared], perm)]);
           const pastScores = edit.op('MatMul', [query, edit.op('Transpose', [past], perm)]);
           const newScores = edit.op('MatMul', [query, edit.op('Transpose', [fresh], perm)]);
-          edit.op('Concat', [pastScores, newScores], [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 }], matmul.output?.[0] as string);
+          edit.op('Concat', [sharedScores, pastScores, newScores], [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 }], matmul.output?.[0] as string);
           removed.add(consumer).add(matmul);
         } else if (part === 'value' && consumer.opType === 'MatMul' && consumer.input?.[1] === present) {
           const probs = consumer.input[0] as string;
           const axis = edit.int64([-1]);
-          const pastProbs = edit.op('Slice', [probs, edit.int64([0]), pastLength, axis]);
-          const newProbs = edit.op('Slice', [probs, pastLength, edit.int64([INT64_MAX]), axis]);
-          edit.op('Add', [edit.op('MatMul', [pastProbs, past]), edit.op('MatMul', [newProbs, fresh])], [], consumer.output?.[0] as string);
+          const sharedProbs = edit.op('Slice', [probs, edit.int64([0]), sharedLength, axis]);
+          const pastProbs = edit.op('Slice', [probs, sharedLength, pastEnd, axis]);
+          const newProbs = edit.op('Slice', [probs, pastEnd, edit.int64([INT64_MAX]), axis]);
+          const fromShared = edit.op('MatMul', [sharedProbs, shared]);
+          edit.op('Add', [edit.op('Add', [fromShared, edit.op('MatMul', [pastProbs, past])]), edit.op('MatMul', [newProbs, fresh])], [], consumer.output?.[0] as string);
           removed.add(consumer);
         } else {
           fail(`layer ${layer}: ${present} is read by ${consumer.opType}, which the rewrite does not know`);
@@ -184,10 +209,18 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
 
   const hasLogitsToKeep = inputs.has('num_logits_to_keep') || addLogitsToKeep(edit, dims);
   graph.node = [...edit.nodes.filter((node) => !removed.has(node)), ...edit.added];
+  graph.input = [...(graph.input ?? []), ...sharedInputs];
   graph.output = [...(graph.output ?? []).filter((v) => !v.name?.startsWith('present.')), ...newOutputs];
   graph.valueInfo = (graph.valueInfo ?? []).filter((v) => !v.name?.startsWith('present.'));
   sortTopologically(graph);
   return { layers, addedPositionIds, hasLogitsToKeep };
+}
+
+/** `shape` cut as the Shape node `reader` would cut its own output (its start/end attributes). */
+function sliceShape(edit: GraphEdit, shape: string, reader: Node): string {
+  const start = attributeInt(reader, 'start');
+  const end = attributeInt(reader, 'end');
+  return start === undefined && end === undefined ? shape : edit.op('Slice', [shape, edit.int64([start ?? 0]), edit.int64([end ?? INT64_MAX]), edit.int64([0])]);
 }
 
 const RESHAPES = new Set(['Reshape', 'Flatten', 'Identity', 'Squeeze', 'Unsqueeze']);
@@ -222,8 +255,14 @@ function addLogitsToKeep(edit: GraphEdit, dims: ModelDims): boolean {
 }
 
 function withSequenceDim(type: onnx.ITypeProto, dimParam: string): onnx.ITypeProto {
+  return withDims(type, { 2: dimParam });
+}
+
+/** `type` with the given axes replaced: a number fixes the size, a string names it. */
+function withDims(type: onnx.ITypeProto, replace: Record<number, number | string>): onnx.ITypeProto {
   const dims = type.tensorType?.shape?.dim ?? [];
-  return { tensorType: { elemType: type.tensorType?.elemType, shape: { dim: dims.map((d, i) => (i === 2 ? { dimParam } : d)) } } };
+  const dim = (value: number | string): onnx.TensorShapeProto.IDimension => (typeof value === 'number' ? { dimValue: value } : { dimParam: value });
+  return { tensorType: { elemType: type.tensorType?.elemType, shape: { dim: dims.map((d, i) => (replace[i] === undefined ? d : dim(replace[i] as number | string))) } } };
 }
 
 /** The position embedding: the float [n_positions, n_embd] initializer. */

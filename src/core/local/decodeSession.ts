@@ -4,9 +4,9 @@
 // forward: same logits for the same ids, mask and past.
 import * as ort from 'onnxruntime-node';
 import type { ForwardOptions, ForwardResult, KvState } from '../model';
-import { NEW_KV_PREFIX } from './decodeGraph';
+import { NEW_KV_PREFIX, SHARED_KV_PREFIX } from './decodeGraph';
 import type { DecodeGraphInfo } from './decodeGraph';
-import { KvBuffer, appendSlots, capacityFor } from './ownedKv';
+import { KvBuffer, appendSlots, capacityFor, slotCount } from './ownedKv';
 import type { SlotRange } from './ownedKv';
 
 export interface DecodeShape {
@@ -17,6 +17,7 @@ export interface DecodeShape {
 }
 
 const PARTS = ['key', 'value'] as const;
+const NO_SLOTS = new Float32Array(0);
 
 /** HF GPT-2's position ids for a (left-padded) mask: cumsum(mask) - 1, padded slots 1; the last `count` of each row. */
 export function positionIds(mask: number[][], count: number): BigInt64Array {
@@ -52,9 +53,8 @@ export class DecodeSession {
    * buffer while it has free slots and fits the window (capacity + new ≤ window: exports that
    * slice a fixed causal-mask table need it), else a new one with the past compacted into it.
    */
-  private bufferFor(past: KvState | undefined, batch: number, count: number): { buffer: KvBuffer; ranges: readonly SlotRange[] } {
-    const pastLength = past?.length ?? 0;
-    const window = this.shape.contextSize;
+  private bufferFor(past: KvState | undefined, pastLength: number, batch: number, count: number, sharedCapacity: number): { buffer: KvBuffer; ranges: readonly SlotRange[] } {
+    const window = this.shape.contextSize - sharedCapacity;
     const owned = past?.owned;
     if (pastLength > 0 && !owned) throw new Error('internal: the decode path got a KV state it does not own');
     if (owned && owned.buffer.batch === batch && owned.buffer.filled + count <= owned.buffer.capacity && owned.buffer.capacity + count <= window) return owned;
@@ -66,37 +66,47 @@ export class DecodeSession {
   async forward(inputIds: number[][], past: KvState | undefined, options: ForwardOptions = {}): Promise<ForwardResult> {
     const batch = inputIds.length;
     const count = inputIds[0]?.length ?? 0;
-    const pastLength = past?.length ?? 0;
-    const total = pastLength + count;
+    const shared = past?.shared;
+    const sharedLength = shared ? slotCount(shared.ranges) : 0;
+    // No shared positions: zero slots, which the graph's MatMuls read as nothing.
+    const sharedCapacity = shared ? shared.buffer.capacity : 0;
+    const pastLength = (past?.length ?? 0) - sharedLength;
+    const total = sharedLength + pastLength + count;
     const mask = options.attentionMask ?? inputIds.map(() => new Array<number>(total).fill(1));
-    let { buffer, ranges } = this.bufferFor(past, batch, count);
+    let { buffer, ranges } = this.bufferFor(past, pastLength, batch, count, sharedCapacity);
     let fed = buffer;
-    if (buffer.capacity + count > this.shape.contextSize) {
+    if (sharedCapacity + buffer.capacity + count > this.shape.contextSize) {
       // Near the end of the window: read a buffer exactly as long as the past, append to one that fits the new tokens.
       fed = this.newBuffer(batch, pastLength);
       fed.gather(buffer, ranges);
       ranges = pastLength > 0 ? [[0, pastLength]] : [];
-      buffer = this.newBuffer(batch, total);
+      buffer = this.newBuffer(batch, pastLength + count);
       buffer.gather(fed, ranges);
     }
     const at = buffer.filled;
     const capacity = fed.capacity;
-    // Mask over [fed slots | new tokens]: the past's slots as the caller's mask says, every other slot 0.
-    const fedMask = new BigInt64Array(batch * (capacity + count));
+    // Mask over [shared slots | fed slots | new tokens]: the positions' slots as the caller's mask says, every other slot 0.
+    const width = sharedCapacity + capacity + count;
+    const fedMask = new BigInt64Array(batch * width);
     mask.forEach((row, b) => {
-      const base = b * (capacity + count);
+      const base = b * width;
       let j = 0;
-      for (const [start, end] of ranges) for (let slot = start; slot < end; slot++) fedMask[base + slot] = BigInt(row[j++] as number);
-      for (let i = 0; i < count; i++) fedMask[base + capacity + i] = BigInt(row[pastLength + i] as number);
+      for (const [start, end] of shared?.ranges ?? []) for (let slot = start; slot < end; slot++) fedMask[base + slot] = BigInt(row[j++] as number);
+      for (const [start, end] of ranges) for (let slot = start; slot < end; slot++) fedMask[base + sharedCapacity + slot] = BigInt(row[j++] as number);
+      for (let i = 0; i < count; i++) fedMask[base + sharedCapacity + capacity + i] = BigInt(row[sharedLength + pastLength + i] as number);
     });
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(inputIds.flat(), BigInt), [batch, count]),
-      attention_mask: new ort.Tensor('int64', fedMask, [batch, capacity + count]),
+      attention_mask: new ort.Tensor('int64', fedMask, [batch, width]),
       position_ids: new ort.Tensor('int64', positionIds(mask, count), [batch, count]),
     };
     const dims = [batch, this.shape.heads, capacity, this.shape.headDim];
+    const sharedDims = [1, this.shape.heads, sharedCapacity, this.shape.headDim];
     for (let layer = 0; layer < this.shape.layers; layer++) {
-      PARTS.forEach((part, p) => (feeds[`past_key_values.${layer}.${part}`] = new ort.Tensor('float32', fed.data[2 * layer + p] as Float32Array, dims)));
+      PARTS.forEach((part, p) => {
+        feeds[`past_key_values.${layer}.${part}`] = new ort.Tensor('float32', fed.data[2 * layer + p] as Float32Array, dims);
+        feeds[`${SHARED_KV_PREFIX}.${layer}.${part}`] = new ort.Tensor('float32', shared ? (shared.buffer.data[2 * layer + p] as Float32Array) : NO_SLOTS, sharedDims);
+      });
     }
     const keep = options.logitsToKeep && this.info.hasLogitsToKeep ? Math.min(options.logitsToKeep, count) : 0;
     if (this.info.hasLogitsToKeep) feeds.num_logits_to_keep = new ort.Tensor('int64', BigInt64Array.of(BigInt(keep)), []);
@@ -109,7 +119,7 @@ export class DecodeSession {
     return {
       logits: logits.data as Float32Array,
       keptPositions: logits.dims[1] as number,
-      present: { batch, length: total, tensors: {}, owned: { buffer, ranges: appendSlots(ranges, at, count) } },
+      present: { batch, length: total, tensors: {}, owned: { buffer, ranges: appendSlots(ranges, at, count) }, ...(shared ? { shared } : {}) },
     };
   }
 

@@ -61,7 +61,7 @@ export class KvBuffer {
         }
       }
     }
-    this.filled = ranges.reduce((sum, [start, end]) => sum + end - start, 0);
+    this.filled = slotCount(ranges);
   }
 }
 
@@ -72,6 +72,11 @@ export type SlotRange = readonly [number, number];
 export interface OwnedKv {
   buffer: KvBuffer;
   ranges: readonly SlotRange[];
+}
+
+/** How many slots the ranges hold. */
+export function slotCount(ranges: readonly SlotRange[]): number {
+  return ranges.reduce((sum, [start, end]) => sum + end - start, 0);
 }
 
 /** The first `length` positions of a state's slots. */
