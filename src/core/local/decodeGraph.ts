@@ -21,7 +21,7 @@ export const NEW_KV_PREFIX = 'new';
  * `shared.N.key` / `shared.N.value`: K/V that every row of the batch attends to, batch 1
  * ([1, heads, slots, headDim], broadcast over the rows), in front of the rows' own past. N
  * samples of one prompt read the prompt's K/V once from here instead of from N copies; a step
- * without one feeds a single masked slot.
+ * without one feeds zero slots.
  */
 export const SHARED_KV_PREFIX = 'shared';
 
@@ -145,20 +145,21 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
       const pastType = (graph.input ?? []).find((v) => v.name === past)?.type;
       sharedInputs.push({ name: shared, type: pastType ? withDims(pastType, { 0: 1, 2: 'shared_sequence_length' }) : undefined });
       const fresh = part === 'key' ? newKey : newValue;
-      sequenceOnly ??= edit.int64([0, 0, 1, 0]);
-      // The export's own reads of the past's shape (e.g. the past length for the causal mask) now
-      // count the shared positions too: they sit in front of the past in every row's attention.
+      const alongSequence = (sequenceOnly ??= edit.int64([0, 0, 1, 0]));
+      // The past's shape with the shared positions added on the sequence axis: they sit in front
+      // of the past in every row's attention. Built once per input, on first use.
+      let pastWithShared: string | undefined;
+      const pastWithSharedShape = (): string => (pastWithShared ??= edit.op('Add', [edit.op('Shape', [past]), edit.op('Mul', [edit.op('Shape', [shared]), alongSequence])]));
+      // The export's own reads of the past's shape (e.g. the past length for the causal mask) count them too.
       for (const consumer of edit.consumers(past)) {
         if (consumer.opType !== 'Shape') continue;
-        const withShared = edit.op('Add', [edit.op('Shape', [past]), edit.op('Mul', [edit.op('Shape', [shared]), sequenceOnly])]);
-        edit.op('Identity', [sliceShape(edit, withShared, consumer)], [], consumer.output?.[0] as string);
+        edit.op('Identity', [sliceShape(edit, pastWithSharedShape(), consumer)], [], consumer.output?.[0] as string);
         removed.add(consumer);
       }
       for (const consumer of edit.consumers(present)) {
         if (consumer.opType === 'Shape') {
-          // present's shape = past's shape with the shared and the new tokens added on the sequence axis.
-          const added = edit.op('Add', [edit.op('Mul', [edit.op('Shape', [shared]), sequenceOnly]), edit.op('Mul', [edit.op('Shape', [fresh]), sequenceOnly])]);
-          const full = edit.op('Add', [edit.op('Shape', [past]), added]);
+          // present's shape = that, with the new tokens added on the sequence axis.
+          const full = edit.op('Add', [pastWithSharedShape(), edit.op('Mul', [edit.op('Shape', [fresh]), alongSequence])]);
           edit.op('Identity', [sliceShape(edit, full, consumer)], [], consumer.output?.[0] as string);
           removed.add(consumer);
         } else if (part === 'key' && consumer.opType === 'Transpose' && (attributeInts(consumer, 'perm') ?? []).join() === '0,1,3,2') {
