@@ -88,6 +88,8 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) throw new UsageError(`--${key} needs a${integer ? 'n integer' : ' number'}, got "${String(raw)}".`);
     return value;
   };
+  // --compare takes a model (hub id or folder) or, given as http(s)://…, a server.
+  const compareUrl = /^https?:\/\//iu.test(parsed.values.compare ?? '') ? parsed.values.compare : undefined;
   const values: CliValues = {
     json: parsed.values.json ?? false,
     bos: parsed.values.bos ?? false,
@@ -105,7 +107,7 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     cacheDir: parsed.values['cache-dir'] ?? process.env.LM_LENS_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'lm-lens'),
     offline: parsed.values.offline ?? process.env.LM_LENS_OFFLINE === '1',
     html: parsed.values.html,
-    compare: parsed.values.compare,
+    compare: compareUrl ? undefined : parsed.values.compare,
     language: parsed.values.language,
     file: name === 'report' && text !== '-' ? text : undefined,
     hubEndpoint: parsed.values['hub-endpoint'] ?? process.env.HF_ENDPOINT ?? '',
@@ -118,10 +120,7 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     return url ? { url, api: kind, model, apiKey: process.env.LM_LENS_API_KEY || undefined } : undefined;
   };
   values.server = server(parsed.values.server, parsed.values.api, parsed.values['server-model'], { url: '--server', api: '--api', model: '--server-model' });
-  // --compare takes a model (hub id or folder) or, given as http(s)://…, a server.
-  const compareUrl = /^https?:\/\//iu.test(parsed.values.compare ?? '') ? parsed.values.compare : undefined;
   values.compareServer = server(compareUrl, parsed.values['compare-api'], parsed.values['compare-model'], { url: '--compare', api: '--compare-api', model: '--compare-model' });
-  if (compareUrl) values.compare = undefined;
   const resolvedText = text === '-' ? readFileSync(0, 'utf8') : name === 'report' ? readDocument(text) : text;
   return { command: name as CommandName, text: resolvedText, values };
 }
