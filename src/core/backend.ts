@@ -6,26 +6,10 @@
  * backend cannot provide is `null`, never a guess.
  */
 import type { SamplingSettings } from './distribution';
-import type { CompletionOptions, CompletionStop } from './completion';
+import type { CompletionOptions } from './completion';
 import type { TokenSpan } from './tokenizer';
-
-export type BackendKind = 'local' | 'openai' | 'llama.cpp';
-
-export interface BackendCapabilities {
-  kind: BackendKind;
-  /** Most alternatives the backend returns per position (the whole vocabulary for `local`). */
-  maxTopK: number;
-  /** Whether next-token and per-token entropy can be computed (needs the whole distribution). */
-  entropy: boolean;
-  /** Whether raw logits are known (only the local engine has them; servers give log-probabilities). */
-  logits: boolean;
-  /** Whether every scored token's rank is known, even far outside the top-k. */
-  exactRank: boolean;
-  /** Whether the distribution after temperature / top-k / top-p can be shown for any settings. */
-  samplingView: boolean;
-  /** Whether the same seed gives the same samples. */
-  seededSampling: boolean;
-}
+import type { BackendCapabilities, BackendCompletion, BackendKind, BackendNextToken, BackendSequence } from '../shared/engineTypes';
+export type { BackendCapabilities, BackendCompletion, BackendGeneratedToken, BackendKind, BackendNextToken, BackendSampledToken, BackendSequence, BackendSequenceToken, BackendTopToken } from '../shared/engineTypes';
 
 export interface BackendInfo {
   kind: BackendKind;
@@ -45,31 +29,6 @@ export interface TokenizedText {
   texts: string[];
   /** UTF-16 spans in the text; a token inside a character covers the whole character. */
   spans: TokenSpan[];
-}
-
-export interface BackendTopToken {
-  /** null when a server reports tokens by text only. */
-  id: number | null;
-  text: string;
-  prob: number;
-  logprob: number;
-  logit: number | null;
-}
-
-export interface BackendSampledToken {
-  id: number | null;
-  text: string;
-  prob: number;
-}
-
-export interface BackendNextToken {
-  contextTokens: number;
-  contextIds: number[];
-  truncated: boolean;
-  entropy: number | null;
-  top: BackendTopToken[];
-  /** The distribution sampling draws from, when a transform is active; null if it cannot be known. */
-  sampling?: { entropy: number | null; keptTokens: number | null; top: BackendSampledToken[] } | null;
 }
 
 export interface NextTokenRequest extends SamplingSettings {
@@ -102,38 +61,6 @@ export interface ScoreRequest {
   onScores?: (scores: readonly BackendTokenScore[]) => void;
   /** Window stride for texts longer than the context (local only). */
   stride?: number;
-}
-
-export interface BackendGeneratedToken {
-  id: number | null;
-  text: string;
-  prob: number;
-  /** Probability under the distribution it was drawn from; null when the server cannot say. */
-  sampledProb: number | null;
-}
-
-export interface BackendCompletion {
-  text: string;
-  tokens: BackendGeneratedToken[];
-  stopReason: CompletionStop;
-  meanProb: number;
-  jointProb: number;
-}
-
-export interface BackendSequenceToken extends BackendGeneratedToken {
-  /** `sampledProb` over the N sequences' sum at this step (the notebook's `normed_gen_probs`). */
-  normedProb: number | null;
-}
-
-export interface BackendSequence {
-  text: string;
-  tokens: BackendSequenceToken[];
-  prob: number;
-  sampledProb: number | null;
-  logprob: number;
-  share: number | null;
-  normedProd: number | null;
-  stopReason: 'length' | 'eos' | 'stop';
 }
 
 export interface SampleRequest extends SamplingSettings {

@@ -4,6 +4,8 @@ import { LmLensError } from './errors';
 import { FLOAT, INT64, createCpuSession, encodeModel, graphNodes, intAttr, intsAttr, valueInfo } from './ortGraph';
 import { forEachLogitChunk, scoreWindows } from './scoring';
 import type { ReportSentenceInput } from './report';
+import type { ComparisonSummary } from '../shared/reportProtocol';
+export type { ComparisonSentence, ComparisonSummary } from '../shared/reportProtocol';
 
 /**
  * Binoculars' statistic (Hans et al., 2024) for two models over one text:
@@ -121,28 +123,6 @@ export async function compareText(a: Engine, b: Engine, text: string, options: O
     const span = spans[token.index - 1] ?? { start: text.length, end: text.length };
     return { ...token, start: span.start, end: span.end };
   });
-}
-
-export interface ComparisonSentence {
-  index: number;
-  lossA: number;
-  lossB: number;
-}
-
-export interface ComparisonSummary {
-  modelB: string;
-  /** Tokens compared: the text's (both models') for a local model; the server's tokens in the sentences for a server. */
-  tokens: number;
-  /** Mean −log p_A: the log-perplexity under A. */
-  lossA: number;
-  lossB: number;
-  /** Mean H(p_A, p_B): the log cross-perplexity; null when B is a server (see compareServer.ts). */
-  crossEntropy: number | null;
-  /** Binoculars' score: `lossA / crossEntropy`; low values mean text both models find typical of a model. Null with crossEntropy. */
-  ratio: number | null;
-  /** One line saying what the comparison could not compute, and why. */
-  note?: string;
-  sentences: ComparisonSentence[];
 }
 
 const mean = (values: readonly number[]): number => (values.length > 0 ? values.reduce((sum, value) => sum + value, 0) / values.length : Number.NaN);

@@ -2,6 +2,8 @@ import type { Engine } from './engine';
 import { generate, sampleContinuations } from './generation';
 import type { GeneratedToken } from './generation';
 import type { SamplingSettings } from './distribution';
+import type { CompletionStop } from '../shared/engineTypes';
+export type { CompletionStop } from '../shared/engineTypes';
 
 export interface CompletionOptions {
   maxNewTokens?: number;
@@ -11,8 +13,6 @@ export interface CompletionOptions {
   stopAtSentenceEnd?: boolean;
   signal?: AbortSignal;
 }
-
-export type CompletionStop = 'length' | 'eos' | 'newline' | 'sentence';
 
 export interface Completion {
   /** The text to insert after the prompt, cut by the stop rules. */

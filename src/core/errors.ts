@@ -1,46 +1,11 @@
+import type { LmLensErrorCode } from '../shared/errorCodes';
+export type { LmLensErrorCode } from '../shared/errorCodes';
+
 /**
  * Every failure a user can fix is an `LmLensError` with a stable code and a one-line message
  * that says what is wrong and which setting or action fixes it. The CLI prints `message`
  * on one line; the extension shows it with buttons chosen by `code`.
  */
-export type LmLensErrorCode =
-  | 'downloads-disabled'
-  | 'hub-unreachable'
-  | 'hub-not-found'
-  | 'folder-missing'
-  | 'file-missing'
-  | 'config-invalid'
-  | 'not-causal-lm'
-  | 'onnx-invalid'
-  | 'unknown-dtype'
-  | 'dtype-unavailable'
-  | 'vocab-mismatch'
-  | 'text-invalid'
-  | 'endpoint-invalid'
-  | 'proxy-auth'
-  | 'proxy-refused'
-  | 'tls-failed'
-  | 'hub-html'
-  | 'mirror-missing'
-  | 'disk-full'
-  | 'download-stalled'
-  | 'download-interrupted'
-  | 'download-corrupt'
-  | 'cache-corrupt'
-  | 'download-cancelled'
-  | 'cancelled'
-  | 'server-unreachable'
-  | 'server-timeout'
-  | 'server-auth'
-  | 'server-model'
-  | 'server-endpoint'
-  | 'server-refused'
-  | 'server-error'
-  | 'server-response'
-  | 'model-process'
-  | 'export-failed'
-  | 'internal';
-
 export class LmLensError extends Error {
   override readonly name = 'LmLensError';
 

@@ -3,7 +3,6 @@ import * as path from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
 import type { PreTrainedModel, PreTrainedTokenizer, ProgressInfo } from '@huggingface/transformers';
 import { ensureHubModel, modelCacheFolder } from './download/hubModel';
-import type { DownloadProgress } from './download/hubModel';
 import type { NetworkSettings } from './download/network';
 import { LmLensError, errorMessage } from './errors';
 import { fileDtype, onnxFileFor, parseDtype, parseModelConfig, resolveModelSource, validateModelFolder } from './modelSource';
@@ -13,12 +12,8 @@ import { GptTokenizer } from './tokenizer';
 import { openDecodePath } from './local/decodePath';
 import type { DecodeSession } from './local/decodeSession';
 import type { OwnedKv } from './local/ownedKv';
-
-export interface LoadProgress extends Partial<Omit<DownloadProgress, 'file'>> {
-  /** `download` while bytes arrive from the hub, `load` while onnxruntime builds the session. */
-  phase: 'download' | 'load';
-  file?: string;
-}
+import type { DecodePath, LoadProgress, ModelInfo } from '../shared/engineTypes';
+export type { DecodePath, LoadProgress, ModelInfo } from '../shared/engineTypes';
 
 export interface LoadOptions {
   /** Hub id (`Xenova/gpt2`) or a folder path; see `resolveModelSource`. */
@@ -48,29 +43,6 @@ export interface LoadOptions {
   network?: NetworkSettings;
   /** Cancels a download (its partial files are removed). */
   signal?: AbortSignal;
-}
-
-export type DecodePath = 'owned-kv' | 'export';
-
-export interface ModelInfo {
-  /** What the user asked for: hub id or absolute folder. */
-  id: string;
-  source: 'hub' | 'folder';
-  dtype: Dtype;
-  vocabSize: number;
-  contextSize: number;
-  layers: number;
-  heads: number;
-  headDim: number;
-  eosTokenId: number;
-  threads: number;
-  /** Whether the ONNX graph can skip the output projection for positions nobody reads. */
-  supportsLogitsToKeep: boolean;
-  /** Which graph runs forward passes (see LoadOptions.decodePath). */
-  decodePath: DecodePath;
-  /** Int8 MatMulNBits weights (LoadOptions.fastInt8): matrices replaced and the bytes a decode step reads for them. */
-  fastInt8?: { matrices: number; quantizedBytes: number; floatBytesReplaced: number };
-  loadMs: number;
 }
 
 /**

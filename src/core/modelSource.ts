@@ -3,9 +3,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LmLensError } from './errors';
 import { DEFAULT_MODEL } from '../shared/settings';
+import type { Dtype } from '../shared/engineTypes';
 
-/** Precisions a user can ask for, mapped to the file suffix transformers.js loads (`onnx/model{suffix}.onnx`). */
-export const DTYPE_SUFFIXES = {
+export type { Dtype } from '../shared/engineTypes';
+
+/** Each precision a user can ask for, mapped to the file suffix transformers.js loads (`onnx/model{suffix}.onnx`). */
+export const DTYPE_SUFFIXES: Readonly<Record<Dtype, string>> = {
   fp32: '',
   // Not a hub file: the fp32 export, its matrices quantised to int8 at load (see LoadOptions.fastInt8).
   'q8-fast': '',
@@ -16,9 +19,7 @@ export const DTYPE_SUFFIXES = {
   q4: '_q4',
   q4f16: '_q4f16',
   bnb4: '_bnb4',
-} as const;
-
-export type Dtype = keyof typeof DTYPE_SUFFIXES;
+};
 
 export function parseDtype(value: string): Dtype {
   if (Object.hasOwn(DTYPE_SUFFIXES, value)) return value as Dtype;

@@ -1,21 +1,14 @@
 import { Tensor } from '@huggingface/transformers';
 import { KvBuffer, capacityFor, firstSlots } from './local/ownedKv';
 import type { KvState } from './model';
+import type { PrefixCacheStats } from '../shared/engineTypes';
+export type { PrefixCacheStats } from '../shared/engineTypes';
 
 export interface CachedContext {
   ids: number[];
   kv: KvState;
   /** Logits after the last id, when known: a request for exactly `ids` then costs nothing. */
   lastLogits?: Float32Array;
-  bytes: number;
-}
-
-export interface PrefixCacheStats {
-  lookups: number;
-  hits: number;
-  reusedTokens: number;
-  computedTokens: number;
-  entries: number;
   bytes: number;
 }
 

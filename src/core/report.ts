@@ -9,6 +9,8 @@
  */
 import { LmLensError } from './errors';
 import type { SentenceScore } from './sentenceLoss';
+import type { DocumentReport, ReportMeta, ScatterPoint, SentencePoint } from '../shared/reportProtocol';
+export type { DocumentReport, Histogram, ReportMeta, ReportSummary, ScatterPoint, SentencePoint } from '../shared/reportProtocol';
 
 /** The per-token numbers the report reads (a subset of `ScoredToken`). */
 export interface ReportTokenInput {
@@ -37,64 +39,6 @@ export const MAX_SCATTER_POINTS = 2000;
 /** Sentence points a report sent to a view carries at most (a chart is a few hundred pixels wide). */
 export const MAX_SENTENCE_POINTS = 2000;
 export const SURPRISING_SENTENCES = 10;
-
-export interface Histogram {
-  /** Bin edges (`counts.length + 1` of them) or, for the rank buckets, none. */
-  edges: number[];
-  labels: string[];
-  counts: number[];
-}
-
-export interface SentencePoint {
-  index: number;
-  start: number;
-  end: number;
-  loss: number;
-  perplexity: number;
-  tokenCount: number;
-  /** The sentence's first characters, whitespace collapsed. */
-  preview: string;
-}
-
-export interface ScatterPoint {
-  surprisal: number;
-  entropy: number;
-  /** Offset of the token in the document, to reveal it. */
-  start: number;
-  end: number;
-}
-
-export interface ReportSummary {
-  tokens: number;
-  meanLoss: number;
-  perplexity: number;
-  /** Share of tokens per rank bucket, summing to 1 (empty document: zeros). */
-  bucketShares: number[];
-  meanEntropy: number;
-}
-
-export interface ReportMeta {
-  model: string;
-  dtype: string;
-  /** Characters in the document, scored or not. */
-  documentChars: number;
-  /** Whether every sentence has its scores (false while a re-score is running). */
-  complete: boolean;
-}
-
-export interface DocumentReport extends ReportMeta {
-  summary: ReportSummary;
-  /** Characters covered by scored sentences. */
-  scoredChars: number;
-  /** Scored sentences; `sentences` may hold fewer of them (see `thinSentences`). */
-  sentenceCount: number;
-  rankBuckets: Histogram;
-  fracHistogram: Histogram;
-  top10EntropyHistogram: Histogram;
-  sentences: SentencePoint[];
-  surprising: SentencePoint[];
-  scatter: { points: ScatterPoint[]; totalTokens: number };
-}
 
 /** One sentence's contribution, mergeable by addition. */
 interface SentencePart {

@@ -5,10 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ComparisonSummary } from './compare';
 import { LmLensError, errorMessage } from './errors';
 import { escapeHtml } from '../shared/format';
-import type { DocumentReport, ReportSentenceInput, ReportTokenInput } from './report';
+import type { ReportSentenceInput, ReportTokenInput } from './report';
+import type { ReportData } from '../shared/reportProtocol';
+export type { ReportData } from '../shared/reportProtocol';
 
 export interface ReportTokenRow {
   sentence: number;
@@ -25,11 +26,6 @@ export interface ReportTokenRow {
 
 /** Sentences with the token text the sentence-loss feature keeps. */
 export type ExportSentence = Omit<ReportSentenceInput, 'tokens'> & { tokens: ReadonlyArray<ReportTokenInput & { text: string }> };
-
-export interface ReportData {
-  report: DocumentReport;
-  comparison?: ComparisonSummary;
-}
 
 export function tokenRows(sentences: readonly ExportSentence[]): ReportTokenRow[] {
   return sentences.flatMap((sentence, index) =>

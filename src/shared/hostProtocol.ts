@@ -5,18 +5,23 @@
  * turns the cancellation into an `AbortSignal` that the engine checks at every step.
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
-import type { BackendCapabilities, BackendCompletion, BackendKind, BackendNextToken, BackendSequence } from '../core/backend';
-import type { NetworkSettings } from '../core/download/network';
-import type { LmLensErrorCode } from '../core/errors';
-import type { LoadProgress, ModelInfo } from '../core/model';
-import type { PrefixCacheStats } from '../core/prefixCache';
-import type { RemoteApi } from '../core/remote';
-import type { ComparisonSummary } from '../core/compare';
-import type { ReportData } from '../core/reportExport';
-import type { DocumentScore, SentenceScore } from '../core/sentenceLoss';
-import type { ExportFormat } from './reportProtocol';
+import type {
+  BackendCapabilities,
+  BackendCompletion,
+  BackendKind,
+  BackendNextToken,
+  BackendSequence,
+  LoadProgress,
+  ModelInfo,
+  NetworkSettings,
+  PrefixCacheStats,
+  RemoteApi,
+} from './engineTypes';
+import type { LmLensErrorCode } from './errorCodes';
+import type { ComparisonSummary, ExportFormat, ReportData } from './reportProtocol';
+import type { DocumentScore, SentenceScore } from './scoreTypes';
 
-export type { ScoredToken, SentenceScore, UnlikelyToken } from '../core/sentenceLoss';
+export type { ScoredToken, SentenceScore, UnlikelyToken } from './scoreTypes';
 
 /** Where and how to load the model; sent before the first request and whenever a setting changes. */
 export interface ModelSettings {

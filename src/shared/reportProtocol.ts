@@ -1,16 +1,96 @@
 /**
- * Messages between the document report's webview and the extension. The report's numbers are
- * the core's types (plain data); the webview only draws them.
+ * The document report as data: what the model process aggregates (src/core/report.ts,
+ * compare.ts build it) and answers, and the messages between the report's webview and the
+ * extension. Plain data; the webview only draws it.
  */
-import type { ComparisonSummary } from '../core/compare';
-import type { DocumentReport, Histogram, ScatterPoint, SentencePoint } from '../core/report';
 
-export type { ComparisonSummary, DocumentReport, Histogram, ScatterPoint, SentencePoint };
+export interface Histogram {
+  /** Bin edges (`counts.length + 1` of them) or, for the rank buckets, none. */
+  edges: number[];
+  labels: string[];
+  counts: number[];
+}
 
-export interface ReportViewData {
+export interface SentencePoint {
+  index: number;
+  start: number;
+  end: number;
+  loss: number;
+  perplexity: number;
+  tokenCount: number;
+  /** The sentence's first characters, whitespace collapsed. */
+  preview: string;
+}
+
+export interface ScatterPoint {
+  surprisal: number;
+  entropy: number;
+  /** Offset of the token in the document, to reveal it. */
+  start: number;
+  end: number;
+}
+
+export interface ReportSummary {
+  tokens: number;
+  meanLoss: number;
+  perplexity: number;
+  /** Share of tokens per rank bucket, summing to 1 (empty document: zeros). */
+  bucketShares: number[];
+  meanEntropy: number;
+}
+
+export interface ReportMeta {
+  model: string;
+  dtype: string;
+  /** Characters in the document, scored or not. */
+  documentChars: number;
+  /** Whether every sentence has its scores (false while a re-score is running). */
+  complete: boolean;
+}
+
+export interface DocumentReport extends ReportMeta {
+  summary: ReportSummary;
+  /** Characters covered by scored sentences. */
+  scoredChars: number;
+  /** Scored sentences; `sentences` may hold fewer of them (see `thinSentences`). */
+  sentenceCount: number;
+  rankBuckets: Histogram;
+  fracHistogram: Histogram;
+  top10EntropyHistogram: Histogram;
+  sentences: SentencePoint[];
+  surprising: SentencePoint[];
+  scatter: { points: ScatterPoint[]; totalTokens: number };
+}
+
+export interface ComparisonSentence {
+  index: number;
+  lossA: number;
+  lossB: number;
+}
+
+export interface ComparisonSummary {
+  modelB: string;
+  /** Tokens compared: the text's (both models') for a local model; the server's tokens in the sentences for a server. */
+  tokens: number;
+  /** Mean −log p_A: the log-perplexity under A. */
+  lossA: number;
+  lossB: number;
+  /** Mean H(p_A, p_B): the log cross-perplexity; null when B is a server (see compareServer.ts). */
+  crossEntropy: number | null;
+  /** Binoculars' score: `lossA / crossEntropy`; low values mean text both models find typical of a model. Null with crossEntropy. */
+  ratio: number | null;
+  /** One line saying what the comparison could not compute, and why. */
+  note?: string;
+  sentences: ComparisonSentence[];
+}
+
+export interface ReportData {
   report: DocumentReport;
   comparison?: ComparisonSummary;
 }
+
+/** What the report's webview draws: the report and, when one was computed, the comparison. */
+export type ReportViewData = ReportData;
 
 export type ExportFormat = 'html' | 'tokens-csv' | 'sentences-csv' | 'json';
 

@@ -10,21 +10,10 @@ import { DEFAULT_HUB_ENDPOINT, createDispatcher, describeNetworkError, isTransie
 import type { NetworkSettings } from './network';
 import { SpeedMeter } from './speed';
 import { modelCacheFolder } from './cacheFolder';
+import type { DownloadProgress } from '../../shared/engineTypes';
+export type { DownloadProgress } from '../../shared/engineTypes';
 
 export { modelCacheFolder, removeCachedModel } from './cacheFolder';
-
-export interface DownloadProgress {
-  file: string;
-  /** 1-based position of `file` among the files still to download. */
-  fileIndex: number;
-  fileCount: number;
-  loadedBytes: number;
-  totalBytes?: number;
-  bytesPerSecond?: number;
-  secondsLeft?: number;
-  /** Another process holds the model's lock and is downloading it. */
-  waiting?: boolean;
-}
 
 export interface HubModelRequest {
   model: string;

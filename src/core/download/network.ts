@@ -1,25 +1,11 @@
 import { EnvHttpProxyAgent } from 'undici';
 import type { Dispatcher } from 'undici';
 import { LmLensError } from '../errors';
+import type { NetworkSettings } from '../../shared/engineTypes';
+export type { NetworkSettings } from '../../shared/engineTypes';
 
 /** The Hugging Face hub; mirrors use the same URL layout. */
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
-
-/**
- * How the model process reaches the network. The extension passes VS Code's `http.proxy`,
- * `http.proxyStrictSSL` and `http.noProxy` down (the child process gets none of VS Code's
- * patched fetch); the CLI leaves them empty so `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` apply.
- */
-export interface NetworkSettings {
-  /** Hub or mirror base URL, with or without a trailing slash (empty: the hub). */
-  hubEndpoint?: string;
-  /** Proxy URL (may carry `user:password@`); empty: the environment's proxy variables. */
-  proxy?: string;
-  /** false accepts any TLS certificate (VS Code's `http.proxyStrictSSL`). */
-  strictSSL?: boolean;
-  /** Hosts that bypass the proxy (VS Code's `http.noProxy`); empty: `NO_PROXY`. */
-  noProxy?: string[];
-}
 
 /**
  * transformers.js joins host and path by string concatenation, so `https://mirror` without the

@@ -3,8 +3,9 @@ import { LmLensError } from '../errors';
 import { LlamaCppBackend } from './llamaCpp';
 import { OpenAiBackend } from './openai';
 import type { RemoteOptions } from './remoteBackend';
+import type { RemoteApi } from '../../shared/engineTypes';
+export type { RemoteApi } from '../../shared/engineTypes';
 
-export type RemoteApi = 'openai' | 'llama.cpp';
 export const REMOTE_APIS: readonly RemoteApi[] = ['openai', 'llama.cpp'];
 
 export function isRemoteApi(value: string): value is RemoteApi {
