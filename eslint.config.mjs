@@ -9,6 +9,10 @@ const coreMaths = {
   regex: '/core/(sentences|sentenceLoss|scoring|scoringHead|distribution|nextToken|sampling|generation|completion|model|engine|tokenizer|prefixCache|report|reportExport|compare)$',
   message: 'src/extension renders results: sentence splitting and model maths belong in the model process (src/host, src/core).',
 };
+// src/shared is the leaf every side stands on: one `../` leaves it (it has no subfolders).
+const sharedLeaf = { regex: '^\\.\\.(/|$)', message: 'src/shared is the leaf: it imports nothing else from src/ (define the type here; src/core may import it).' };
+// The window side may rebuild an LmLensError; the rest of src/core runs in the model process.
+const coreButErrors = { regex: '^(\\.\\./)+core/(?!errors$)', message: 'src/client talks to the model process; of src/core it uses only errors.' };
 const layer = (files, patterns) => [{ files, rules: { 'no-restricted-imports': ['error', { patterns }] } }];
 
 export default tseslint.config(
@@ -30,12 +34,14 @@ export default tseslint.config(
   },
   // Layer boundaries (CONTRIBUTING.md "Layers"): src/shared holds every contract more than one
   // side imports; the webview, the extension and the model process meet only there.
-  ...layer(['src/core/**/*.ts'], [noVscode, fromDir('extension'), fromDir('host'), fromDir('cli'), fromMedia]),
-  ...layer(['src/shared/**/*.ts'], [noVscode, fromDir('extension'), fromDir('host'), fromDir('cli'), fromMedia]),
-  ...layer(['src/host/**/*.ts'], [noVscode, fromDir('extension'), fromDir('cli'), fromMedia]),
-  ...layer(['src/cli/**/*.ts'], [noVscode, fromDir('extension'), fromDir('host'), fromMedia]),
-  ...layer(['media/**/*.ts'], [noVscode, { regex: '^\\.\\./src/(?!shared/)', message: 'media/ imports only src/shared/.' }]),
-  ...layer(['src/extension/**/*.ts'], [fromMedia, coreMaths]),
+  ...layer(['src/core/**/*.ts'], [noVscode, fromDir('extension'), fromDir('host'), fromDir('client'), fromDir('cli'), fromMedia]),
+  ...layer(['src/shared/**/*.ts'], [noVscode, sharedLeaf, fromMedia]),
+  // The model server and the window's side of it (as vscode-eslint's server and client) meet only in src/shared.
+  ...layer(['src/host/**/*.ts'], [noVscode, fromDir('extension'), fromDir('client'), fromDir('cli'), fromMedia]),
+  ...layer(['src/client/**/*.ts'], [noVscode, fromDir('extension'), fromDir('host'), fromDir('cli'), fromMedia, coreButErrors]),
+  ...layer(['src/cli/**/*.ts'], [noVscode, fromDir('extension'), fromDir('host'), fromDir('client'), fromMedia]),
+  ...layer(['media/**/*.ts'], [noVscode, { regex: '^(\\.\\./)+src/(?!shared/)', message: 'media/ imports only src/shared/.' }]),
+  ...layer(['src/extension/**/*.ts'], [fromMedia, coreMaths, { ...fromDir('host'), message: 'src/extension reaches the model process through src/client/.' }]),
   ...layer(['scripts/**/*.ts'], [{ regex: '^(\\.\\./)+test/', message: 'scripts/ must not depend on test/.' }]),
   {
     files: ['src/extension/**/*.ts'],

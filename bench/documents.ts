@@ -9,7 +9,7 @@ import { DocumentSync } from '../src/extension/documentSync';
 import type { SyncedDocument } from '../src/extension/documentSync';
 import { planDecorations } from '../src/extension/lossRanges';
 import { LossResults } from '../src/extension/lossResults';
-import { ModelClient } from '../src/host/client';
+import { ModelClient } from '../src/client/client';
 import { didChangeNotification, loadRequest, sentenceScoresNotification, statsRequest } from '../src/shared/hostProtocol';
 import type { SentenceScoresParams } from '../src/shared/hostProtocol';
 import { SETTINGS } from '../src/shared/settings';

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { ModelClient } from '../src/host/client';
+import { ModelClient } from '../src/client/client';
 import { completeRequest, loadRequest, nextTokenRequest, sampleRequest, scoreSentencesRequest, statsRequest } from '../src/shared/hostProtocol';
 import { LANGUAGE_ID, TYPED_WORDS, documentVariant, editLastSentence, keystrokes } from './prose';
 import type { BenchTexts } from './prose';
@@ -40,10 +40,10 @@ function newestSource(folder: string): number {
 /** Builds the bundles when dist/modelHost.js is missing or stale: W6/W7 must measure the code under test. */
 export function ensureHostScript(root: string, log: (line: string) => void): string {
   const script = join(root, 'dist', 'modelHost.js');
-  // The model process bundles src/host and src/core only.
-  const sources = Math.max(newestSource(join(root, 'src', 'core')), newestSource(join(root, 'src', 'host')));
+  // The model process bundles src/host, src/core and src/shared only.
+  const sources = Math.max(...['core', 'host', 'shared'].map((dir) => newestSource(join(root, 'src', dir))));
   if (!existsSync(script) || statSync(script).mtimeMs < sources) {
-    log('dist/modelHost.js is missing or older than src/core or src/host: running node esbuild.mjs');
+    log('dist/modelHost.js is missing or older than src/core, src/host or src/shared: running node esbuild.mjs');
     const build = spawnSync(process.execPath, ['esbuild.mjs'], { cwd: root, stdio: 'inherit' });
     if (build.status !== 0 || !existsSync(script)) throw new Error('node esbuild.mjs did not produce dist/modelHost.js');
   }

@@ -4,8 +4,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
-import { ModelClient } from '../src/host/client';
-import { processAlive as alive } from '../src/host/endpoint';
+import { ModelClient } from '../src/client/client';
+import { processAlive as alive } from '../src/shared/endpoint';
 import { scoreSentencesRequest, statsRequest } from '../src/shared/hostProtocol';
 import { ensureHostScript } from './host';
 import type { HostBench } from './host';

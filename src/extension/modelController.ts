@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { LmLensError, isCancelled } from '../core/errors';
-import { ModelClient } from '../host/client';
+import { ModelClient } from '../client/client';
 import { FeatureChannel } from './featureChannel';
 import type { ChannelStats } from './featureChannel';
 import type { ErrorData, HostStats, ModelSettings, ModelState } from '../shared/hostProtocol';

@@ -8,9 +8,9 @@ import type { Server, Socket } from 'node:net';
 import { unlink } from 'node:fs/promises';
 import { ResponseError, SocketMessageReader, SocketMessageWriter, createMessageConnection } from 'vscode-jsonrpc/node';
 import type { MessageConnection, NotificationType } from 'vscode-jsonrpc/node';
-import { acquireLock, PROTOCOL_VERSION, readToken, sameToken } from './endpoint';
-import type { Endpoint } from './endpoint';
-import { exitingNotification, helloRequest, HELLO_REFUSED, shutdownNotification } from './handshake';
+import { acquireLock, readToken, sameToken } from '../shared/endpoint';
+import type { Endpoint } from '../shared/endpoint';
+import { exitingNotification, helloRequest, HELLO_REFUSED, PROTOCOL_VERSION, shutdownNotification } from '../shared/handshake';
 
 /** A connected, authenticated window. */
 export interface Session {

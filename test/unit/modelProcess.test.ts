@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { isCancelled, LmLensError } from '../../src/core/errors';
-import { ModelClient } from '../../src/host/client';
+import { ModelClient } from '../../src/client/client';
 import { FeatureChannel } from '../../src/extension/featureChannel';
 import { PushWatchdog } from '../../src/extension/pushWatchdog';
 import { completeRequest, didOpenNotification, documentStatusNotification, focusNotification, nextTokenRequest, scoreSentencesRequest, sentenceScoresNotification, statsRequest } from '../../src/shared/hostProtocol';

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LmLensApi } from '../../../src/extension/extension';
 import type { PanelState, RowView } from '../../../src/shared/panelProtocol';
-import { ModelClient } from '../../../src/host/client';
+import { ModelClient } from '../../../src/client/client';
 import { nextTokenRequest } from '../../../src/shared/hostProtocol';
 import type { NextTokenResponse } from '../../../src/shared/hostProtocol';
 import { extensionId, sampleProse, testModelBEnvVar } from '../fixtures';

@@ -3,7 +3,7 @@
 // by one model process, and both must recover when it is killed.
 import * as assert from 'node:assert/strict';
 import type { LmLensApi } from '../../../src/extension/extension';
-import { processAlive as alive } from '../../../src/host/endpoint';
+import { processAlive as alive } from '../../../src/shared/endpoint';
 import { peerDir, tellPeer, waitForPeer } from '../peerChannel';
 import { lmLens, nextToken, waitUntil } from './management.test';
 

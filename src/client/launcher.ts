@@ -10,10 +10,10 @@ import type { Socket } from 'node:net';
 import { ResponseError, SocketMessageReader, SocketMessageWriter, createMessageConnection } from 'vscode-jsonrpc/node';
 import type { MessageConnection } from 'vscode-jsonrpc/node';
 import { LmLensError } from '../core/errors';
-import { buildIdOf, endpointFor, PROTOCOL_VERSION, readToken } from './endpoint';
-import type { Endpoint } from './endpoint';
-import { EXIT_ALREADY_RUNNING, helloRequest, HELLO_REFUSED, READY_LINE } from './handshake';
-import type { HelloResult } from './handshake';
+import { buildIdOf, endpointFor, readToken } from '../shared/endpoint';
+import type { Endpoint } from '../shared/endpoint';
+import { EXIT_ALREADY_RUNNING, helloRequest, HELLO_REFUSED, PROTOCOL_VERSION, READY_LINE } from '../shared/handshake';
+import type { HelloResult } from '../shared/handshake';
 
 export interface LaunchOptions {
   /** Path of the bundled model process (dist/modelHost.js). */

@@ -4,6 +4,9 @@
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
 
+/** Bumped whenever a message of the host protocol changes shape: client and server must agree. */
+export const PROTOCOL_VERSION = 1;
+
 export interface HelloParams {
   /** The content of the token file; a server drops a connection that offers anything else. */
   token: string;

@@ -8,9 +8,7 @@ import { createReadStream } from 'node:fs';
 import { chmod, link, lstat, mkdir, open, readFile, unlink, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-
-/** Bumped whenever a message of the host protocol changes shape: client and server must agree. */
-export const PROTOCOL_VERSION = 1;
+import { PROTOCOL_VERSION } from './handshake';
 
 export interface Endpoint {
   /** Socket path or pipe name the server listens on. */

@@ -6,7 +6,7 @@ import type { Event, MessageConnection, NotificationHandler, NotificationType, R
 import type { Socket } from 'node:net';
 import { CancelledError, LmLensError } from '../core/errors';
 import type { LmLensErrorCode } from '../core/errors';
-import { exitingNotification, shutdownNotification } from './handshake';
+import { exitingNotification, shutdownNotification } from '../shared/handshake';
 import { connectOrStart } from './launcher';
 import type { LaunchOptions } from './launcher';
 import { configureRequest, logNotification, stateNotification } from '../shared/hostProtocol';
