@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Backend } from '../core/backend';
 import type { LoadOptions } from '../core/model';
 import { LmLensError, errorMessage } from '../core/errors';
+import { defaultCacheDir } from '../core/download/cacheFolder';
 import { DEFAULT_MODEL } from '../shared/settings';
 import type { CliValues, ServerValues } from './commands';
 import { terminalProgress } from './progressBar';
@@ -104,7 +103,7 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     threads: number('threads', true),
     model: parsed.values.model ?? process.env.LM_LENS_MODEL ?? DEFAULT_MODEL,
     dtype: parsed.values.dtype ?? 'fp32',
-    cacheDir: parsed.values['cache-dir'] ?? process.env.LM_LENS_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'lm-lens'),
+    cacheDir: parsed.values['cache-dir'] ?? defaultCacheDir(),
     offline: parsed.values.offline ?? process.env.LM_LENS_OFFLINE === '1',
     html: parsed.values.html,
     compare: compareUrl ? undefined : parsed.values.compare,

@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
 import type { PreTrainedModel, PreTrainedTokenizer, ProgressInfo } from '@huggingface/transformers';
+import { defaultCacheDir } from './download/cacheFolder';
 import { ensureHubModel, modelCacheFolder } from './download/hubModel';
 import type { NetworkSettings } from './download/network';
 import { LmLensError, errorMessage } from './errors';
@@ -102,7 +103,8 @@ export class LanguageModel {
     env.allowLocalModels = true;
     env.allowRemoteModels = false;
     env.useFSCache = true;
-    const cacheDir = options.cacheDir ?? env.cacheDir ?? path.join(os.homedir(), '.cache', 'lm-lens');
+    // Not transformers.js's env.cacheDir: its default lies inside its own package.
+    const cacheDir = options.cacheDir ?? defaultCacheDir();
     env.cacheDir = cacheDir;
 
     const name = source.kind === 'folder' ? source.folder : source.id;
@@ -149,7 +151,7 @@ export class LanguageModel {
       if ((options.decodePath ?? 'owned-kv') === 'owned-kv') {
         const onnxFile = path.join(source.kind === 'folder' ? source.folder : modelCacheFolder(cacheDir, source.id), onnxFileFor(dtype));
         const weights = (options.fastInt8 || dtype === 'q8-fast') && fileDtype(dtype) === 'fp32' ? 'int8' : 'float';
-        decode = await openDecodePath(onnxFile, config, sessionOptions, log, weights);
+        decode = await openDecodePath(onnxFile, config, sessionOptions, log, cacheDir, weights);
       }
       if (!decode && dtype === 'q8-fast') log(`q8-fast needs the owned-KV decode path; ${where} runs in fp32 instead.`);
       if (!decode) model = await AutoModelForCausalLM.from_pretrained(name, { ...hubOptions, dtype: fileDtype(dtype), device: 'cpu', session_options: sessionOptions });

@@ -1,15 +1,14 @@
 // The owned-KV decode path (src/core/local) against the export's own graph and the float64
 // reference: same logits, losses, top-k and sampled probabilities; a fallback for exports it does
-// not recognise; a cached graph that follows the model file.
+// not recognise. Where the rewritten graph is cached: decodeCache.test.ts.
 import * as assert from 'node:assert/strict';
-import { copyFileSync, cpSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
 import { sampleContinuations } from '../../src/core/generation';
 import { kvForRows } from '../../src/core/prefixCache';
-import { decodeGraphPath } from '../../src/core/local/decodeFile';
 import type { KvState } from '../../src/core/model';
 import { nextTokenDistribution } from '../../src/core/nextToken';
 import { scoreIds } from '../../src/core/scoring';
@@ -155,7 +154,7 @@ for (const { name, shape } of SHAPES) {
   });
 }
 
-describe('owned-KV decode path: fallback and on-disk cache', function () {
+describe('owned-KV decode path: fallback', function () {
   const shape: TestModelShape = { layers: 2, dim: 64, heads: 4, seed: 1 };
   let work: string;
 
@@ -186,32 +185,6 @@ describe('owned-KV decode path: fallback and on-disk cache', function () {
       assert.deepEqual(result.top.map((entry) => entry.id), expected.map((entry) => entry.id));
     } finally {
       await engine.dispose();
-    }
-  });
-
-  it('caches the rewritten graph beside the model and rebuilds it when the model file changes', async () => {
-    const file = join(work, 'onnx', 'model.onnx');
-    const cached = decodeGraphPath(file);
-    const first = await loadEngine({ model: work, allowDownloads: false, threads: 1 });
-    await first.dispose();
-    const builtAt = statSync(cached).mtimeMs;
-    const second = await loadEngine({ model: work, allowDownloads: false, threads: 1 });
-    await second.dispose();
-    assert.equal(statSync(cached).mtimeMs, builtAt, 'an unchanged model reuses the cached graph');
-
-    // Same shape, other weights: a stale graph would point at the right offsets of the wrong bytes and still run.
-    copyFileSync(join(await ensureTestModel({ ...shape, seed: 4 }), 'onnx', 'model.onnx'), file);
-    const later = new Date(Date.now() + 5000);
-    utimesSync(file, later, later);
-    const third = await loadEngine({ model: work, allowDownloads: false, threads: 1 });
-    try {
-      assert.notEqual(statSync(cached).mtimeMs, builtAt, 'the graph was rebuilt');
-      const reference = await loadReference(work);
-      const result = await nextTokenDistribution(third, 'Alice is a', { top: 5 });
-      const expected = topK(reference.logits([44484, 318, 257])[2] as Float64Array, 5);
-      result.top.forEach((entry, i) => assert.ok(Math.abs(entry.prob - (expected[i]?.prob as number)) < TOLERANCE));
-    } finally {
-      await third.dispose();
     }
   });
 });

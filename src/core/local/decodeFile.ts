@@ -1,10 +1,13 @@
-// The rewritten decode graph on disk, beside the model file it was made from. Its weights are not
-// copied: every large initializer points at its bytes inside the original .onnx (ONNX external
-// data: location + offset + length), so the cached graph is a few hundred KB and later loads
-// skip the rewrite. A sidecar JSON records the source's size and modification time and the
-// rewrite's version; when either changes, the graph is rebuilt.
-import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+// The rewritten decode graph, cached in LM Lens's own cache folder (`<cacheDir>/.decode-graphs`),
+// never beside the model: the model's folder may be read-only, shared or under version control.
+// Its weights are not copied: every large initializer points at its bytes inside the original
+// .onnx (ONNX external data: location + offset + length, read relative to the model's folder,
+// which the session is told), so a cached graph is a few hundred KB and later loads skip the
+// rewrite. An entry is keyed by the model file's identity (real path, size, modification time)
+// and the rewrite's version: a changed model file gets a new rewrite, and the old entry goes.
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { onnx } from 'onnx-proto';
 import { rewriteForOwnedKv } from './decodeGraph';
 import type { DecodeGraphInfo, ModelDims } from './decodeGraph';
@@ -15,33 +18,60 @@ import type { Int8Summary } from './int8Weights';
 export const DECODE_GRAPH_VERSION = 5;
 /** Initializers smaller than this stay inline: shape constants are not worth a file read each. */
 const EXTERNAL_MIN_BYTES = 1024;
+/** Entries kept at most (a few hundred KB each, an int8 one the size of its int8 weights): least recently used go first. */
+export const MAX_DECODE_GRAPHS = 16;
+export const MAX_DECODE_BYTES = 1024 ** 3;
+const FOLDER = '.decode-graphs';
 
 /** `int8`: the weight matrices quantised to MatMulNBits (int8Weights.ts), stored in the cached graph. */
 export type DecodeWeights = 'float' | 'int8';
 
 export interface PreparedDecodeGraph {
-  file: string;
+  /** The rewritten graph; its external data lies in `dataFolder` (the model file's folder). */
+  bytes: Uint8Array;
+  dataFolder: string;
   info: DecodeGraphInfo;
   int8?: Int8Summary;
   /** Whether this load rewrote the graph (false: the cached one was still valid). */
   rebuilt: boolean;
+  /** The cached graph, or undefined when the cache folder could not hold it (the graph then lives in memory only). */
+  file?: string;
 }
 
 interface Stamp {
   version: number;
+  weights: DecodeWeights;
+  source: string;
   sourceSize: number;
   sourceMtimeMs: number;
   info: DecodeGraphInfo;
   int8?: Int8Summary;
 }
 
-export function decodeGraphPath(onnxFile: string, weights: DecodeWeights = 'float'): string {
-  return `${onnxFile.replace(/\.onnx$/u, '')}.lmlens-decode${weights === 'int8' ? '-int8' : ''}.onnx`;
+/** Where decode graphs of models loaded with this cache folder are kept (a hub id never starts with a dot). */
+export function decodeGraphFolder(cacheDir: string): string {
+  return join(cacheDir, FOLDER);
 }
 
-function stampOf(onnxFile: string): Omit<Stamp, 'info' | 'int8'> {
-  const stat = statSync(onnxFile);
-  return { version: DECODE_GRAPH_VERSION, sourceSize: stat.size, sourceMtimeMs: Math.floor(stat.mtimeMs) };
+function identityOf(onnxFile: string, weights: DecodeWeights): Omit<Stamp, 'info' | 'int8'> {
+  let source = resolve(onnxFile);
+  try {
+    source = realpathSync(source);
+  } catch {
+    // statSync below reports a missing file.
+  }
+  const stat = statSync(source);
+  return { version: DECODE_GRAPH_VERSION, weights, source, sourceSize: stat.size, sourceMtimeMs: Math.floor(stat.mtimeMs) };
+}
+
+/** The cached graph of `onnxFile` as it is now (path, size, mtime) under this rewrite version. */
+export function decodeGraphPath(cacheDir: string, onnxFile: string, weights: DecodeWeights = 'float'): string {
+  return entryPath(cacheDir, identityOf(onnxFile, weights));
+}
+
+function entryPath(cacheDir: string, identity: Omit<Stamp, 'info' | 'int8'>): string {
+  const key = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24);
+  return join(decodeGraphFolder(cacheDir), `${key}.onnx`);
 }
 
 function readStamp(file: string): Stamp | undefined {
@@ -86,37 +116,111 @@ function externalise(model: onnx.IModelProto, bytes: Buffer, location: string): 
   }
 }
 
-/**
- * The decode graph for `onnxFile`: the cached one when its stamp still matches, else a fresh
- * rewrite. Throws UnrecognisedExport when the export does not have the shape the rewrite needs,
- * or a file-system error when the folder cannot hold the cached graph.
- */
-export function prepareDecodeGraph(onnxFile: string, dims: ModelDims, weights: DecodeWeights = 'float'): PreparedDecodeGraph {
-  const file = decodeGraphPath(onnxFile, weights);
-  const stamp = stampOf(onnxFile);
-  const cached = readStamp(file);
-  if (
-    cached &&
-    existsSync(file) &&
-    cached.version === stamp.version &&
-    cached.sourceSize === stamp.sourceSize &&
-    cached.sourceMtimeMs === stamp.sourceMtimeMs
-  ) {
-    return { file, info: cached.info, int8: cached.int8, rebuilt: false };
+function readIfPresent(file: string): Buffer | undefined {
+  try {
+    return readFileSync(file);
+  } catch {
+    return undefined;
   }
-  const bytes = readWhole(onnxFile);
+}
+
+/** The stamp's mtime orders entries for pruning; a read-only cache folder just keeps its order. */
+function markUsed(file: string): void {
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    // Nothing to keep in order where nothing is written.
+  }
+}
+
+/** Removes the entry (its stamp first, so a reader never takes a stamp without its graph). */
+function removeEntry(file: string): void {
+  rmSync(`${file}.json`, { force: true });
+  rmSync(file, { force: true });
+}
+
+/**
+ * Bounds the folder: entries of a model file that has changed since (size or mtime) or is gone,
+ * of another rewrite version, and beyond the MAX_DECODE_GRAPHS (or MAX_DECODE_BYTES) most recently used are removed,
+ * as are graphs without a stamp and temporaries left by a killed process an hour on. Runs after a
+ * rewrite only, so an unchanged model's load reads no directory.
+ */
+function pruneEntries(folder: string, kept: string): void {
+  const names = readdirSync(folder);
+  const entries = names
+    .filter((name) => name.endsWith('.onnx.json'))
+    .map((name) => join(folder, name.slice(0, -'.json'.length)))
+    .filter((file) => file !== kept)
+    .map((file) => ({ file, stamp: readStamp(file), stat: statSync(file, { throwIfNoEntry: false }), usedMs: statSync(`${file}.json`, { throwIfNoEntry: false })?.mtimeMs ?? 0 }));
+  const live = entries.filter(({ file, stamp, stat }) => {
+    const source = stamp && statSync(stamp.source, { throwIfNoEntry: false });
+    const stale = !stamp || !stat || !source || stamp.version !== DECODE_GRAPH_VERSION || source.size !== stamp.sourceSize || Math.floor(source.mtimeMs) !== stamp.sourceMtimeMs;
+    if (stale) removeEntry(file);
+    return !stale;
+  });
+  live.sort((a, b) => b.usedMs - a.usedMs);
+  let bytes = statSync(kept).size;
+  live.forEach(({ file, stat }, index) => {
+    bytes += stat?.size ?? 0;
+    if (index + 1 >= MAX_DECODE_GRAPHS || bytes > MAX_DECODE_BYTES) removeEntry(file);
+  });
+  const anHourAgo = Date.now() - 3_600_000;
+  for (const name of names) {
+    const file = join(folder, name);
+    const orphan = name.includes('.tmp-') || (name.endsWith('.onnx') && !names.includes(`${name}.json`));
+    if (orphan && (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < anHourAgo) rmSync(file, { force: true });
+  }
+}
+
+/** Writes the entry (graph, then stamp) and prunes the folder; false when the cache folder cannot hold it. */
+function storeEntry(file: string, encoded: Uint8Array, stamp: Stamp): boolean {
+  const folder = dirname(file);
+  const temporary = join(folder, `.${basename(file)}.tmp-${process.pid}-${Date.now()}`);
+  try {
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(temporary, encoded);
+    renameSync(temporary, file);
+    writeFileSync(`${file}.json`, `${JSON.stringify(stamp)}\n`);
+    pruneEntries(folder, file);
+    return true;
+  } catch {
+    // A read-only or full cache folder costs the rewrite at every load, not the decode path; a
+    // failed prune (another process pruning at once) is retried by the next rewrite.
+    return existsSync(`${file}.json`);
+  } finally {
+    try {
+      rmSync(temporary, { force: true });
+    } catch {
+      // No folder to write in, so no temporary either.
+    }
+  }
+}
+
+/**
+ * The decode graph for `onnxFile`: the cached one when an entry for the file as it is now
+ * exists, else a fresh rewrite (cached when the folder allows). Throws UnrecognisedExport when
+ * the export does not have the shape the rewrite needs.
+ */
+export function prepareDecodeGraph(onnxFile: string, dims: ModelDims, cacheDir: string, weights: DecodeWeights = 'float'): PreparedDecodeGraph {
+  const identity = identityOf(onnxFile, weights);
+  const dataFolder = dirname(identity.source);
+  const file = entryPath(cacheDir, identity);
+  const cached = readStamp(file);
+  if (cached && cached.source === identity.source) {
+    // Absent when another process pruned it between the two reads: then it is rewritten.
+    const bytes = readIfPresent(file);
+    if (bytes) {
+      markUsed(`${file}.json`);
+      return { bytes, dataFolder, info: cached.info, int8: cached.int8, rebuilt: false, file };
+    }
+  }
+  const bytes = readWhole(identity.source);
   const model = onnx.ModelProto.decode(bytes);
   const info = rewriteForOwnedKv(model, dims);
   const int8 = weights === 'int8' ? quantizeMatMuls(model) : undefined;
-  externalise(model, bytes, basename(onnxFile));
+  externalise(model, bytes, basename(identity.source));
   const encoded = onnx.ModelProto.encode(model).finish();
-  const temporary = join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${Date.now()}`);
-  try {
-    writeFileSync(temporary, encoded);
-    renameSync(temporary, file);
-    writeFileSync(`${file}.json`, `${JSON.stringify({ ...stamp, info, int8 } satisfies Stamp)}\n`);
-  } finally {
-    rmSync(temporary, { force: true });
-  }
-  return { file, info, int8, rebuilt: true };
+  const stored = storeEntry(file, encoded, { ...identity, info, int8 });
+  return { bytes: encoded, dataFolder, info, int8, rebuilt: true, file: stored ? file : undefined };
 }

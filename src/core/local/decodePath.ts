@@ -8,11 +8,13 @@ import type { DecodeWeights } from './decodeFile';
 import { UnrecognisedExport } from './decodeGraph';
 import { DecodeSession } from './decodeSession';
 
+/** `cacheDir`: LM Lens's cache folder, which holds the rewritten graphs (see decodeFile.ts). */
 export async function openDecodePath(
   onnxFile: string | undefined,
   config: ModelConfig,
   sessionOptions: ort.InferenceSession.SessionOptions,
   log: (line: string) => void,
+  cacheDir: string,
   weights: DecodeWeights = 'float',
 ): Promise<DecodeSession | undefined> {
   if (!onnxFile || !existsSync(onnxFile)) {
@@ -21,10 +23,10 @@ export async function openDecodePath(
     return undefined;
   }
   try {
-    const prepared = prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize }, weights);
+    const prepared = prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize }, cacheDir, weights);
     const shape = { layers: prepared.info.layers, heads: config.heads, headDim: config.hiddenSize / config.heads, contextSize: config.contextSize };
     if (shape.layers !== config.layers) throw new Error(`the graph has ${shape.layers} layers of KV cache, config.json says ${config.layers}`);
-    return await DecodeSession.create(prepared.file, shape, { ...prepared.info, int8: prepared.int8 }, { ...sessionOptions, executionProviders: ['cpu'] });
+    return await DecodeSession.create(prepared.bytes, prepared.dataFolder, shape, { ...prepared.info, int8: prepared.int8 }, { ...sessionOptions, executionProviders: ['cpu'] });
   } catch (error) {
     // A file that does not parse is reported by the export path, in its own words: no second line for it here.
     const explained = error instanceof UnrecognisedExport || (error instanceof Error && 'code' in error);

@@ -40,8 +40,14 @@ export class DecodeSession {
     readonly info: DecodeGraphInfo,
   ) {}
 
-  static async create(file: string, shape: DecodeShape, info: DecodeGraphInfo, options: ort.InferenceSession.SessionOptions): Promise<DecodeSession> {
-    return new DecodeSession(await ort.InferenceSession.create(file, options), shape, info);
+  /**
+   * `graph` is the rewritten graph's bytes; its external data (the export's weights) is read from
+   * `dataFolder`, the model file's folder, wherever the graph itself was cached.
+   */
+  static async create(graph: Uint8Array, dataFolder: string, shape: DecodeShape, info: DecodeGraphInfo, options: ort.InferenceSession.SessionOptions): Promise<DecodeSession> {
+    const extra = (options.extra ?? {}) as { session?: Record<string, unknown> };
+    const withData = { ...options, extra: { ...extra, session: { ...extra.session, model_external_initializers_file_folder_path: dataFolder } } };
+    return new DecodeSession(await ort.InferenceSession.create(graph, withData), shape, info);
   }
 
   private newBuffer(batch: number, capacity: number): KvBuffer {
