@@ -42,6 +42,8 @@ export interface CliValues {
   /** Hub or mirror base URL (empty: the hub). */
   hubEndpoint?: string;
   redownload?: boolean;
+  /** Print the engine's notices on stderr (see notices.ts). */
+  verbose?: boolean;
 }
 
 /** Every command works on any backend and prints the same JSON; what a server cannot give is null. */

@@ -6,6 +6,7 @@ import { LmLensError, errorMessage } from '../core/errors';
 import { defaultCacheDir } from '../core/download/cacheFolder';
 import { DEFAULT_MODEL } from '../shared/settings';
 import type { CliValues, ServerValues } from './commands';
+import { noticeLog } from './notices';
 import { terminalProgress } from './progressBar';
 
 const COMMANDS = ['tokens', 'loss', 'next', 'sample', 'complete', 'sentences', 'report'] as const;
@@ -23,6 +24,7 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT 
   --redownload         delete the cached copy of a hub model and download it again
   --threads N          intra-op threads (0 = all cores)
   --json               machine-readable output
+  --verbose            also print notices on stderr (e.g. why the fast decode path is not used)
   loss:      --bos (prepend <|endoftext|> so the first token is scored) --stride N
   next:      --top K --temperature T --top-k K --top-p P --bos
   sample:    -n N --max-new-tokens T --seed S --temperature T --top-k K (default 50, as HF) --top-p P
@@ -69,6 +71,7 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
         server: { type: 'string' },
         api: { type: 'string' },
         'server-model': { type: 'string' },
+        verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -111,6 +114,7 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     file: name === 'report' && text !== '-' ? text : undefined,
     hubEndpoint: parsed.values['hub-endpoint'] ?? process.env.HF_ENDPOINT ?? '',
     redownload: parsed.values.redownload ?? false,
+    verbose: parsed.values.verbose ?? false,
   };
   const server = (url: string | undefined, api: string | undefined, model: string | undefined, flags: { url: string; api: string; model: string }): ServerValues | undefined => {
     if (!url && (api || model)) throw new UsageError(`${flags.api} and ${flags.model} need ${flags.url} URL.`);
@@ -183,6 +187,7 @@ async function openBackend(values: CliValues, onProgress: LoadOptions['onProgres
     threads: values.threads,
     network: { hubEndpoint: values.hubEndpoint },
     onProgress,
+    onLog: noticeLog(values.verbose ?? false),
   });
   return new LocalBackend(engine);
 }

@@ -17,6 +17,7 @@ import type { ComparisonSummary } from '../core/compare';
 import type { ReportSentenceInput } from '../core/report';
 import { createRemoteBackend } from '../core/remote';
 import type { CliValues, ServerValues } from './commands';
+import { noticeLog } from './notices';
 
 /** Which Markdown/LaTeX parts are prose depends on the language, as in the editor. */
 export function languageOfFile(file: string | undefined): string {
@@ -92,7 +93,7 @@ export async function reportCommand(backend: Backend, text: string, values: CliV
   const data: ReportData = { report };
   if (values.compareServer) data.comparison = await compareOnServer(values.compareServer, text, spans, sentences);
   if (values.compare) {
-    const other = await loadEngine({ model: values.compare, dtype: values.dtype, cacheDir: values.cacheDir, allowDownloads: !values.offline, threads: values.threads });
+    const other = await loadEngine({ model: values.compare, dtype: values.dtype, cacheDir: values.cacheDir, allowDownloads: !values.offline, threads: values.threads, onLog: noticeLog(values.verbose ?? false) });
     try {
       data.comparison = summarizeComparison(other.model.info.id, await compareText(engine, other, text), sentences);
     } finally {

@@ -73,6 +73,15 @@ export interface ForwardResult {
   present: KvState;
 }
 
+/**
+ * The model types transformers.js's AutoModelForCausalLM loads: its own table, so a type it adds
+ * is accepted without a change here. Should a release stop exposing the table, only GPT-2 is.
+ */
+export function causalModelType(modelType: string): boolean {
+  const mappings = (AutoModelForCausalLM as unknown as { MODEL_CLASS_MAPPINGS?: ReadonlyArray<ReadonlyMap<string, unknown>> }).MODEL_CLASS_MAPPINGS;
+  return mappings ? mappings.some((mapping) => mapping.has(modelType)) : modelType === 'gpt2';
+}
+
 export function resolveThreads(threads: number | undefined): number {
   return threads && threads > 0 ? Math.floor(threads) : Math.max(1, os.availableParallelism());
 }
@@ -109,7 +118,7 @@ export class LanguageModel {
 
     const name = source.kind === 'folder' ? source.folder : source.id;
     const where = source.kind === 'folder' ? source.folder : `hub model ${source.id}`;
-    let config: ModelConfig | undefined = source.kind === 'folder' ? validateModelFolder(source.folder, dtype) : undefined;
+    let config: ModelConfig | undefined = source.kind === 'folder' ? validateModelFolder(source.folder, dtype, causalModelType) : undefined;
     if (source.kind === 'hub') {
       await ensureHubModel({
         model: source.id,
@@ -144,7 +153,7 @@ export class LanguageModel {
       if (!config) {
         const { AutoConfig } = await import('@huggingface/transformers');
         const loaded = await AutoConfig.from_pretrained(name, hubOptions);
-        config = parseModelConfig(JSON.stringify(loaded), `config.json of ${where}`);
+        config = parseModelConfig(JSON.stringify(loaded), `config.json of ${where}`, causalModelType);
       }
       tokenizer = await AutoTokenizer.from_pretrained(name, hubOptions);
       options.onProgress?.({ phase: 'load', file: onnxFileFor(dtype) });

@@ -71,8 +71,14 @@ export interface ModelConfig {
   raw: Record<string, unknown>;
 }
 
+/**
+ * Whether transformers.js loads a `model_type` as a causal LM. It picks the model class by
+ * `model_type` alone, so `architectures` cannot vouch for a config whose type is another kind.
+ */
+export type CausalModelType = (modelType: string) => boolean;
+
 /** Reads and checks `config.json`: it must describe a decoder that predicts the next token. */
-export function parseModelConfig(text: string, where: string): ModelConfig {
+export function parseModelConfig(text: string, where: string, isCausalType: CausalModelType): ModelConfig {
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(text) as Record<string, unknown>;
@@ -84,11 +90,14 @@ export function parseModelConfig(text: string, where: string): ModelConfig {
   }
   const modelType = typeof raw.model_type === 'string' ? raw.model_type : '';
   const architectures = Array.isArray(raw.architectures) ? raw.architectures.map(String) : [];
-  const causal = modelType === 'gpt2' || architectures.some((name) => /(ForCausalLM|LMHeadModel)$/.test(name));
+  const claimsCausal = architectures.some((name) => /(ForCausalLM|LMHeadModel)$/.test(name));
+  const causal = modelType ? isCausalType(modelType) : claimsCausal;
   if (!causal) {
+    // BERT's BertLMHeadModel, say: the name sounds causal, but transformers.js would load a BERT.
+    const despite = modelType && claimsCausal ? ` (whatever its architectures say: the model type decides)` : '';
     throw new LmLensError(
       'not-causal-lm',
-      `${where} describes a "${modelType || 'unknown'}" model, not a causal language model like GPT-2. Set lmLens.model to a GPT-2 model (e.g. Xenova/gpt2).`,
+      `${where} describes a "${modelType || 'unknown'}" model, not a causal language model like GPT-2${despite}. Set lmLens.model (or --model) to a GPT-2 model (e.g. Xenova/gpt2).`,
     );
   }
   const number = (...keys: string[]): number | undefined => {
@@ -131,7 +140,7 @@ export function inspectModelFolder(folder: string, dtype: Dtype): FolderCheck {
 }
 
 /** Throws the one-line error a user can act on when a folder cannot hold a usable model. */
-export function validateModelFolder(folder: string, dtype: Dtype): ModelConfig {
+export function validateModelFolder(folder: string, dtype: Dtype, isCausalType: CausalModelType): ModelConfig {
   if (!existsSync(folder) || !statSync(folder).isDirectory()) {
     throw new LmLensError('folder-missing', `Model folder ${folder} does not exist. Set lmLens.model (or --model) to an existing folder or a hub id such as Xenova/gpt2.`);
   }
@@ -149,5 +158,5 @@ export function validateModelFolder(folder: string, dtype: Dtype): ModelConfig {
       `Model folder ${folder} is missing ${missing.join(', ')}. Add the missing file${missing.length > 1 ? 's' : ''} (a transformers.js export has them) or choose another folder with lmLens.model.`,
     );
   }
-  return parseModelConfig(readFileSync(path.join(folder, 'config.json'), 'utf8'), path.join(folder, 'config.json'));
+  return parseModelConfig(readFileSync(path.join(folder, 'config.json'), 'utf8'), path.join(folder, 'config.json'), isCausalType);
 }

@@ -1,9 +1,10 @@
 // The `lm-lens` CLI as a user runs it: exit codes, one-line errors, JSON contracts.
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BROKEN_ONNX, unrecognisedExport } from '../support/brokenOnnx';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
 interface CliResult {
@@ -140,17 +141,31 @@ describe('lm-lens CLI', function () {
     assertOneLineError(cli(['tokens', 'x', '--model', folder]), /missing tokenizer_config\.json/);
   });
 
-  it('a truncated model.onnx is reported as unreadable ONNX', () => {
-    const folder = brokenCopy('truncated-onnx', (dir) => {
-      const file = path.join(dir, 'onnx', 'model.onnx');
-      truncateSync(file, Math.floor(statSync(file).size / 3));
+  for (const [name, breakIt] of BROKEN_ONNX) {
+    it(`a ${name} model.onnx is one line on stderr, the real error (no notice about the decode path before it)`, () => {
+      const folder = brokenCopy(`${name}-onnx`, (dir) => breakIt(path.join(dir, 'onnx', 'model.onnx')));
+      assertOneLineError(cli(['next', 'x', '--model', folder]), /^lm-lens: .*model\.onnx is not a readable ONNX model/);
+      // Not even --verbose has a notice to give: a file that is no model is no export that "does not fit".
+      assertOneLineError(cli(['next', 'x', '--model', folder, '--verbose']), /^lm-lens: .*model\.onnx is not a readable ONNX model/);
     });
-    assertOneLineError(cli(['next', 'x', '--model', folder]), /model\.onnx is not a readable ONNX model/);
+  }
+
+  it('notices go to stderr only with --verbose: an export the decode path does not recognise still answers', () => {
+    const folder = brokenCopy('unrecognised-export', (dir) => unrecognisedExport(path.join(dir, 'onnx', 'model.onnx')));
+    const quiet = cli(['next', 'Alice is a', '--model', folder, '--json']);
+    assert.equal(quiet.status, 0, quiet.stderr);
+    assert.equal(quiet.stderr, '');
+    const verbose = cli(['next', 'Alice is a', '--model', folder, '--json', '--verbose']);
+    assert.equal(verbose.status, 0, verbose.stderr);
+    assert.deepEqual(JSON.parse(verbose.stdout), JSON.parse(quiet.stdout));
+    assert.match(verbose.stderr.trim(), /^LM Lens: .*does not fit the owned-KV decode path \(present\.0\.key is not Concat.*\); using the export's graph\.$/);
   });
 
-  it('config.json of a non-causal model is refused', () => {
+  it('config.json of a non-causal model is refused, even when its architectures name an LM head', () => {
     const folder = brokenCopy('bert-config', (dir) => writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'bert', architectures: ['BertForMaskedLM'] })));
     assertOneLineError(cli(['tokens', 'x', '--model', folder]), /not a causal language model/);
+    const headed = brokenCopy('bert-lm-head-config', (dir) => writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'bert', architectures: ['BertLMHeadModel'] })));
+    assertOneLineError(cli(['tokens', 'x', '--model', headed]), /"bert" model, not a causal language model.*the model type decides/);
   });
 
   it('an unknown or absent precision names what is available', () => {

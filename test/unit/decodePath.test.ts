@@ -2,9 +2,8 @@
 // reference: same logits, losses, top-k and sampled probabilities; a fallback for exports it does
 // not recognise. Where the rewritten graph is cached: decodeCache.test.ts.
 import * as assert from 'node:assert/strict';
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { onnx } from 'onnx-proto';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
 import { sampleContinuations } from '../../src/core/generation';
@@ -13,6 +12,7 @@ import type { KvState } from '../../src/core/model';
 import { nextTokenDistribution } from '../../src/core/nextToken';
 import { scoreIds } from '../../src/core/scoring';
 import { loadReference, logSoftmax, topK } from '../support/reference';
+import { unrecognisedExport } from '../support/brokenOnnx';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 import type { TestModelShape } from '../support/testModel';
 
@@ -166,13 +166,8 @@ describe('owned-KV decode path: fallback', function () {
   afterEach(() => rmSync(work, { recursive: true, force: true }));
 
   it('an export it does not recognise still loads on its own graph, with one log line', async () => {
-    const file = join(work, 'onnx', 'model.onnx');
-    const model = onnx.ModelProto.decode(readFileSync(file));
-    // present.0.key now comes from an Identity after the Concat: valid ONNX, but not the pattern.
-    const concat = model.graph?.node?.find((node) => node.output?.[0] === 'present.0.key') as onnx.INodeProto;
-    concat.output = ['concat_before_identity'];
-    model.graph?.node?.push({ opType: 'Identity', input: ['concat_before_identity'], output: ['present.0.key'] });
-    writeFileSync(file, onnx.ModelProto.encode(model).finish());
+    // Valid ONNX that runs, but not the pattern.
+    unrecognisedExport(join(work, 'onnx', 'model.onnx'));
     const lines: string[] = [];
     const engine = await loadEngine({ model: work, allowDownloads: false, threads: 1, onLog: (line) => lines.push(line) });
     try {

@@ -1,28 +1,21 @@
 // Bad models, odd documents and the no-network promise, against the real core and service.
 import * as assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
 import { LmLensError } from '../../src/core/errors';
+import { causalModelType } from '../../src/core/model';
 import type { LmLensErrorCode } from '../../src/core/errors';
 import { scoreSentences } from '../../src/core/sentenceLoss';
 import { nextTokenDistribution } from '../../src/core/nextToken';
 import { ModelService } from '../../src/host/modelService';
 import { MAX_TEXT_CHARS } from '../../src/shared/settings';
 import type { ModelState } from '../../src/shared/hostProtocol';
+import { BROKEN_ONNX, seededBytes } from '../support/brokenOnnx';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
-function seededBytes(length: number, seed: number): Buffer {
-  const bytes = Buffer.alloc(length);
-  let state = seed;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    bytes[i] = state >>> 24;
-  }
-  return bytes;
-}
 
 describe('faults: bad models', function () {
   let model: string;
@@ -71,11 +64,20 @@ describe('faults: bad models', function () {
     const folder = variant('bert', (dir) => writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'bert', architectures: ['BertModel'], vocab_size: 30522 })));
     await expectLoadError(folder, 'not-causal-lm', /not a causal language model/);
   });
-  for (const [name, breakIt] of [
-    ['zero-byte', (file: string) => writeFileSync(file, '')],
-    ['random-bytes', (file: string) => writeFileSync(file, seededBytes(4096, 7))],
-    ['truncated', (file: string) => truncateSync(file, Math.floor(statSync(file).size / 2))],
-  ] as const) {
+  it('a BERT config.json is refused even when its architectures name an LM head (transformers.js loads by model_type)', async () => {
+    for (const architecture of ['BertLMHeadModel', 'GPT2LMHeadModel']) {
+      const folder = variant(`bert-as-${architecture}`, (dir) => {
+        const config = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+        writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, model_type: 'bert', architectures: [architecture] }));
+      });
+      await expectLoadError(folder, 'not-causal-lm', /"bert" model, not a causal language model.*the model type decides.*--model/);
+    }
+  });
+  it('the model types taken for causal LMs are transformers.js’s own (AutoModelForCausalLM’s table)', () => {
+    for (const type of ['gpt2', 'llama', 'qwen2']) assert.equal(causalModelType(type), true, type);
+    for (const type of ['bert', 't5', 'vit', '']) assert.equal(causalModelType(type), false, type);
+  });
+  for (const [name, breakIt] of BROKEN_ONNX) {
     it(`a ${name} model.onnx`, async () => {
       const folder = variant(`onnx-${name}`, (dir) => breakIt(path.join(dir, 'onnx', 'model.onnx')));
       await expectLoadError(folder, 'onnx-invalid', /not a readable ONNX model/);

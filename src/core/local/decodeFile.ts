@@ -217,6 +217,9 @@ export function prepareDecodeGraph(onnxFile: string, dims: ModelDims, cacheDir: 
   }
   const bytes = readWhole(identity.source);
   const model = onnx.ModelProto.decode(bytes);
+  // An empty file decodes as an empty model: it is no export at all, and the export path says so
+  // in its own words (a notice that it "does not fit" would be a second, misleading line).
+  if (!model.graph?.node?.length) throw new Error(`${identity.source} holds no ONNX graph`);
   const info = rewriteForOwnedKv(model, dims);
   const int8 = weights === 'int8' ? quantizeMatMuls(model) : undefined;
   externalise(model, bytes, basename(identity.source));
