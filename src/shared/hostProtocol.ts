@@ -1,6 +1,8 @@
 /**
- * Every message between the extension (client) and the model process (server), typed.
- * Transport: vscode-jsonrpc over Node's IPC channel. Requests are cancellable with
+ * Every feature message between the window (src/client) and the model server (src/host), typed;
+ * the connection's lifecycle messages (hello, shutdown) are in handshake.ts. The types these
+ * messages carry are defined in src/shared too, so the wire format changes only here.
+ * Transport: vscode-jsonrpc over a local socket. Requests are cancellable with
  * `$/cancelRequest` (vscode-jsonrpc does that when the client's token fires); the server
  * turns the cancellation into an `AbortSignal` that the engine checks at every step.
  */
