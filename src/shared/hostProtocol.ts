@@ -14,6 +14,7 @@ import type { RemoteApi } from '../core/remote';
 import type { ComparisonSummary } from '../core/compare';
 import type { ReportData } from '../core/reportExport';
 import type { DocumentScore, SentenceScore } from '../core/sentenceLoss';
+import type { StopOptions } from '../core/stopRules';
 import type { ExportFormat } from './reportProtocol';
 
 export type { ScoredToken, SentenceScore, UnlikelyToken } from '../core/sentenceLoss';
@@ -93,6 +94,8 @@ export interface CompleteParams {
   alternatives: number;
   seed?: number;
   temperature?: number;
+  /** The stop rules' settings (`lmLens.inline.stopAt`, `minTokenProb`); their defaults when absent. */
+  stop?: Pick<StopOptions, 'stopAt' | 'minTokenProb'>;
 }
 
 export interface CompleteResponse {
