@@ -77,3 +77,16 @@ export function inverseEdit(args: BranchArgs): TextEdit {
 export function applyEdit(text: string, edit: TextEdit): string {
   return text.slice(0, edit.start) + edit.text + text.slice(edit.end);
 }
+
+// GPT-2's pre-tokenizer: no token crosses the boundaries of these pieces.
+const PRE_TOKEN = /'(?:s|t|re|ve|m|ll|d)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+/uy;
+
+/**
+ * Length of the word right after the cursor (`lineRest`: the rest of its line), as GPT-2 splits
+ * words: the first token after the cursor lies inside it, so the panel's *replace* puts a
+ * predicted token in place of the word that token begins. 0 where no word follows on the line.
+ */
+export function nextWordLength(lineRest: string): number {
+  PRE_TOKEN.lastIndex = 0;
+  return PRE_TOKEN.exec(lineRest)?.[0].length ?? 0;
+}

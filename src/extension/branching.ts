@@ -36,7 +36,9 @@ export class BranchingCommands implements vscode.Disposable {
       return false;
     }
     const { edit, cursor } = branchEdit(args);
-    const editor = await vscode.window.showTextDocument(document, { preserveFocus: false });
+    // In the column that already shows it: from the panel, the active column is the panel's.
+    const shown = vscode.window.visibleTextEditors.find((candidate) => candidate.document === document);
+    const editor = await vscode.window.showTextDocument(document, { viewColumn: shown?.viewColumn, preserveFocus: false });
     // Showing the editor may not change the text, but an extension could have: check once more right before writing.
     if (document.version !== args.version) {
       void vscode.window.showWarningMessage('LM Lens: the text changed since it was scored; nothing was replaced. Hover the token again.');

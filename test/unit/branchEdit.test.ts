@@ -5,7 +5,7 @@ import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
 import { scoreSentences } from '../../src/core/sentenceLoss';
 import type { SentenceScore } from '../../src/core/sentenceLoss';
-import { applyEdit, branchEdit, checkBranch, inverseEdit, isReplaceable, parseBranchArgs } from '../../src/extension/branchEdit';
+import { applyEdit, branchEdit, checkBranch, inverseEdit, isReplaceable, nextWordLength, parseBranchArgs } from '../../src/extension/branchEdit';
 import type { BranchArgs, DocumentNow } from '../../src/extension/branchEdit';
 import { buildSentenceHover } from '../../src/extension/lossHover';
 import { COMMANDS } from '../../src/shared/commands';
@@ -90,6 +90,22 @@ describe('branching from an alternative', () => {
     assert.equal(parseBranchArgs([{ ...good, start: -1 }]), undefined);
     assert.equal(parseBranchArgs([{ ...good, end: 12 }]), undefined);
     assert.equal(parseBranchArgs([{ ...good, replacement: 4 }]), undefined);
+  });
+
+  it('the panel replaces the word after the cursor, as GPT-2 splits words (no token crosses them), or inserts where none follows', () => {
+    assert.equal(nextWordLength(' rabbit ran'), ' rabbit'.length);
+    assert.equal(nextWordLength('bit ran'), 'bit'.length);
+    assert.equal(nextWordLength("'s hat"), 2);
+    assert.equal(nextWordLength(' 1865 was'), ' 1865'.length);
+    assert.equal(nextWordLength('!? Yes'), '!?'.length);
+    assert.equal(nextWordLength('  two spaces'), 0, 'GPT-2 gives the first space a token of its own');
+    assert.equal(nextWordLength(''), 0);
+    // Inserting is replacing nothing: the same checked edit, and its inverse removes the token again.
+    const args: BranchArgs = { uri: URI, version: 2, start: 5, end: 5, original: '', replacement: ' still' };
+    assert.deepEqual(checkBranch(args, documentNow(TEXT, 2)), { ok: true });
+    const inserted = applyEdit(TEXT, branchEdit(args).edit);
+    assert.equal(inserted, `Alice still${TEXT.slice(5)}`);
+    assert.equal(applyEdit(inserted, inverseEdit(args)), TEXT);
   });
 
   it('keeps a link intact whatever the token texts hold (parentheses, quotes, backticks)', () => {
