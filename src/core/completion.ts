@@ -2,7 +2,7 @@ import type { Engine } from './engine';
 import { generate, sampleContinuations } from './generation';
 import type { GeneratedToken } from './generation';
 import type { SamplingSettings } from './distribution';
-import { findStop, stopsAfter } from './stopRules';
+import { findStop, samplingStops, stopsAfter } from './stopRules';
 import type { StopOptions, StopReason } from './stopRules';
 
 export interface CompletionOptions extends StopOptions {
@@ -79,15 +79,16 @@ export async function completeSampled(
   prompt: number[],
   options: CompletionOptions & SamplingSettings & { n: number; seed?: number },
 ): Promise<Completion[]> {
+  const stops = samplingStops(options);
   const sequences = await sampleContinuations(engine, prompt, {
     ...options,
     maxNewTokens: options.maxNewTokens ?? 16,
-    stopAfter: stopRule(options),
+    stopAfter: stopRule(stops),
   });
   const seen = new Set<string>();
   const completions: Completion[] = [];
   for (const sequence of sequences) {
-    const completion = finishCompletion(sequence.tokens, engine.model.info.eosTokenId, sequence.stopReason, options);
+    const completion = finishCompletion(sequence.tokens, engine.model.info.eosTokenId, sequence.stopReason, stops);
     if (completion.text.trim() === '' || seen.has(completion.text)) continue;
     seen.add(completion.text);
     completions.push(completion);

@@ -98,6 +98,15 @@ export function findStop(tokens: readonly StopToken[], options: StopOptions = {}
   return candidates.reduce<StopCut>((best, cut) => (best.reason === undefined || cut.length < best.length ? cut : best), { length: text.length });
 }
 
+/**
+ * The rules for sampled alternatives (Alt+]): all but low confidence. A greedy token's probability
+ * is the model's top one, its confidence; a sampled token's is how unlikely the draw was, which
+ * is what the user asked for by sampling (with the rule, most alternatives ended at their first token).
+ */
+export function samplingStops<T extends StopOptions>(options: T): T {
+  return { ...options, minTokenProb: 0 };
+}
+
 /** For generators: whether the tokens so far already end the completion (the rest would be cut anyway). */
 export function stopsAfter(options: StopOptions): (tokens: readonly StopToken[]) => boolean {
   return (tokens) => findStop(tokens, options).reason !== undefined;

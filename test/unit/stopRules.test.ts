@@ -6,14 +6,17 @@ import * as assert from 'node:assert/strict';
 import type { BackendGeneratedToken, BackendNextToken, BackendSequence, BackendTokenScore, TokenizedText } from '../../src/core/backend';
 import { commands } from '../../src/cli/commands';
 import type { CliValues } from '../../src/cli/commands';
-import { finishCompletion } from '../../src/core/completion';
+import { completeSampled, finishCompletion } from '../../src/core/completion';
 import type { CompletionOptions } from '../../src/core/completion';
 import { RemoteBackend } from '../../src/core/remote/remoteBackend';
 import type { GreedyResult } from '../../src/core/remote/remoteBackend';
 import type { TopEntry } from '../../src/core/remote/common';
-import { findStop, repetitionStart } from '../../src/core/stopRules';
+import { findStop, repetitionStart, samplingStops } from '../../src/core/stopRules';
 import type { StopToken } from '../../src/core/stopRules';
 import { SETTINGS } from '../../src/shared/settings';
+import { loadEngine } from '../../src/core/engine';
+import { promptIds } from '../../src/core/nextToken';
+import { ensureTestModel } from '../support/testModel';
 
 const EOS = 50256;
 
@@ -165,6 +168,20 @@ describe('stop rules', () => {
     const tokens: StopToken[] = [{ id: 1, text: ' One', prob: SETTINGS['inline.minTokenProb'].default / 2 }];
     assert.equal(findStop(tokens).reason, SETTINGS['inline.minTokenProb'].default > 0 ? 'low-confidence' : undefined);
     assert.equal(findStop([{ id: 1, text: ' One.', prob: 1 }, { id: 2, text: ' Two', prob: 1 }]).reason, SETTINGS['inline.stopAt'].default === 'sentence' ? 'sentence' : undefined);
+  });
+
+  it('sampled alternatives (Alt+]) keep every rule but low confidence: a draw is unlikely by design', async () => {
+    assert.deepEqual(samplingStops({ stopAt: 'line', minTokenProb: 0.3 }), { stopAt: 'line', minTokenProb: 0 });
+    const engine = await loadEngine({ model: await ensureTestModel({ layers: 2, dim: 64, heads: 4, seed: 1 }), allowDownloads: false, threads: 1 });
+    try {
+      const min = 0.05;
+      const alternatives = await completeSampled(engine, promptIds(engine, 'Alice was beginning to get very'), { n: 3, seed: 1, temperature: 0.8, topK: 50, maxNewTokens: 16, minTokenProb: min });
+      assert.ok(alternatives.every((alternative) => alternative.stopReason !== 'low-confidence'));
+      assert.ok(alternatives.some((alternative) => alternative.tokens.some((token) => token.prob < min)), 'no sampled token was below the threshold: the check proves nothing');
+      for (const alternative of alternatives) assert.ok(!holdsRepetition(alternative.tokens), alternative.text);
+    } finally {
+      await engine.dispose();
+    }
   });
 
   it('lm-lens complete --json reports stopReason and the cut text', async () => {

@@ -110,17 +110,34 @@ describe('branching from an alternative', function () {
     await waitUntil('the continuation is the first ghost-text item', () => api.inline.stats.lastItems[0] === joinCompletion(prompt, reference.greedy.text), 30_000);
   });
 
-  it('accept-next-word takes the continuation’s first word into the document', async () => {
+  it('Alt+] (show next) cycles the continuation to a sampled alternative, which commit inserts', async () => {
+    const items = [...api.inline.stats.lastItems];
     const before = document.getText();
+    const cursor = document.offsetAt(vscode.window.activeTextEditor?.selection.active ?? new vscode.Position(0, 0));
+    await vscode.commands.executeCommand('editor.action.inlineSuggest.showNext');
+    await vscode.commands.executeCommand('editor.action.inlineSuggest.commit');
+    await waitUntil('an item is inserted', () => document.getText() !== before, 10_000);
+    const inserted = document.getText().slice(cursor, cursor + document.getText().length - before.length);
+    assert.ok(items.includes(inserted), `inserted ${JSON.stringify(inserted)}, items ${JSON.stringify(items)}`);
+    // The continuation was triggered explicitly, so sampled alternatives are there to cycle to.
+    assert.ok(items.length > 1, `only ${JSON.stringify(items)}`);
+    assert.notEqual(inserted, items[0], 'show next moved past the greedy item');
+    await vscode.commands.executeCommand('undo');
+    assert.equal(document.getText(), before);
+  });
+
+  it('accept-next-word takes the continuation’s first word into the document', async () => {
     const editor = vscode.window.activeTextEditor;
     assert.ok(editor && editor.document === document);
+    const before = document.getText();
     const cursor = document.offsetAt(editor.selection.active);
-    const suggestion = api.inline.stats.lastItems[0] ?? '';
+    const answered = api.inline.stats.modelRequests + api.inline.stats.cacheHits;
     await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
-    await waitUntil('the ghost text is back', () => api.inline.stats.pending === 0, 30_000);
+    await waitUntil('the ghost text is back', () => api.inline.stats.modelRequests + api.inline.stats.cacheHits > answered && api.inline.stats.pending === 0, 30_000);
+    const suggestion = api.inline.stats.lastItems[0] ?? '';
     await vscode.commands.executeCommand('editor.action.inlineSuggest.acceptNextWord');
     await waitUntil('a word of the suggestion is accepted', () => document.getText() !== before, 10_000);
     const inserted = document.getText().slice(cursor, cursor + document.getText().length - before.length);
-    assert.ok(inserted.length > 0 && suggestion.startsWith(inserted), `inserted ${JSON.stringify(inserted)} of ${JSON.stringify(suggestion)}`);
+    assert.ok(inserted.length > 0 && inserted.length <= suggestion.length && suggestion.startsWith(inserted), `inserted ${JSON.stringify(inserted)} of ${JSON.stringify(suggestion)}`);
   });
 });
