@@ -140,4 +140,31 @@ describe('branching from an alternative', function () {
     const inserted = document.getText().slice(cursor, cursor + document.getText().length - before.length);
     assert.ok(inserted.length > 0 && inserted.length <= suggestion.length && suggestion.startsWith(inserted), `inserted ${JSON.stringify(inserted)} of ${JSON.stringify(suggestion)}`);
   });
+
+  it('the panel’s ↪ puts a row’s token in place of the word after the cursor and continues from it; one undo restores', async () => {
+    const editor = await vscode.window.showTextDocument(document, vscode.ViewColumn.One);
+    const before = document.getText();
+    const at = before.indexOf(' tired');
+    assert.ok(at > 0);
+    editor.selection = new vscode.Selection(document.positionAt(at), document.positionAt(at));
+    try {
+      await vscode.commands.executeCommand(COMMANDS.showNextTokenProbabilities);
+      const cursor = editor.selection.active;
+      const state = await api.panelProbe.waitForRender((candidate) => !candidate.updating && candidate.prediction?.line === cursor.line + 1 && candidate.prediction.column === cursor.character + 1, 60_000);
+      const prediction = state.prediction;
+      assert.ok(prediction);
+      const index = prediction.rows.findIndex((row) => row.text !== ' tired' && row.text.trim() !== '' && !row.text.includes('\uFFFD'));
+      const token = prediction.rows[index]?.text ?? '';
+      const asked = api.inline.stats.modelRequests;
+      await api.panel.handleMessage({ type: 'insert', source: 'prediction', resultId: prediction.id, index, replace: true, continueAfter: true });
+      assert.equal(document.getText(), before.slice(0, at) + token + before.slice(at + ' tired'.length));
+      assert.equal(vscode.window.activeTextEditor?.document, document, 'the editor has the focus for the ghost text');
+      assert.equal(document.offsetAt(vscode.window.activeTextEditor.selection.active), at + token.length);
+      await waitUntil('VS Code asks for ghost text after the new token', () => api.inline.stats.modelRequests > asked && api.inline.stats.pending === 0, 60_000);
+      await vscode.commands.executeCommand('undo');
+      assert.equal(document.getText(), before, 'one undo restores the word');
+    } finally {
+      api.panel.close();
+    }
+  });
 });
