@@ -81,6 +81,10 @@ document.addEventListener('click', (event) => {
     case 'insert-prediction':
       if (state?.prediction) vscode.postMessage({ type: 'insert', source: 'prediction', resultId: state.prediction.id, index });
       break;
+    case 'replace-prediction':
+    case 'continue-prediction':
+      if (state?.prediction) vscode.postMessage({ type: 'insert', source: 'prediction', resultId: state.prediction.id, index, replace: true, continueAfter: target.dataset.action === 'continue-prediction' });
+      break;
     case 'insert-sample':
       if (state?.samples) vscode.postMessage({ type: 'insert', source: 'samples', resultId: state.samples.id, index });
       break;

@@ -107,7 +107,15 @@ function rowHtml(row: RowView, index: number, sampled: boolean): string {
   const bars = `<span class="bar raw" data-w="${row.prob}"></span>${sampled ? `<span class="bar sampled" data-w="${row.sampledProb ?? 0}"></span>` : ''}`;
   const percent = `<span>${formatProbability(row.prob)}</span>${sampled ? `<span class="sampled-value">${formatProbability(row.sampledProb ?? 0)}</span>` : ''}`;
   return `<button type="button" class="row" data-action="insert-prediction" data-index="${index}" data-focus="p${index}" aria-label="${escapeHtml(label)}" title="logit ${formatNumber(row.logit)}">
-<span class="rank">${index + 1}</span><span class="token"><code>${escapeHtml(tokenLabel(row.text))}</code></span><span class="num id">${row.id ?? '–'}</span><span class="bars">${bars}</span><span class="num pct">${percent}</span><span class="num logprob">${formatNumber(row.logprob)}</span></button>`;
+<span class="rank">${index + 1}</span><span class="token"><code>${escapeHtml(tokenLabel(row.text))}</code></span><span class="num id">${row.id ?? '–'}</span><span class="bars">${bars}</span><span class="num pct">${percent}</span><span class="num logprob">${formatNumber(row.logprob)}</span></button>${branchActions(row, index)}`;
+}
+
+/** Beside each row: put its token in place of the word after the cursor, and that then continued by ghost text. */
+function branchActions(row: RowView, index: number): string {
+  const token = escapeHtml(tokenLabel(row.text));
+  const button = (action: string, icon: string, label: string): string =>
+    `<button type="button" class="row-action" data-action="${action}" data-index="${index}" title="${label}" aria-label="${label}">${icon}</button>`;
+  return `<span class="row-actions">${button('replace-prediction', '⇄', `Replace the word after the cursor with “${token}” (insert it where no word follows)`)}${button('continue-prediction', '↪', `Replace the word after the cursor with “${token}” and continue with ghost text`)}</span>`;
 }
 
 function summary(prediction: PredictionView): string {
@@ -138,7 +146,7 @@ export function renderPrediction(state: PanelState): string {
     ? `<div class="chips" role="list" aria-label="Last context tokens">${prediction.tail.length < prediction.contextTokens ? '<span class="muted" aria-hidden="true">…</span>' : ''}${prediction.tail.map(contextChip).join('')}</div>`
     : '';
   const legend = sampled ? '<p class="legend"><span class="swatch raw"></span>model <span class="swatch sampled"></span>sampling distribution</p>' : '';
-  const head = `<div class="row head" aria-hidden="true"><span class="rank">#</span><span class="token">token</span><span class="num id">id</span><span class="bars"></span><span class="num pct">prob</span><span class="num logprob">log-prob</span></div>`;
+  const head = `<div class="row head" aria-hidden="true"><span class="rank">#</span><span class="token">token</span><span class="num id">id</span><span class="bars"></span><span class="num pct">prob</span><span class="num logprob">log-prob</span></div><span class="row-actions head" aria-hidden="true"></span>`;
   return `${summary(prediction)}${empty}${chips}${legend}<div class="table${sampled ? ' with-sampling' : ''}" role="group" aria-label="Next-token candidates, most likely first">${head}${prediction.rows.map((row, index) => rowHtml(row, index, sampled)).join('')}</div>`;
 }
 

@@ -4,6 +4,7 @@ import { scoreSentences } from '../core/sentenceLoss';
 import { scoreTextOn } from '../core/textScore';
 import { formatJointProbability, formatProbability, showWhitespace } from '../shared/format';
 import { reportCommand } from './report';
+import type { StopUnit } from '../core/stopRules';
 
 export interface ServerValues {
   url: string;
@@ -23,6 +24,9 @@ export interface CliValues {
   n?: number;
   maxNewTokens?: number;
   seed?: number;
+  /** complete: the stop rules' settings (their lmLens.inline.* defaults when absent). */
+  stopAt?: StopUnit;
+  minTokenProb?: number;
   threads?: number;
   model: string;
   dtype: string;
@@ -134,7 +138,7 @@ const sample: CliCommand = async (backend, text, values) => {
 };
 
 const complete: CliCommand = async (backend, text, values) => {
-  const completion = await backend.complete(await backend.promptIds(text), { maxNewTokens: values.maxNewTokens ?? 16 });
+  const completion = await backend.complete(await backend.promptIds(text), { maxNewTokens: values.maxNewTokens ?? 16, stopAt: values.stopAt, minTokenProb: values.minTokenProb });
   if (values.json) return json({ model: backend.info.model, ...completion });
   return `${quoted(completion.text)}\nstop: ${completion.stopReason}  mean prob ${formatProbability(completion.meanProb)}  joint prob ${formatJointProbability(completion.jointProb)}`;
 };

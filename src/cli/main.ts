@@ -4,7 +4,9 @@ import type { Backend } from '../core/backend';
 import type { LoadOptions } from '../core/model';
 import { LmLensError, errorMessage } from '../core/errors';
 import { defaultCacheDir } from '../core/download/cacheFolder';
-import { DEFAULT_MODEL } from '../shared/settings';
+import { DEFAULT_MODEL, SETTINGS } from '../shared/settings';
+import { STOP_UNITS } from '../core/stopRules';
+import type { StopUnit } from '../core/stopRules';
 import type { CliValues, ServerValues } from './commands';
 import { noticeLog } from './notices';
 import { terminalProgress } from './progressBar';
@@ -28,7 +30,8 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT 
   loss:      --bos (prepend <|endoftext|> so the first token is scored) --stride N
   next:      --top K --temperature T --top-k K --top-p P --bos
   sample:    -n N --max-new-tokens T --seed S --temperature T --top-k K (default 50, as HF) --top-p P
-  complete:  --max-new-tokens T
+  complete:  --max-new-tokens T --stop-at sentence|line|paragraph --min-token-prob P (defaults: lmLens.inline.*);
+             it also stops before a repeated token span; --json gives stopReason
   report:    --html OUT (self-contained page) --compare MODEL (second model: cross-perplexity) --language ID
              --compare URL [--compare-api A] [--compare-model NAME]: a server's model as the second
              (loss per sentence in its own tokens; no cross-perplexity; API key from LM_LENS_API_KEY)
@@ -63,6 +66,8 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
         n: { type: 'string', short: 'n' },
         'max-new-tokens': { type: 'string' },
         seed: { type: 'string' },
+        'stop-at': { type: 'string' },
+        'min-token-prob': { type: 'string' },
         html: { type: 'string' },
         compare: { type: 'string' },
         'compare-api': { type: 'string' },
@@ -90,6 +95,13 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) throw new UsageError(`--${key} needs a${integer ? 'n integer' : ' number'}, got "${String(raw)}".`);
     return value;
   };
+  const stopAt = parsed.values['stop-at'];
+  if (stopAt !== undefined && !(STOP_UNITS as readonly string[]).includes(stopAt)) throw new UsageError(`--stop-at must be ${STOP_UNITS.join(', ')}, got "${stopAt}".`);
+  const minTokenProb = number('min-token-prob', false);
+  const probLimits = SETTINGS['inline.minTokenProb'];
+  if (minTokenProb !== undefined && (minTokenProb < probLimits.minimum || minTokenProb > probLimits.maximum)) {
+    throw new UsageError(`--min-token-prob must lie between ${probLimits.minimum} and ${probLimits.maximum}, got ${minTokenProb}.`);
+  }
   // --compare takes a model (hub id or folder) or, given as http(s)://…, a server.
   const compareUrl = /^https?:\/\//iu.test(parsed.values.compare ?? '') ? parsed.values.compare : undefined;
   const values: CliValues = {
@@ -103,6 +115,8 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     n: number('n', true),
     maxNewTokens: number('max-new-tokens', true),
     seed: number('seed', true),
+    stopAt: stopAt as StopUnit | undefined,
+    minTokenProb,
     threads: number('threads', true),
     model: parsed.values.model ?? process.env.LM_LENS_MODEL ?? DEFAULT_MODEL,
     dtype: parsed.values.dtype ?? 'fp32',

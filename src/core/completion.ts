@@ -4,13 +4,11 @@ import type { GeneratedToken } from './generation';
 import type { SamplingSettings } from './distribution';
 import type { CompletionStop } from '../shared/engineTypes';
 export type { CompletionStop } from '../shared/engineTypes';
+import { findStop, samplingStops, stopsAfter } from './stopRules';
+import type { StopOptions } from './stopRules';
 
-export interface CompletionOptions {
+export interface CompletionOptions extends StopOptions {
   maxNewTokens?: number;
-  /** Stop at the first line break (default true). */
-  stopAtNewline?: boolean;
-  /** Stop after the first sentence end (default true). */
-  stopAtSentenceEnd?: boolean;
   signal?: AbortSignal;
 }
 
@@ -25,36 +23,9 @@ export interface Completion {
   jointProb: number;
 }
 
-// A sentence ends at . ! ? … (optionally closed by quotes or brackets) followed by a space or the end.
-const SENTENCE_END = /[.!?…]["'”’)\]]*(?=\s|$)/u;
-
-/**
- * Where the stop rules cut `text`: before the first line break, after the first sentence end
- * that follows some word. Returns the kept length and why it was cut.
- */
-export function applyStopRules(text: string, options: Pick<CompletionOptions, 'stopAtNewline' | 'stopAtSentenceEnd'> = {}): { length: number; reason?: 'newline' | 'sentence' } {
-  let cut: { length: number; reason?: 'newline' | 'sentence' } = { length: text.length };
-  if (options.stopAtNewline ?? true) {
-    const newline = text.search(/\r|\n/);
-    if (newline >= 0) cut = { length: newline, reason: 'newline' };
-  }
-  if (options.stopAtSentenceEnd ?? true) {
-    const head = text.slice(0, cut.length);
-    const firstWord = head.search(/\p{L}|\p{N}/u);
-    if (firstWord >= 0) {
-      const match = SENTENCE_END.exec(head.slice(firstWord));
-      if (match) {
-        const end = firstWord + match.index + match[0].length;
-        if (end < cut.length || (end === cut.length && cut.reason === undefined)) cut = { length: end, reason: 'sentence' };
-      }
-    }
-  }
-  return cut;
-}
-
-/** Whether the text generated so far already ends the completion (a line break, a sentence end). */
-export function stopRule(options: CompletionOptions): (tokens: ReadonlyArray<Pick<GeneratedToken, 'text'>>) => boolean {
-  return (tokens) => applyStopRules(tokens.map((token) => token.text).join(''), options).reason !== undefined;
+/** Whether the text generated so far already ends the completion (see stopRules.ts). */
+export function stopRule(options: CompletionOptions): (tokens: ReadonlyArray<Pick<GeneratedToken, 'text' | 'prob'> & { id: number | null }>) => boolean {
+  return stopsAfter(options);
 }
 
 /** Turns generated tokens into what an editor inserts: cut by the stop rules, with the tokens that remain. */
@@ -64,9 +35,10 @@ export function finishCompletion<T extends Pick<GeneratedToken, 'text' | 'prob'>
   fallbackReason: 'length' | 'eos' | 'stop',
   options: CompletionOptions,
 ): Omit<Completion, 'tokens'> & { tokens: T[] } {
-  const visible = tokens.filter((token) => token.id !== eosId);
+  const eosAt = tokens.findIndex((token) => token.id === eosId);
+  const visible = eosAt >= 0 ? tokens.slice(0, eosAt) : tokens;
   const full = visible.map((token) => token.text).join('');
-  const cut = applyStopRules(full, options);
+  const cut = findStop(visible, options);
   const text = full.slice(0, cut.length).replace(/\s+$/u, '');
   const kept: T[] = [];
   let consumed = 0;
@@ -79,7 +51,7 @@ export function finishCompletion<T extends Pick<GeneratedToken, 'text' | 'prob'>
   return {
     text,
     tokens: kept,
-    stopReason: cut.reason ?? (fallbackReason === 'eos' ? 'eos' : 'length'),
+    stopReason: cut.reason ?? (fallbackReason === 'eos' || eosAt >= 0 ? 'eos' : 'length'),
     meanProb: probs.length ? probs.reduce((a, b) => a + b, 0) / probs.length : 0,
     jointProb: probs.reduce((a, b) => a * b, 1),
   };
@@ -107,15 +79,16 @@ export async function completeSampled(
   prompt: number[],
   options: CompletionOptions & SamplingSettings & { n: number; seed?: number },
 ): Promise<Completion[]> {
+  const stops = samplingStops(options);
   const sequences = await sampleContinuations(engine, prompt, {
     ...options,
     maxNewTokens: options.maxNewTokens ?? 16,
-    stopAfter: stopRule(options),
+    stopAfter: stopRule(stops),
   });
   const seen = new Set<string>();
   const completions: Completion[] = [];
   for (const sequence of sequences) {
-    const completion = finishCompletion(sequence.tokens, engine.model.info.eosTokenId, sequence.stopReason, options);
+    const completion = finishCompletion(sequence.tokens, engine.model.info.eosTokenId, sequence.stopReason, stops);
     if (completion.text.trim() === '' || seen.has(completion.text)) continue;
     seen.add(completion.text);
     completions.push(completion);

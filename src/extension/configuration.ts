@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { SECTION, SETTINGS, clampSetting, settingId } from '../shared/settings';
 import type { SettingKey } from '../shared/settings';
+import type { StopUnit } from '../core/stopRules';
 
 export { SECTION } from '../shared/settings';
 
@@ -16,7 +17,7 @@ export interface LmLensConfig {
   backend: 'local' | 'openai' | 'llama.cpp';
   server: { url: string; model: string; timeoutSeconds: number };
   nextToken: { topK: number; temperature: number; topP: number; samplingTopK: number; debounceMs: number };
-  inline: { enabled: boolean; languages: string[]; maxNewTokens: number; debounceMs: number; alternatives: number };
+  inline: { enabled: boolean; languages: string[]; maxNewTokens: number; debounceMs: number; alternatives: number; stopAt: StopUnit; minTokenProb: number };
   loss: { enabled: boolean; languages: string[]; mode: 'sentence' | 'token'; thresholds: number[]; showAnnotation: boolean; maxDocumentChars: number };
 }
 
@@ -29,7 +30,7 @@ export function readConfig(): LmLensConfig {
     const value = config.get<unknown>(key);
     return typeof value === 'boolean' ? value : SETTINGS[key].default;
   };
-  const text = (key: 'model' | 'dtype' | 'cacheDir' | 'hubEndpoint' | 'loss.mode' | 'backend' | 'server.url' | 'server.model'): string => {
+  const text = (key: 'model' | 'dtype' | 'cacheDir' | 'hubEndpoint' | 'loss.mode' | 'backend' | 'server.url' | 'server.model' | 'inline.stopAt'): string => {
     const value = config.get<unknown>(key);
     const spec: { default: string; enum?: readonly string[] } = SETTINGS[key];
     if (typeof value !== 'string' || (spec.enum && !spec.enum.includes(value))) return spec.default;
@@ -63,6 +64,8 @@ export function readConfig(): LmLensConfig {
       maxNewTokens: num('inline.maxNewTokens'),
       debounceMs: num('inline.debounceMs'),
       alternatives: num('inline.alternatives'),
+      stopAt: text('inline.stopAt') as StopUnit,
+      minTokenProb: num('inline.minTokenProb'),
     },
     loss: {
       enabled: bool('loss.enabled'),

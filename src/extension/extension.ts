@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { BranchingCommands } from './branching';
 import { InlineCompletionsFeature } from './inlineCompletions';
 import { SentenceLossFeature } from './lossDecorations';
 import type { LossProbe } from './lossProbe';
@@ -22,6 +23,8 @@ export interface LmLensApi {
   modelProbe: ModelProbe;
   /** What the document report sent to its webview and saved, and doors that stand in for the user. */
   report: ReportProbe;
+  /** Replace a token with an alternative (and continue): the hover's and the panel's actions. */
+  branching: BranchingCommands;
 }
 
 export function activate(context: vscode.ExtensionContext): LmLensApi {
@@ -40,8 +43,9 @@ export function activate(context: vscode.ExtensionContext): LmLensApi {
     panelProbe: new PanelProbe(panel.onDidRender, panel.onDidClose),
     modelProbe,
     report: report.probe,
+    branching: new BranchingCommands(),
   };
-  context.subscriptions.push(log, model, modelProbe, api.management, panel, api.panelProbe, api.inline, loss, report);
+  context.subscriptions.push(log, model, modelProbe, api.management, panel, api.panelProbe, api.inline, loss, report, api.branching);
   log.info(`LM Lens ${String(context.extension.packageJSON.version)} activated`);
   return api;
 }

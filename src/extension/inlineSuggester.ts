@@ -6,6 +6,7 @@ import { CompletionCache, joinCompletion } from '../core/completionCache';
 import type { LookupOptions } from '../core/completionCache';
 import { isCancelled } from '../core/errors';
 import type { CompleteParams, CompleteResponse } from '../shared/hostProtocol';
+import type { StopUnit } from '../core/stopRules';
 import { autoTriggerBlock, isStale } from './inlineRules';
 import type { DocumentPoint } from './inlineRules';
 
@@ -37,6 +38,9 @@ export interface SuggesterSettings {
   /** Sampled alternatives for explicit requests (typing asks for the greedy completion alone). */
   alternatives: number;
   debounceMs: number;
+  /** The stop rules' settings, sent with every request. */
+  stopAt: StopUnit;
+  minTokenProb: number;
 }
 
 /** Sends one completion request; rejects with CancelledError when `signal` aborts or a newer request supersedes it. */
@@ -133,7 +137,7 @@ export class InlineSuggester {
     let response: CompleteResponse;
     try {
       this.stats.modelRequests++;
-      response = await this.send({ text: prompt, maxNewTokens: settings.maxNewTokens, alternatives }, signal);
+      response = await this.send({ text: prompt, maxNewTokens: settings.maxNewTokens, alternatives, stop: { stopAt: settings.stopAt, minTokenProb: settings.minTokenProb } }, signal);
     } catch (error) {
       if (isCancelled(error)) return this.cancelled();
       this.stats.errors++;

@@ -330,7 +330,7 @@ export class SentenceLossFeature implements vscode.Disposable {
     const token = mode === 'token' ? tokenAt(text, sentence.tokens, offset) : undefined;
     const thresholds = this.config.thresholds;
     const engineNote = scoringNote(this.model.state);
-    const content = buildSentenceHover({ sentence, band: bandOf(sentence.loss, thresholds), thresholds, mode, token, uri: document.uri.toString(), engineNote });
+    const content = buildSentenceHover({ sentence, band: bandOf(sentence.loss, thresholds), thresholds, mode, token, uri: document.uri.toString(), engineNote, version: document.version });
     const markdown = new vscode.MarkdownString(content.markdown);
     markdown.isTrusted = { enabledCommands: content.enabledCommands };
     // For the theme-coloured swatches only (see swatchHtml).

@@ -2,7 +2,9 @@
  * The sentence-loss hover and the loss commands' messages, built as plain strings from named
  * options (no `vscode` import): the adapter only wraps them, and unit tests read them whole.
  */
-import type { ScoredToken, SentenceScore } from '../shared/hostProtocol';
+import type { ScoredToken, SentenceScore, UnlikelyToken } from '../shared/hostProtocol';
+import { isReplaceable } from './branchEdit';
+import type { BranchArgs } from './branchEdit';
 import { formatLoss, formatPerplexity, formatProbability, formatRank, showWhitespace } from '../shared/format';
 import { GLTR_BUCKETS, SENTENCE_BANDS, bandLegend, gltrBucketOf, gltrLegend } from './lossBands';
 import type { GltrBucket, LegendEntry, Swatch } from './lossBands';
@@ -26,6 +28,8 @@ export interface SentenceHoverOptions {
   uri: string;
   /** What the engine that scored it could not give (a server), one line. */
   engineNote?: string;
+  /** The document version the scores belong to: with it, every alternative gets *replace* links. */
+  version?: number;
 }
 
 export interface HoverContent {
@@ -56,9 +60,10 @@ export function buildSentenceHover(options: SentenceHoverOptions): HoverContent 
   if (sentence.leastLikely.length > 0) {
     lines.push('Least likely tokens (probability · rank · the model’s top choices there):', '');
     for (const token of sentence.leastLikely) {
-      const alternatives = token.alternatives.map((alt) => `${codeSpan(showWhitespace(alt.text))} ${formatProbability(alt.prob)}`).join(', ');
+      const alternatives = token.alternatives.map((alt) => alternativeText(token, alt, options)).join(', ');
       lines.push(`- ${codeSpan(showWhitespace(token.text))} ${formatProbability(token.prob)} · ${formatRank(token.rank)}${alternatives ? ` · ${alternatives}` : ''}`);
     }
+    if (branchable(options)) lines.push('', 'Click an alternative to put it in place of the token; ↪ also continues from it with ghost text. One undo restores the text.');
     lines.push('');
   }
 
@@ -76,7 +81,24 @@ export function buildSentenceHover(options: SentenceHoverOptions): HoverContent 
       commandLink('Document report', COMMANDS.showDocumentReport, [{ uri: options.uri }], 'Histograms and the loss of every sentence of this document'),
     ].join(' · '),
   );
-  return { markdown: lines.join('\n'), enabledCommands: [COMMANDS.showNextTokenProbabilities, COMMANDS.scoreSelection, COMMANDS.showDocumentReport] };
+  const branching = branchable(options) ? [COMMANDS.replaceToken, COMMANDS.replaceTokenAndContinue] : [];
+  return { markdown: lines.join('\n'), enabledCommands: [COMMANDS.showNextTokenProbabilities, COMMANDS.scoreSelection, COMMANDS.showDocumentReport, ...branching] };
+}
+
+function branchable(options: SentenceHoverOptions): boolean {
+  return options.version !== undefined && options.sentence.leastLikely.some((token) => token.alternatives.some((alt) => isReplaceable(token.text, alt.text)));
+}
+
+/** An alternative with its probability; with a document version, as *replace* and *replace and continue* links. */
+function alternativeText(token: UnlikelyToken, alt: UnlikelyToken['alternatives'][number], options: SentenceHoverOptions): string {
+  const shown = codeSpan(showWhitespace(alt.text));
+  const prob = formatProbability(alt.prob);
+  if (options.version === undefined || !isReplaceable(token.text, alt.text)) return `${shown} ${prob}`;
+  const args: BranchArgs = { uri: options.uri, version: options.version, start: token.start, end: token.end, original: token.text, replacement: alt.text };
+  // Link titles sit inside "…": the token texts there are shown, never raw quotes or line breaks.
+  const title = (text: string): string => showWhitespace(text).replace(/["\\]/g, "'");
+  const what = `${title(token.text)} → ${title(alt.text)}`;
+  return `${commandLink(shown, COMMANDS.replaceToken, [args], `Replace ${what}`)} ${prob} ${commandLink('↪', COMMANDS.replaceTokenAndContinue, [args], `Replace ${what} and continue with ghost text`)}`;
 }
 
 /**
@@ -146,7 +168,8 @@ export function codeSpan(text: string): string {
   return `${fence}${pad}${text}${pad}${fence}`;
 }
 
+/** `label` is Markdown already (a code span). Args travel URI-encoded, parentheses too, so no token text in them can end the link. */
 function commandLink(label: string, command: string, args: unknown[] | undefined, title: string): string {
-  const query = args ? `?${encodeURIComponent(JSON.stringify(args))}` : '';
+  const query = args ? `?${encodeURIComponent(JSON.stringify(args)).replace(/\(/g, '%28').replace(/\)/g, '%29')}` : '';
   return `[${label}](command:${command}${query} "${title}")`;
 }

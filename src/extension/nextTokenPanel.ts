@@ -12,6 +12,8 @@ import { SETTINGS } from '../shared/settings';
 import { CONTROL_LIMITS, CONTROL_SETTINGS, DEFAULT_SAMPLE_OPTIONS, PANEL_VIEW_TYPE, SAMPLE_LIMITS, mergeLimited, modelStatus, parseWebviewMessage, predictionView, samplesView, samplingParams } from '../shared/panelProtocol';
 import type { CopyFormat, ExtensionMessage, ModelStatusView, PanelControls, PanelState, WebviewMessage } from '../shared/panelProtocol';
 import { COMMANDS } from '../shared/commands';
+import { nextWordLength } from './branchEdit';
+import type { BranchArgs } from './branchEdit';
 
 const TAIL_TOKENS = 12;
 
@@ -286,11 +288,22 @@ export class NextTokenPanelController implements vscode.Disposable {
           : undefined;
     if (text === undefined) return;
     const position = editor.selection.active;
+    if (message.source === 'prediction' && (message.replace || message.continueAfter)) return this.branch(editor, position, text, message.continueAfter === true);
     if (!(await editor.edit((edit) => edit.insert(position, text)))) return;
     // Put the cursor after the insertion, so the next prediction continues from there.
     const end = editor.document.positionAt(editor.document.offsetAt(position) + text.length);
     editor.selection = new vscode.Selection(end, end);
     editor.revealRange(new vscode.Range(end, end));
+  }
+
+  /** *Replace* (and *continue*) from a row: through the hover's commands, so the same checks and the one undo apply. */
+  private async branch(editor: vscode.TextEditor, position: vscode.Position, token: string, continueAfter: boolean): Promise<void> {
+    const { document } = editor;
+    const start = document.offsetAt(position);
+    const lineRest = document.lineAt(position.line).text.slice(position.character);
+    const original = lineRest.slice(0, nextWordLength(lineRest));
+    const args: BranchArgs = { uri: document.uri.toString(), version: document.version, start, end: start + original.length, original, replacement: token };
+    await vscode.commands.executeCommand(continueAfter ? COMMANDS.replaceTokenAndContinue : COMMANDS.replaceToken, args);
   }
 
   private async sample(): Promise<void> {

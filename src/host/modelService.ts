@@ -219,10 +219,10 @@ export class ModelService {
     const started = performance.now();
     const engine = await this.ready();
     const prompt = promptIds(engine, checkText(params.text));
-    const greedy = await completeGreedy(engine, prompt, { maxNewTokens: params.maxNewTokens, signal });
+    const greedy = await completeGreedy(engine, prompt, { maxNewTokens: params.maxNewTokens, signal, ...params.stop });
     const alternatives =
       params.alternatives > 0
-        ? (await completeSampled(engine, prompt, { n: params.alternatives, maxNewTokens: params.maxNewTokens, seed: params.seed, temperature: params.temperature ?? 0.8, topK: 50, signal })).filter(
+        ? (await completeSampled(engine, prompt, { n: params.alternatives, maxNewTokens: params.maxNewTokens, seed: params.seed, temperature: params.temperature ?? 0.8, topK: 50, signal, ...params.stop })).filter(
             (alternative) => alternative.text !== greedy.text,
           )
         : [];

@@ -1,6 +1,7 @@
 import type { Backend } from '../core/backend';
 import { degradations, isSamplingActive } from '../core/backend';
 import { finishCompletion } from '../core/completion';
+import { samplingStops } from '../core/stopRules';
 import { scoreSentences } from '../core/sentenceLoss';
 import { scoreTextOn } from '../core/textScore';
 import type {
@@ -56,14 +57,14 @@ export class RemoteService {
   async complete(params: CompleteParams, text: string, signal: AbortSignal): Promise<CompleteResponse> {
     const started = performance.now();
     const prompt = await this.backend.promptIds(text, false, signal);
-    const greedy = await this.backend.complete(prompt, { maxNewTokens: params.maxNewTokens, signal });
+    const greedy = await this.backend.complete(prompt, { maxNewTokens: params.maxNewTokens, signal, ...params.stop });
     const alternatives = [];
     if (params.alternatives > 0) {
       const eos = this.backend.info.startTokenId ?? -1;
       const sequences = await this.backend.sample(prompt, { n: params.alternatives, maxNewTokens: params.maxNewTokens, seed: params.seed, temperature: params.temperature ?? 0.8, topK: 50, signal });
       const seen = new Set([greedy.text]);
       for (const sequence of sequences) {
-        const completion = finishCompletion(sequence.tokens, eos, sequence.stopReason, {});
+        const completion = finishCompletion(sequence.tokens, eos, sequence.stopReason, samplingStops(params.stop ?? {}));
         if (completion.text.trim() === '' || seen.has(completion.text)) continue;
         seen.add(completion.text);
         alternatives.push(completion);

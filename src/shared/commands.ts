@@ -16,6 +16,10 @@ export const COMMANDS = {
   showOutput: 'lmLens.showOutput',
   statusMenu: 'lmLens.statusMenu',
   showDocumentReport: 'lmLens.showDocumentReport',
+  /** Hover and panel links: an alternative token replaces the one in the document. */
+  replaceToken: 'lmLens.replaceToken',
+  /** The same, then ghost text continues from after it. */
+  replaceTokenAndContinue: 'lmLens.replaceTokenAndContinue',
 } as const;
 
 export type CommandId = (typeof COMMANDS)[keyof typeof COMMANDS];

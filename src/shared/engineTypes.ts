@@ -128,7 +128,24 @@ export interface BackendGeneratedToken {
   sampledProb: number | null;
 }
 
-export type CompletionStop = 'length' | 'eos' | 'newline' | 'sentence';
+export type StopReason = 'eos' | 'newline' | 'sentence' | 'paragraph' | 'repetition' | 'low-confidence' | 'length';
+
+/** The unit a completion may run to: a sentence (or the line's end), a line, or a paragraph (a blank line). */
+export type StopUnit = 'sentence' | 'line' | 'paragraph';
+export const STOP_UNITS: readonly StopUnit[] = ['sentence', 'line', 'paragraph'];
+
+export interface StopOptions {
+  /** Default `lmLens.inline.stopAt`'s default. */
+  stopAt?: StopUnit;
+  /** A token the model gave less than this probability ends the completion before it; 0 turns the rule off. */
+  minTokenProb?: number;
+  /** false = do not stop at a line break (the paragraph rule still applies under `stopAt: 'paragraph'`). */
+  stopAtNewline?: boolean;
+  /** false = do not stop at a sentence end. */
+  stopAtSentenceEnd?: boolean;
+}
+
+export type CompletionStop = StopReason;
 
 export interface BackendCompletion {
   text: string;

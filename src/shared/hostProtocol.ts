@@ -18,6 +18,7 @@ import type {
   NetworkSettings,
   PrefixCacheStats,
   RemoteApi,
+  StopOptions,
 } from './engineTypes';
 import type { LmLensErrorCode } from './errorCodes';
 import type { ComparisonSummary, ExportFormat, ReportData } from './reportProtocol';
@@ -100,6 +101,8 @@ export interface CompleteParams {
   alternatives: number;
   seed?: number;
   temperature?: number;
+  /** The stop rules' settings (`lmLens.inline.stopAt`, `minTokenProb`); their defaults when absent. */
+  stop?: Pick<StopOptions, 'stopAt' | 'minTokenProb'>;
 }
 
 export interface CompleteResponse {

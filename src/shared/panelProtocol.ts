@@ -176,8 +176,12 @@ export type WebviewMessage =
   | { type: 'setControls'; controls: Partial<PanelControls> }
   /** The user changed the Sample inputs (N, max new tokens). */
   | { type: 'setSampleOptions'; options: Partial<SampleOptions> }
-  /** Insert a row's token (prediction) or a sequence's text (samples) at the followed editor's cursor. */
-  | { type: 'insert'; source: InsertSource; resultId: number; index: number }
+  /**
+   * Insert a row's token (prediction) or a sequence's text (samples) at the followed editor's cursor.
+   * `replace`: a prediction row's token takes the place of the word after the cursor; `continueAfter`:
+   * then ghost text continues from after it.
+   */
+  | { type: 'insert'; source: InsertSource; resultId: number; index: number; replace?: boolean; continueAfter?: boolean }
   /** Run the Sample action with the current controls and sample options. */
   | { type: 'sample' }
   /** Copy the prediction table to the clipboard. */
@@ -228,7 +232,7 @@ export function parseWebviewMessage(raw: unknown): WebviewMessage | undefined {
     }
     case 'insert':
       return (raw.source === 'prediction' || raw.source === 'samples') && isCount(raw.resultId) && isCount(raw.index)
-        ? { type: 'insert', source: raw.source, resultId: raw.resultId, index: raw.index }
+        ? { type: 'insert', source: raw.source, resultId: raw.resultId, index: raw.index, ...(raw.replace === true ? { replace: true } : {}), ...(raw.continueAfter === true ? { continueAfter: true } : {}) }
         : undefined;
     case 'copy':
       return raw.format === 'markdown' || raw.format === 'json' ? { type: 'copy', format: raw.format } : undefined;

@@ -71,6 +71,9 @@ export const SETTINGS = {
   'inline.maxNewTokens': { type: 'integer', default: 16, minimum: 1, maximum: 64 },
   'inline.debounceMs': { type: 'integer', default: 300, minimum: 0, maximum: 5000 },
   'inline.alternatives': { type: 'integer', default: 3, minimum: 0, maximum: 8 },
+  'inline.stopAt': { type: 'string', default: 'sentence', enum: ['sentence', 'line', 'paragraph'] },
+  // The model's probability of a generated token; below it the completion ends (0 = never).
+  'inline.minTokenProb': { type: 'number', default: 0.02, minimum: 0, maximum: 0.5 },
   'loss.enabled': { type: 'boolean', default: true },
   'loss.languages': { type: 'array', items: 'string', default: PROSE_LANGUAGES },
   'loss.mode': { type: 'string', default: 'sentence', enum: ['sentence', 'token'] },

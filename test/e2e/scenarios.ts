@@ -238,6 +238,27 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'branching: a hover alternative replaces its token and ↪ continues with ghost text; one undo restores the text',
+    async run({ page, screenshot, log }) {
+      await openFile(page, sampleFileName);
+      await waitFor('loss decorations in the editor', async () => ((await styledDecorationCount(page)) > 0 ? true : undefined), 60_000);
+      const before = await editorText(page);
+      await hoverText(page, 'small golden key');
+      const hover = page.locator('.monaco-hover:not(.hidden)').first();
+      await screenshot('hover', hover);
+      const link = hover.locator('a', { hasText: '↪' }).first();
+      log(`continue link: ${await link.getAttribute('title')}`);
+      await link.click();
+      await waitFor('the alternative in the document', async () => ((await editorText(page)) !== before ? true : undefined));
+      const shown = await waitFor('ghost text after the new token', () => ghostText(page), 30_000);
+      log(`ghost text: ${JSON.stringify(shown)}`);
+      await screenshot('continued');
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Control+Z');
+      await waitFor('the original text after one undo', async () => ((await editorText(page)) === before ? true : undefined));
+    },
+  },
+  {
     name: 'document report: GLTR histograms and the per-sentence chart drawn, perplexity shown, sentences revealed from the list and the chart (dark theme)',
     workspaceFiles: { [REPORT_FILE]: REPORT_PROSE },
     timeoutMs: 120_000,

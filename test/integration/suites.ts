@@ -9,6 +9,8 @@ export const suites: ReadonlyArray<readonly [name: string, load: () => Promise<u
   ['inline', async () => onEveryBackend((await import('./suite/inline.test')).defineInlineSuite)],
   ['panel', async () => onEveryBackend((await import('./suite/panel.test')).definePanelSuite)],
   ['loss', async () => onEveryBackend((await import('./suite/loss.test')).defineLossSuite)],
+  // Replace and continue from the hover: the local engine (the ghost text it starts is covered on servers by 'inline').
+  ['branching', () => import('./suite/branching.test')],
   // The report needs the local engine's whole distributions: one pass, local only.
   ['report', () => import('./suite/report.test')],
   ['remote engines', () => import('./suite/remote.test')],

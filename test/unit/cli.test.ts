@@ -132,6 +132,18 @@ describe('lm-lens CLI', function () {
     assert.match(bad.stderr, /--top needs an integer/);
   });
 
+  it('complete: --stop-at and --min-token-prob outside their values exit 2 naming them; --json reports stopReason', () => {
+    assert.match(cli(['complete', 'x', '--stop-at', 'page']).stderr, /--stop-at must be sentence, line, paragraph, got "page"/);
+    const high = cli(['complete', 'x', '--min-token-prob', '0.9']);
+    assert.equal(high.status, 2);
+    assert.match(high.stderr, /--min-token-prob must lie between 0 and 0\.5, got 0\.9/);
+    const result = cli(['complete', 'Alice was beginning to get very', '--model', model, '--json', '--stop-at', 'paragraph', '--min-token-prob', '0']);
+    assert.equal(result.status, 0, result.stderr);
+    const json = JSON.parse(result.stdout) as { text: string; stopReason: string; tokens: Array<{ id: number }> };
+    assert.ok(['eos', 'paragraph', 'repetition', 'length'].includes(json.stopReason), json.stopReason);
+    assert.ok(json.tokens.length > 0);
+  });
+
   it('a missing folder exits 1 with one line naming the fix', () => {
     assertOneLineError(cli(['tokens', 'x', '--model', path.join(scratch, 'nope')]), /does not exist.*lmLens\.model|--model/);
   });

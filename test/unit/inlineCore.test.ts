@@ -13,6 +13,7 @@ import { ModelService } from '../../src/host/modelService';
 import { InlineSuggester } from '../../src/extension/inlineSuggester';
 import type { SuggestOutcome } from '../../src/extension/inlineSuggester';
 import type { CompleteParams } from '../../src/shared/hostProtocol';
+import { SETTINGS } from '../../src/shared/settings';
 import { ensureTestModel } from '../support/testModel';
 
 const MAX_NEW_TOKENS = 16;
@@ -44,7 +45,7 @@ describe('ghost text on the real core', () => {
     sent = [];
     suggester = new InlineSuggester(
       (params, signal) => (sent.push(params), service.complete(params, signal)),
-      () => ({ maxNewTokens: MAX_NEW_TOKENS, alternatives: 3, debounceMs: 0 }),
+      () => ({ maxNewTokens: MAX_NEW_TOKENS, alternatives: 3, debounceMs: 0, stopAt: 'sentence', minTokenProb: SETTINGS['inline.minTokenProb'].default }),
     );
   });
 

@@ -12,7 +12,7 @@ import type { CompleteSender, SuggestOutcome, SuggestRequest, SuggesterSettings 
 
 const completion = (text: string, meanProb = 0.5): Completion => ({ text, tokens: [], stopReason: 'length', meanProb, jointProb: meanProb ** 2 });
 const answer = (greedy: string, ...alternatives: string[]): CompleteResponse => ({ greedy: completion(greedy), alternatives: alternatives.map((text) => completion(text, 0.1)), elapsedMs: 1 });
-const settings = (overrides: Partial<SuggesterSettings> = {}): (() => SuggesterSettings) => () => ({ maxNewTokens: 16, alternatives: 3, debounceMs: 0, ...overrides });
+const settings = (overrides: Partial<SuggesterSettings> = {}): (() => SuggesterSettings) => () => ({ maxNewTokens: 16, alternatives: 3, debounceMs: 0, stopAt: 'sentence', minTokenProb: 0.02, ...overrides });
 
 /** A document the tests type into; `at` is what VS Code would pass, `current` what the adapter reports later. */
 class FakeDocument {

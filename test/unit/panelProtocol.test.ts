@@ -36,6 +36,9 @@ describe('panel protocol: parseWebviewMessage', () => {
   it('validates insert references', () => {
     assert.deepEqual(parseWebviewMessage({ type: 'insert', source: 'prediction', resultId: 3, index: 0 }), { type: 'insert', source: 'prediction', resultId: 3, index: 0 });
     assert.deepEqual(parseWebviewMessage({ type: 'insert', source: 'samples', resultId: 1, index: 2 }), { type: 'insert', source: 'samples', resultId: 1, index: 2 });
+    assert.deepEqual(parseWebviewMessage({ type: 'insert', source: 'prediction', resultId: 3, index: 1, replace: true, continueAfter: true }), { type: 'insert', source: 'prediction', resultId: 3, index: 1, replace: true, continueAfter: true });
+    // Only `true` switches them on: anything else from the webview is a plain insert.
+    assert.deepEqual(parseWebviewMessage({ type: 'insert', source: 'prediction', resultId: 3, index: 1, replace: 'yes', continueAfter: 1 }), { type: 'insert', source: 'prediction', resultId: 3, index: 1 });
     for (const bad of [
       { source: 'editor', resultId: 1, index: 0 },
       { source: 'prediction', resultId: -1, index: 0 },

@@ -121,6 +121,15 @@ describe('panel view: markup', () => {
     assert.ok(html.includes('notes/&lt;x&gt;.md Ln 3, Col 10'));
   });
 
+  it('gives every row a replace and a replace-and-continue button beside it, in the table\'s last column', () => {
+    const html = renderPrediction(state());
+    for (const action of ['replace-prediction', 'continue-prediction']) {
+      assert.deepEqual([...html.matchAll(new RegExp(`data-action="${action}" data-index="(\\d+)"`, 'g'))].map((match) => match[1]), ['0', '1', '2']);
+    }
+    assert.ok(html.includes('aria-label="Replace the word after the cursor with “␣harm” and continue with ghost text"'));
+    assert.ok(html.includes('“|&lt;b&gt;”'), 'token text escaped in labels');
+  });
+
   it('shows context chips with ids, and their probabilities on hover', () => {
     const html = renderPrediction(state());
     assert.equal(html.match(/class="chip"/g)?.length, 3);
