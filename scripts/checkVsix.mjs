@@ -2,6 +2,7 @@
 // manifest, exactly that target's runtime binaries (of its machine type, loadable on the oldest
 // system we support), nothing that only development needs, and a size bound.
 //   node scripts/checkVsix.mjs FILE.vsix TARGET   (exit 1 with every problem listed)
+import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
 import { compareVersions, loadClosure, readBinaryHeader } from './binaryHeaders.mjs';

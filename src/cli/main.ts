@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import type { Backend } from '../core/backend';
 import type { LoadOptions } from '../core/model';
 import { LmLensError, errorMessage } from '../core/errors';
+import { runtimeLoadError } from '../core/runtimeLoad';
 import { DEFAULT_MODEL } from '../shared/settings';
 import type { CliValues, ServerValues } from './commands';
 import { terminalProgress } from './progressBar';
@@ -159,7 +160,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     progress.finish();
-    const message = error instanceof LmLensError ? error.message : `Unexpected error: ${errorMessage(error)}`;
+    const message = error instanceof LmLensError ? error.message : (runtimeLoadError(error)?.message ?? `Unexpected error: ${errorMessage(error)}`);
     process.stderr.write(`lm-lens: ${message}\n`);
     return 1;
   } finally {
