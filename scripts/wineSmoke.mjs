@@ -119,7 +119,7 @@ for (const line of lines) {
   const { case: title, ok, error, ...details } = line;
   record(`server: ${title}`, ok, ok ? details : { error });
 }
-if (server.status !== 0 && lines.every((line) => line.ok)) record('server driver', false, { status: server.status, stderr: server.stderr.slice(-2000) });
+if ((server.status !== 0 && lines.every((line) => line.ok)) || lines.length === 0) record('server driver', false, { status: server.status, stderr: server.stderr.slice(-2000) });
 
 // 3. No Visual C++ runtime: Wine's builtin msvcp140 disabled, as on a Windows without the redistributable.
 const noVcRuntime = { WINEDLLOVERRIDES: `${env.WINEDLLOVERRIDES};msvcp140=d` };
@@ -127,7 +127,9 @@ const cli = underWine([windowsPath(join(windowsExtension, 'dist', 'cli.js')), 'n
 const cliLine = cli.stderr.trim();
 record('CLI without the Visual C++ runtime: exit 1, one line naming the redistributable', cli.status === 1 && /^lm-lens: .*Microsoft Visual C\+\+ Redistributable is missing.*vc_redist\.x64\.exe/.test(cliLine) && !cliLine.includes('\n'), { status: cli.status, stderr: cliLine });
 const runtime = underWine([windowsPath(driver), JSON.stringify({ ...driverOptions, mode: 'runtime' })], noVcRuntime);
-for (const line of runtime.stdout.split('\n').filter((text) => text.startsWith('{')).map((text) => JSON.parse(text))) record(`server: ${line.case}`, line.ok, line.ok ? { message: line.message } : { error: line.error });
+const runtimeLines = runtime.stdout.split('\n').filter((text) => text.startsWith('{')).map((text) => JSON.parse(text));
+for (const line of runtimeLines) record(`server: ${line.case}`, line.ok, line.ok ? { message: line.message } : { error: line.error });
+if (runtimeLines.length === 0) record('server without the Visual C++ runtime', false, { status: runtime.status, stderr: runtime.stderr.slice(-2000) });
 
 // Nothing of this run may stay behind in the Wine prefix.
 if (wineserver) spawnSync(wineserver, ['-k'], { env });

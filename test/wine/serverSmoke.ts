@@ -59,8 +59,8 @@ async function step(name: string, body: () => Promise<Record<string, unknown> | 
   }
 }
 
-function newClient(serverDir: string, name: string, idleShutdownMs = 2000): ModelClient {
-  const client = new ModelClient({ hostScript: options.hostScript, serverDir, idleShutdownMs, clientName: name, requestTimeoutMs: 120_000 });
+function newClient(serverDir: string, name: string, idleShutdownMs = 2000, execArgv?: string[]): ModelClient {
+  const client = new ModelClient({ hostScript: options.hostScript, serverDir, idleShutdownMs, clientName: name, requestTimeoutMs: 120_000, execArgv });
   clients.push(client);
   return client;
 }
@@ -75,7 +75,22 @@ async function ask(client: ModelClient, settings: ModelSettings): Promise<{ pid:
   return { pid: client.pid, answer };
 }
 
-const tops = (answer: NextTokenResponse): Array<{ id: number; prob: number }> => answer.top.map(({ id, prob }) => ({ id, prob }));
+const tops = (answer: NextTokenResponse): Array<{ id: number | null; prob: number }> => answer.top.map(({ id, prob }) => ({ id, prob }));
+
+/**
+ * Wine 8 fails a TCP connect whose socket was given keep-alive before it connected (undici, the
+ * downloader's HTTP client, does that; node's own fetch fails the same way under Wine, while real
+ * Windows accepts it). Preloaded into the downloading server only, this applies keep-alive once
+ * connected; everything else of the download (undici, checks, rename, cache) runs as shipped.
+ */
+const WINE_KEEPALIVE_SHIM = `const net = require('net');
+const setKeepAlive = net.Socket.prototype.setKeepAlive;
+net.Socket.prototype.setKeepAlive = function (enable, delay) {
+  if (!this.connecting) return setKeepAlive.call(this, enable, delay);
+  this.once('connect', () => setKeepAlive.call(this, enable, delay));
+  return this;
+};
+`;
 
 /** A window: connects (starting the server), prints the server's pid, and waits until it is killed. */
 async function windowMode(): Promise<void> {
@@ -165,20 +180,26 @@ async function allCases(): Promise<void> {
       // Released once the download is whole and its rename is being retried.
       const partial = `${dest}.lmlens-partial`;
       let heldMs = 0;
+      let renameWaited = false;
       const release = (async (): Promise<void> => {
         const since = Date.now();
         await until(() => existsSync(partial) && statSync(partial).size === size, 'the partial file is complete', 120_000);
         await sleep(500);
+        // Still there: the rename into place is waiting for the file, not done behind its back.
+        renameWaited = existsSync(partial);
         closeSync(held);
         heldMs = Date.now() - since;
       })();
-      const client = newClient(path.join(options.work, 'Server download'), 'window downloading');
+      const shim = path.join(options.work, 'wine keep-alive shim.cjs');
+      writeFileSync(shim, WINE_KEEPALIVE_SHIM);
+      const client = newClient(path.join(options.work, 'Server download'), 'window downloading', 2000, ['--expose-gc', '--require', shim]);
       const { answer } = await ask(client, { ...localSettings(), model: HUB_ID, allowDownloads: true, cacheDir, network: { hubEndpoint: hub.url } });
       await release;
       const sha = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
       assert.equal(sha(dest), sha(path.join(options.model, 'onnx', 'model.onnx')));
       const leftovers = readdirSync(folder, { recursive: true }).map(String).filter((name) => /lmlens-partial|\.tmp$/.test(name));
       assert.deepEqual(leftovers, []);
+      assert.ok(renameWaited, 'the download was renamed into place while the file was held');
       assert.deepEqual(tops(answer), tops(first!));
       return { refused, heldMs, requests: hub.requests.length };
     } finally {
