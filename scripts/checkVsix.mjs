@@ -43,6 +43,27 @@ export function readZip(buffer) {
   return entries;
 }
 
+/** vsce's category names (a listing with another is refused at publish). */
+const CATEGORIES = new Set(['AI', 'Azure', 'Chat', 'Data Science', 'Debuggers', 'Education', 'Extension Packs', 'Formatters', 'Keymaps', 'Language Packs', 'Linters', 'Machine Learning', 'Notebooks', 'Programming Languages', 'SCM Providers', 'Snippets', 'Testing', 'Themes', 'Visualization', 'Other']);
+const isUrl = (value) => typeof value === 'string' && /^https:\/\/\S+$/.test(value);
+
+/** What the Marketplace and Open VSX show or refuse: icon, banner, links, categories, licence. */
+function listingProblems(packageJson, entries) {
+  const problems = [];
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(packageJson.publisher ?? '') || !/^[a-z0-9][a-z0-9-]*$/.test(packageJson.name ?? '')) problems.push('publisher and name must be lower-case letters, digits and dashes');
+  if (!/^\d+\.\d+\.\d+$/.test(packageJson.version ?? '')) problems.push(`version ${packageJson.version} is not major.minor.patch (the Marketplace takes no pre-release suffix)`);
+  const icon = packageJson.icon && entries.get(`extension/${packageJson.icon}`)?.read();
+  if (!icon || icon.readUInt32BE(0) !== 0x89504e47) problems.push('no PNG icon (the Marketplace refuses SVG icons)');
+  else if (icon.readUInt32BE(16) < 128 || icon.readUInt32BE(20) < 128) problems.push(`icon ${icon.readUInt32BE(16)}×${icon.readUInt32BE(20)} is smaller than 128×128`);
+  if (!/^#[0-9a-f]{6}$/i.test(packageJson.galleryBanner?.color ?? '') || !['dark', 'light'].includes(packageJson.galleryBanner?.theme)) problems.push('galleryBanner needs a #rrggbb colour and a dark or light theme');
+  for (const [field, value] of [['homepage', packageJson.homepage], ['repository', packageJson.repository?.url], ['bugs', packageJson.bugs?.url]]) if (!isUrl(value)) problems.push(`${field} is not an https URL`);
+  for (const category of packageJson.categories ?? []) if (!CATEGORIES.has(category)) problems.push(`unknown category ${category}`);
+  if (!Array.isArray(packageJson.keywords) || packageJson.keywords.length === 0 || packageJson.keywords.length > 30) problems.push('keywords: 1 to 30 needed');
+  if (!packageJson.license || ![...entries.keys()].some((name) => /^extension\/licen[cs]e(\.(md|txt))?$/i.test(name))) problems.push('no licence: Open VSX shows it, and vsce asks for a LICENSE file');
+  if (!/^\^\d+\.\d+\.\d+$/.test(packageJson.engines?.vscode ?? '')) problems.push('engines.vscode must be ^major.minor.patch');
+  return problems;
+}
+
 const isSystemLibrary = (format, name) => (format === 'pe' ? WINDOWS_SYSTEM : format === 'elf' ? LINUX_SYSTEM : DARWIN_SYSTEM).test(name);
 
 /** Every problem of the VSIX for `target`, and what was found (for the summary line). */
@@ -59,6 +80,7 @@ export function checkVsix(file, target) {
     if (!bundle || !entries.has(`extension/${bundle.replace(/^\.\//, '')}`)) problems.push(`missing ${bundle ?? 'package.json "main"'}`);
   }
   if (packageJson.scripts || packageJson.devDependencies) problems.push('package.json still has scripts or devDependencies');
+  problems.push(...listingProblems(packageJson, entries));
 
   // Nothing development-only: sources, maps, other runtimes, the GGUF test engine.
   const unwanted = names.filter((name) => /\.(ts|map)$/.test(name) && !name.endsWith('.d.ts') || /node_modules\/(node-llama-cpp|@node-llama-cpp|onnxruntime-web|sharp|@img|@huggingface|typescript|mocha|esbuild)\//.test(name));

@@ -120,7 +120,7 @@ writeFileSync(join(staging, '.vscodeignore'), '**/*.map\n**/*.d.ts\n**/*.ts\n.vs
 mkdirSync(dirname(out), { recursive: true });
 rmSync(out, { force: true });
 const vsce = join(repo, 'node_modules', '@vscode', 'vsce', 'vsce');
-run(process.execPath, [vsce, 'package', '--target', target, '--out', out, '--allow-missing-repository', '--skip-license', '--no-rewrite-relative-links'], staging);
+run(process.execPath, [vsce, 'package', '--target', target, '--out', out, '--no-rewrite-relative-links'], staging);
 
 // What went in, grouped: the VSIX holds exactly the staged files (plus its manifest).
 const groups = new Map();
