@@ -2,11 +2,13 @@
 // renaming a finished download into place while Windows holds the file, and the one-line error
 // for an ONNX runtime that cannot load (no Visual C++ runtime, an old glibc).
 import * as assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { compareVersions, loadClosure, readBinaryHeader } from '../../scripts/binaryHeaders.mjs';
 import { renameIntoPlace } from '../../src/core/download/atomicRename';
 import { LmLensError } from '../../src/core/errors';
+import { connectOrStart } from '../../src/host/launcher';
 import { runtimeLoadError } from '../../src/core/runtimeLoad';
 import { repoRoot } from '../support/testModel';
 
@@ -177,6 +179,22 @@ describe('platform binaries, renames and runtime errors', () => {
       assert.match(wrongArch?.message ?? '', /not a valid Win32 application/);
       const glibc = runtimeLoadError(dlopen("/lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.28' not found (required by /ext/libonnxruntime.so.1)"), 'linux', 'x64');
       assert.match(glibc?.message ?? '', /glibc 2\.28 or newer/);
+    });
+
+    it("a model server that cannot start: the window's error is the server's own last line, not an exit code", async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'lm-lens-start-'));
+      try {
+        // Stands in for dist/modelHost.js on a Windows without the runtime: what runtimeCheck.ts writes, then exit 1.
+        const hostScript = path.join(dir, 'modelHost.js');
+        const line = 'The model server could not start: The ONNX runtime cannot load: the Microsoft Visual C++ Redistributable is missing.';
+        writeFileSync(hostScript, `process.stderr.write(${JSON.stringify(`${line}\n`)}); process.exit(1);\n`);
+        // An earlier start's line in the same log must not be taken for this one's.
+        await assert.rejects(connectOrStart({ hostScript, serverDir: path.join(dir, 'server') }, () => undefined), (error: unknown) => error instanceof LmLensError && error.message === line);
+        writeFileSync(hostScript, 'process.exit(1);\n');
+        await assert.rejects(connectOrStart({ hostScript, serverDir: path.join(dir, 'server') }, () => undefined), /exited at start \(exit code 1\)/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('leaves errors that are not a failed runtime load alone', () => {
