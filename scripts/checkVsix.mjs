@@ -15,7 +15,7 @@ export const MACOS_FLOOR = '14.0';
 export const MAX_VSIX_MB = 30;
 
 /** Libraries every Windows 10+ has, and the Visual C++ runtime (which the extension explains when missing). */
-const WINDOWS_SYSTEM = /^(api-ms-win-.*|kernel32|setupapi|dbghelp|advapi32|ole32|oleaut32|user32|shell32|node\.exe|msvcp140(_1|_atomic_wait)?|vcruntime140(_1)?)\.dll$|^node\.exe$/i;
+const WINDOWS_SYSTEM = /^(api-ms-win-.*|kernel32|setupapi|dbghelp|advapi32|ole32|oleaut32|user32|shell32|msvcp140(_1|_atomic_wait)?|vcruntime140(_1)?)\.dll$/i;
 const LINUX_SYSTEM = /^(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+)\.so\.\d+$|^ld-linux-(x86-64|aarch64)\.so\.\d+$/;
 const DARWIN_SYSTEM = /^\/(usr\/lib|System\/Library)\//;
 
@@ -83,7 +83,7 @@ export function checkVsix(file, target) {
   problems.push(...listingProblems(packageJson, entries));
 
   // Nothing development-only: sources, maps, other runtimes, the GGUF test engine.
-  const unwanted = names.filter((name) => /\.(ts|map)$/.test(name) && !name.endsWith('.d.ts') || /node_modules\/(node-llama-cpp|@node-llama-cpp|onnxruntime-web|sharp|@img|@huggingface|typescript|mocha|esbuild)\//.test(name));
+  const unwanted = names.filter((name) => (/\.(ts|map)$/.test(name) && !name.endsWith('.d.ts')) || /node_modules\/(node-llama-cpp|@node-llama-cpp|onnxruntime-web|sharp|@img|@huggingface|typescript|mocha|esbuild)\//.test(name));
   for (const name of unwanted) problems.push(`development-only file shipped: ${name}`);
 
   const folder = `extension/node_modules/onnxruntime-node/bin/napi-v6/${runtimeFolders[target]}/`;
