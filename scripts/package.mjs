@@ -1,24 +1,18 @@
-// npm run package [-- --target linux-x64] [--out file.vsix]
+// npm run package [-- --target linux-x64] [--out file.vsix] [--no-build]
 // Builds for production and packages a platform-specific VSIX from a staging folder that holds
 // exactly what the extension loads at run time: the bundles, media, and onnxruntime-node trimmed
-// to the target's binary. transformers.js is inside the bundles; onnxruntime-web and sharp are
+// to the target's binary and the libraries it loads with (read from its headers: no DirectML,
+// which only the GPU provider loads, and no second copy of the macOS dylib). transformers.js is inside the bundles; onnxruntime-web and sharp are
 // never loaded under Node, so they stay out (≈ 80 MB instead of ≈ 470 MB).
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadClosure, readBinaryHeader } from './binaryHeaders.mjs';
+import { runtimeFolders } from './targets.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-// vsce target → the <os>/<arch> folder under onnxruntime-node's bin/napi-v6.
-const runtimeFolders = {
-  'linux-x64': 'linux/x64',
-  'linux-arm64': 'linux/arm64',
-  'darwin-x64': 'darwin/x64',
-  'darwin-arm64': 'darwin/arm64',
-  'win32-x64': 'win32/x64',
-  'win32-arm64': 'win32/arm64',
-};
 
 function option(name) {
   const index = process.argv.indexOf(name);
@@ -72,12 +66,17 @@ if (!runtimeFolder) {
 const manifest = readJson('package.json');
 const out = resolve(option('--out') ?? join(repo, `${manifest.name}-${manifest.version}-${target}.vsix`));
 
-run(process.execPath, ['esbuild.mjs', '--production']);
+// package:all builds once and packages every target from the same bundles.
+if (!process.argv.includes('--no-build')) run(process.execPath, ['esbuild.mjs', '--production']);
 
-const runtimeBinaries = walk('node_modules/onnxruntime-node/bin', (file) => file.includes(`/${runtimeFolder}/`));
-if (runtimeBinaries.length === 0) {
-  fail(`node_modules/onnxruntime-node has no binaries under bin/napi-v*/${runtimeFolder}`);
+const targetFiles = walk('node_modules/onnxruntime-node/bin', (file) => file.includes(`/${runtimeFolder}/`));
+const binding = targetFiles.find((file) => file.endsWith('/onnxruntime_binding.node'));
+if (!binding) {
+  fail(`node_modules/onnxruntime-node has no binding under bin/napi-v*/${runtimeFolder}`);
 }
+const headers = new Map(targetFiles.map((file) => [file.slice(dirname(binding).length + 1), readBinaryHeader(readFileSync(join(repo, file)))]));
+const loaded = loadClosure('onnxruntime_binding.node', headers);
+const runtimeBinaries = [...loaded].map((name) => `${dirname(binding)}/${name}`);
 
 const files = [
   ...['README.md', 'CHANGELOG.md', 'LICENSE', 'LICENSE.md', 'LICENSE.txt'].filter((file) => existsSync(join(repo, file))),
@@ -121,7 +120,7 @@ writeFileSync(join(staging, '.vscodeignore'), '**/*.map\n**/*.d.ts\n**/*.ts\n.vs
 mkdirSync(dirname(out), { recursive: true });
 rmSync(out, { force: true });
 const vsce = join(repo, 'node_modules', '@vscode', 'vsce', 'vsce');
-run(process.execPath, [vsce, 'package', '--target', target, '--out', out, '--allow-missing-repository', '--skip-license', '--no-rewrite-relative-links'], staging);
+run(process.execPath, [vsce, 'package', '--target', target, '--out', out, '--no-rewrite-relative-links'], staging);
 
 // What went in, grouped: the VSIX holds exactly the staged files (plus its manifest).
 const groups = new Map();

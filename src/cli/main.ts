@@ -7,6 +7,7 @@ import { defaultCacheDir } from '../core/download/cacheFolder';
 import { DEFAULT_MODEL, SETTINGS } from '../shared/settings';
 import { STOP_UNITS } from '../core/stopRules';
 import type { StopUnit } from '../core/stopRules';
+import { runtimeLoadError } from '../core/runtimeLoad';
 import type { CliValues, ServerValues } from './commands';
 import { noticeLog } from './notices';
 import { terminalProgress } from './progressBar';
@@ -176,7 +177,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     progress.finish();
-    const message = error instanceof LmLensError ? error.message : `Unexpected error: ${errorMessage(error)}`;
+    const message = error instanceof LmLensError ? error.message : (runtimeLoadError(error)?.message ?? `Unexpected error: ${errorMessage(error)}`);
     process.stderr.write(`lm-lens: ${message}\n`);
     return 1;
   } finally {

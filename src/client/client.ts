@@ -234,7 +234,16 @@ export class ModelClient {
     }
     this.connects++;
     if (server.started) this.starts++;
-    server.socket.once('close', () => this.onDisconnect(connected));
+    // 'end' as well as 'close': a pipe the server's death ended takes no more writes, and under
+    // Wine its 'close' came only after the next request had failed writing to it.
+    let lost = false;
+    const onLost = (): void => {
+      if (lost) return;
+      lost = true;
+      this.onDisconnect(connected);
+    };
+    server.socket.once('end', onLost);
+    server.socket.once('close', onLost);
     this.running = connected;
     this.options.log?.('info', `${server.started ? 'Started' : 'Connected to'} the model server (pid ${server.hello.pid}, ${server.endpoint.address})`);
     if (this.settings) connected.configured = this.send(connected, configureRequest, this.settings);

@@ -4,7 +4,7 @@
  * window racing another, a socket file left by a dead server, and a server of another build.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import type { Socket } from 'node:net';
 import { ResponseError, SocketMessageReader, SocketMessageWriter, createMessageConnection } from 'vscode-jsonrpc/node';
@@ -65,6 +65,7 @@ function startServer(options: LaunchOptions, endpoint: Endpoint, suffix: string)
   const args = [...(options.execArgv ?? ['--expose-gc']), options.hostScript, '--dir', endpoint.dir, `--suffix=${suffix}`];
   if (options.idleShutdownMs !== undefined) args.push('--idle-ms', String(options.idleShutdownMs));
   const logFd = openSync(endpoint.logFile, 'a', 0o600);
+  const logStart = fstatSync(logFd).size;
   const child = spawn(options.execPath ?? process.execPath, args, {
     // Detached: the server belongs to no window, and closing the one that started it must not end it.
     detached: true,
@@ -101,9 +102,24 @@ function startServer(options: LaunchOptions, endpoint: Endpoint, suffix: string)
     child.once('error', (error) => finish(() => reject(new LmLensError('model-process', `The model server could not start: ${error.message}`))));
     child.once('exit', (code, signal) => {
       if (code === EXIT_ALREADY_RUNNING) finish(() => resolve(false));
-      else finish(() => reject(new LmLensError('model-process', `The model server exited at start (${signal ? `signal ${signal}` : `exit code ${code}`}); see ${endpoint.logFile}.`)));
+      else {
+        // The server's own last words (a runtime that cannot load names its fix there) say more than an exit code.
+        const said = lastLogLine(endpoint.logFile, logStart);
+        finish(() => reject(new LmLensError('model-process', said ?? `The model server exited at start (${signal ? `signal ${signal}` : `exit code ${code}`}); see ${endpoint.logFile}.`)));
+      }
     });
   });
+}
+
+/** The last line this start wrote to the log (from byte `from` on) when it is the server's "could not start" line. */
+function lastLogLine(logFile: string, from: number): string | undefined {
+  try {
+    const text = readFileSync(logFile).subarray(from).toString('utf8').slice(-4096);
+    const line = text.trimEnd().split(/\r?\n/).pop() ?? '';
+    return /^The model server could not start: /.test(line) ? line : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Says hello; undefined when the server went away meanwhile (it was shutting down after idling). */

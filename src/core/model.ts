@@ -10,6 +10,7 @@ import { fileDtype, onnxFileFor, parseDtype, parseModelConfig, resolveModelSourc
 import { DEFAULT_MODEL } from '../shared/settings';
 import type { Dtype, ModelConfig } from './modelSource';
 import { GptTokenizer } from './tokenizer';
+import { runtimeLoadError } from './runtimeLoad';
 import { openDecodePath } from './local/decodePath';
 import type { DecodeSession } from './local/decodeSession';
 import type { OwnedKv } from './local/ownedKv';
@@ -262,6 +263,8 @@ interface LoadContext {
 /** transformers.js and onnxruntime throw multi-line, library-worded errors; users need one line with a fix. */
 function translateLoadError(error: unknown, context: LoadContext): LmLensError {
   if (error instanceof LmLensError) return error;
+  const runtime = runtimeLoadError(error);
+  if (runtime) return runtime;
   const message = errorMessage(error);
   const full = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? '')}` : message;
   if (context.source === 'hub') {

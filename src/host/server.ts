@@ -5,6 +5,8 @@
  *
  *   node modelHost.js --dir <global storage>/server [--suffix -private] [--idle-ms 60000]
  */
+// First: a runtime that cannot load is reported in one line before any other import needs it.
+import './runtimeCheck';
 import { parseArgs } from 'node:util';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import type { CancellationToken, RequestType } from 'vscode-jsonrpc/node';

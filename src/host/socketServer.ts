@@ -83,6 +83,10 @@ export class ModelSocketServer {
     const release = await acquireLock(lockFile);
     try {
       for (let attempt = 0; ; attempt++) {
+        // Windows refuses a second server on a pipe name (FILE_FLAG_FIRST_PIPE_INSTANCE), but not
+        // every implementation does (Wine 8 lets both listen and shares the clients between them):
+        // under the lock, a server that answers already means this one is not needed.
+        if (process.platform === 'win32' && (await answers(address))) return undefined;
         const server = createServer();
         try {
           await listen(server, address);

@@ -38,4 +38,5 @@ export type LmLensErrorCode =
   | 'server-response'
   | 'model-process'
   | 'export-failed'
+  | 'runtime-missing'
   | 'internal';

@@ -35,7 +35,7 @@ function ensureVsix(): string {
   }
   const { name, version } = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { name: string; version: string };
   const vsix = path.join(repoRoot, `${name}-${version}-${process.platform}-${process.arch}.vsix`);
-  const sources = ['src', 'media', 'package.json', 'esbuild.mjs', 'scripts/package.mjs'].map((entry) => newestMtime(path.join(repoRoot, entry)));
+  const sources = ['src', 'media', 'package.json', 'esbuild.mjs', 'scripts'].map((entry) => newestMtime(path.join(repoRoot, entry)));
   if (existsSync(vsix) && statSync(vsix).mtimeMs > Math.max(...sources)) {
     console.log(`reusing ${path.relative(repoRoot, vsix)}`);
     return vsix;

@@ -4,6 +4,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Dispatcher } from 'undici';
 import { CancelledError, LmLensError } from '../errors';
+import { renameIntoPlace } from './atomicRename';
 
 /** What the server said about a file: the hub puts size and sha256 of LFS files on the redirect. */
 export interface RemoteFile {
@@ -201,7 +202,7 @@ export async function downloadFile(request: FileRequest): Promise<FileOutcome> {
       keepPartial = false;
       throw new LmLensError('download-corrupt', `${request.file} arrived damaged (sha256 ${sha256.slice(0, 12)}… instead of ${remote.sha256.slice(0, 12)}…). Retry; if it repeats, a proxy or mirror is altering the file.`);
     }
-    await fs.rename(partial, request.dest);
+    await renameIntoPlace(partial, request.dest);
     await fs.rm(metaPath, { force: true });
     return { status: 'downloaded', size: loaded, remote: { ...remote, sha256 } };
   } catch (error) {

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { LmLensError } from '../errors';
 import { onnxFileFor } from '../modelSource';
 import type { Dtype } from '../modelSource';
+import { renameIntoPlace } from './atomicRename';
 import { withLock } from './cacheLock';
 import { downloadFile, htmlError } from './fileDownload';
 import type { RemoteFile } from './fileDownload';
@@ -69,7 +70,7 @@ async function writeManifest(folder: string, manifest: Manifest): Promise<void> 
   const target = path.join(folder, MANIFEST);
   const temporary = `${target}.${process.pid}.tmp`;
   await fs.writeFile(temporary, JSON.stringify(manifest, null, 1));
-  await fs.rename(temporary, target);
+  await renameIntoPlace(temporary, target);
 }
 
 async function readConfig(folder: string): Promise<Record<string, unknown> | undefined> {
