@@ -39,6 +39,7 @@ export type LmLensErrorCode =
   | 'server-response'
   | 'model-process'
   | 'export-failed'
+  | 'lens-unavailable'
   | 'internal';
 
 export class LmLensError extends Error {

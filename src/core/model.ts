@@ -13,6 +13,7 @@ import { GptTokenizer } from './tokenizer';
 import { openDecodePath } from './local/decodePath';
 import type { DecodeSession } from './local/decodeSession';
 import type { OwnedKv } from './local/ownedKv';
+import { LENS_ATTENTION, LENS_LOGITS } from './local/lensGraph';
 
 export interface LoadProgress extends Partial<Omit<DownloadProgress, 'file'>> {
   /** `download` while bytes arrive from the hub, `load` while onnxruntime builds the session. */
@@ -98,6 +99,17 @@ export interface ForwardResult {
   logits: Float32Array;
   keptPositions: number;
   present: KvState;
+}
+
+/** One lens step (local/lensGraph.ts): the last position seen through every layer, and where it looks. */
+export interface LensForward {
+  /** Row-major `[layers + 1, vocab]`: row 0 after the embeddings, row i after block i. */
+  logits: Float32Array;
+  /** Row-major `[layers · heads, width]`: the last position's attention weights over the step's columns. */
+  attention: Float32Array;
+  /** The column of each context position (in order) within an attention row. */
+  columns: number[];
+  width: number;
 }
 
 export function resolveThreads(threads: number | undefined): number {
@@ -259,6 +271,19 @@ export class LanguageModel {
       keptPositions: logitsTensor.dims[1] as number,
       present: { batch, length: total, tensors: present },
     };
+  }
+
+  /** Runs `inputIds` (one row) after `past` through the lens graph, opened on first use; needs the owned-KV decode path. */
+  async lensForward(inputIds: number[], past: KvState | undefined): Promise<LensForward> {
+    if (!this.decode) throw new LmLensError('lens-unavailable', `The layer lens needs the owned-KV decode path, which ${this.info.id} does not run on (see the log for why).`);
+    let step;
+    try {
+      step = await (await this.decode.lensSession()).step([inputIds], past);
+    } catch (error) {
+      throw new LmLensError('lens-unavailable', `The layer lens could not run on ${this.info.id}: ${errorMessage(error)}`);
+    }
+    const { columns, width } = step.layout();
+    return { logits: step.outputs[LENS_LOGITS]?.data as Float32Array, attention: step.outputs[LENS_ATTENTION]?.data as Float32Array, columns, width };
   }
 
   async dispose(): Promise<void> {

@@ -8,6 +8,7 @@ import { NEW_KV_PREFIX, SHARED_KV_PREFIX } from './decodeGraph';
 import type { DecodeGraphInfo } from './decodeGraph';
 import { KvBuffer, appendSlots, capacityFor, slotCount } from './ownedKv';
 import type { SlotRange } from './ownedKv';
+import { writeLensGraph } from './lensFile';
 
 export interface DecodeShape {
   layers: number;
@@ -33,15 +34,48 @@ export function positionIds(mask: number[][], count: number): BigInt64Array {
   return out;
 }
 
+/** Where each position's attention weight sits among a step's attention columns ([shared | fed slots | new]). */
+export interface StepLayout {
+  /** Column of each position (shared, then past, then new), in order. */
+  columns: number[];
+  /** Columns in all. */
+  width: number;
+}
+
+/** One step's raw outputs (by name) and the state after it. */
+export interface DecodeStep {
+  outputs: ort.InferenceSession.ReturnType;
+  present: KvState;
+  layout: () => StepLayout;
+}
+
 export class DecodeSession {
+  private lens: Promise<DecodeSession> | undefined;
+
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly shape: DecodeShape,
     readonly info: DecodeGraphInfo,
+    private readonly file: string,
+    private readonly options: ort.InferenceSession.SessionOptions,
   ) {}
 
   static async create(file: string, shape: DecodeShape, info: DecodeGraphInfo, options: ort.InferenceSession.SessionOptions): Promise<DecodeSession> {
-    return new DecodeSession(await ort.InferenceSession.create(file, options), shape, info);
+    return new DecodeSession(await ort.InferenceSession.create(file, options), shape, info, file, options);
+  }
+
+  /**
+   * The same graph with the lens outputs (lensGraph.ts), as a second session opened on the first
+   * request: sessions that never ask for a lens neither build nor hold it.
+   */
+  lensSession(): Promise<DecodeSession> {
+    this.lens ??= (async () => {
+      const file = writeLensGraph(this.file, this.shape.layers, this.shape.heads * this.shape.headDim);
+      return new DecodeSession(await ort.InferenceSession.create(file, this.options), this.shape, this.info, file, this.options);
+    })();
+    // A failed build is reported to this request, and the next one tries again.
+    this.lens.catch(() => (this.lens = undefined));
+    return this.lens;
   }
 
   private newBuffer(batch: number, capacity: number): KvBuffer {
@@ -64,6 +98,13 @@ export class DecodeSession {
   }
 
   async forward(inputIds: number[][], past: KvState | undefined, options: ForwardOptions = {}): Promise<ForwardResult> {
+    const { outputs, present } = await this.step(inputIds, past, options);
+    const logits = outputs.logits as ort.Tensor;
+    return { logits: logits.data as Float32Array, keptPositions: logits.dims[1] as number, present };
+  }
+
+  /** One forward pass: feeds built from the owned buffers, the new K/V written back, every output returned. */
+  async step(inputIds: number[][], past: KvState | undefined, options: ForwardOptions = {}): Promise<DecodeStep> {
     const batch = inputIds.length;
     const count = inputIds[0]?.length ?? 0;
     const shared = past?.shared;
@@ -115,15 +156,25 @@ export class DecodeSession {
       PARTS.forEach((part, p) => buffer.write(2 * layer + p, outputs[`${NEW_KV_PREFIX}.${layer}.${part}`]?.data as Float32Array, at, count));
     }
     buffer.filled = at + count;
-    const logits = outputs.logits as ort.Tensor;
+    const fedRanges = ranges;
+    const layout = (): StepLayout => {
+      const columns: number[] = [];
+      for (const [start, end] of shared?.ranges ?? []) for (let slot = start; slot < end; slot++) columns.push(slot);
+      for (const [start, end] of fedRanges) for (let slot = start; slot < end; slot++) columns.push(sharedCapacity + slot);
+      for (let i = 0; i < count; i++) columns.push(sharedCapacity + capacity + i);
+      return { columns, width };
+    };
     return {
-      logits: logits.data as Float32Array,
-      keptPositions: logits.dims[1] as number,
+      outputs,
       present: { batch, length: total, tensors: {}, owned: { buffer, ranges: appendSlots(ranges, at, count) }, ...(shared ? { shared } : {}) },
+      layout,
     };
   }
 
   async dispose(): Promise<void> {
+    const lens = this.lens;
+    this.lens = undefined;
+    await (await lens?.catch(() => undefined))?.dispose();
     await this.session.release();
   }
 }
