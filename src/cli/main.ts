@@ -9,10 +9,10 @@ import { DEFAULT_MODEL } from '../shared/settings';
 import type { CliValues, ServerValues } from './commands';
 import { terminalProgress } from './progressBar';
 
-const COMMANDS = ['tokens', 'loss', 'next', 'sample', 'complete', 'sentences', 'report'] as const;
+const COMMANDS = ['tokens', 'loss', 'next', 'lens', 'sample', 'complete', 'sentences', 'report'] as const;
 type CommandName = (typeof COMMANDS)[number];
 
-const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT [options]
+const USAGE = `Usage: lm-lens <tokens|loss|next|lens|sample|complete|sentences> TEXT [options]
        lm-lens report FILE [--json | --html OUT] [--compare MODEL] [--language ID]
   TEXT                 the text; "-" reads standard input (report: FILE is a file path or "-")
   --model M            hub id or model folder (default ${DEFAULT_MODEL}, env LM_LENS_MODEL)
@@ -26,6 +26,7 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT 
   --json               machine-readable output
   loss:      --bos (prepend <|endoftext|> so the first token is scored) --stride N
   next:      --top K --temperature T --top-k K --top-p P --bos
+  lens:      --top K (default 5) --bos: what each layer predicts next (logit lens) and its attention; local engine only
   sample:    -n N --max-new-tokens T --seed S --temperature T --top-k K (default 50, as HF) --top-p P
   complete:  --max-new-tokens T
   report:    --html OUT (self-contained page) --compare MODEL (second model: cross-perplexity) --language ID

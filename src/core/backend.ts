@@ -8,6 +8,10 @@
 import type { SamplingSettings } from './distribution';
 import type { CompletionOptions, CompletionStop } from './completion';
 import type { TokenSpan } from './tokenizer';
+import type { LensOptions, LensResult } from './lens';
+
+/** Where a server would show layers: it cannot give them. */
+export const LENS_NEEDS_LOCAL = 'Layers need the local engine: a server returns only its final distribution, not what each layer predicts.';
 
 export type BackendKind = 'local' | 'openai' | 'llama.cpp';
 
@@ -25,6 +29,8 @@ export interface BackendCapabilities {
   samplingView: boolean;
   /** Whether the same seed gives the same samples. */
   seededSampling: boolean;
+  /** Whether the logit lens and attention (per layer) are known: only inside the local engine. */
+  lens: boolean;
 }
 
 export interface BackendInfo {
@@ -156,6 +162,8 @@ export interface Backend {
   score(ids: number[], request?: ScoreRequest): Promise<BackendTokenScore[]>;
   complete(prompt: number[], options?: CompletionOptions): Promise<BackendCompletion>;
   sample(prompt: number[], request?: SampleRequest): Promise<BackendSequence[]>;
+  /** The logit lens and attention at the end of `text` (core/lens.ts); throws `lens-unavailable` where `capabilities.lens` is false. */
+  lens(text: string, request?: LensOptions): Promise<LensResult>;
   /** Tokens computed so far (for local: not taken from the prefix cache); null where unknown. */
   computedTokens(): number | null;
   dispose(): Promise<void>;

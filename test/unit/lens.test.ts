@@ -4,6 +4,7 @@
 import * as assert from 'node:assert/strict';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
+import { LmLensError } from '../../src/core/errors';
 import { lensAt, meanOverHeads } from '../../src/core/lens';
 import type { LensResult } from '../../src/core/lens';
 import { nextTokenDistribution } from '../../src/core/nextToken';
@@ -122,3 +123,25 @@ for (const { name, shape } of SHAPES) {
     });
   });
 }
+
+describe('logit lens where it cannot run', function () {
+  this.timeout(120_000);
+
+  it('says so in one line for the export graph, and for an export whose output projection it does not recognise (dynamic int8), and the model keeps answering', async () => {
+    const plain = await ensureTestModel({ layers: 2, dim: 64, heads: 4, seed: 1 });
+    const exported = await loadEngine({ model: plain, allowDownloads: false, threads: 1, decodePath: 'export' });
+    try {
+      await assert.rejects(lensAt(exported, TEXT), (error) => error instanceof LmLensError && error.code === 'lens-unavailable' && /owned-KV decode path/.test(error.message));
+    } finally {
+      await exported.dispose();
+    }
+    const quantized = await loadEngine({ model: await ensureTestModel({ layers: 2, dim: 64, heads: 4, seed: 1, numLogitsToKeep: true, quantized: true }), dtype: 'q8', allowDownloads: false, threads: 1 });
+    try {
+      await assert.rejects(lensAt(quantized, TEXT), (error) => error instanceof LmLensError && error.code === 'lens-unavailable' && !error.message.includes('\n') && /output projection is Mul/.test(error.message));
+      const next = await nextTokenDistribution(quantized, TEXT, { top: 3 });
+      assert.equal(next.top.length, 3);
+    } finally {
+      await quantized.dispose();
+    }
+  });
+});
