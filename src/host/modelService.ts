@@ -6,6 +6,7 @@ import { sampleContinuations } from '../core/generation';
 import type { LoadProgress, ModelInfo } from '../core/model';
 import { logSoftmax } from '../core/distribution';
 import { describeDistribution, fitContext, promptIds } from '../core/nextToken';
+import { lensAt } from '../core/lens';
 import { scoreText } from '../core/scoring';
 import { LruMap } from '../core/lruMap';
 import { scoreSentences } from '../core/sentenceLoss';
@@ -26,6 +27,8 @@ import type {
   HostStats,
   ModelSettings,
   ModelState,
+  LensParams,
+  LensResponse,
   NextTokenParams,
   NextTokenResponse,
   SampleParams,
@@ -202,6 +205,14 @@ export class ModelService {
       return { id, text: engine.model.tokenizer.tokenText(id), prob: logits ? Math.exp(logSoftmax(logits)[id] as number) : undefined };
     });
     return { ...result, tail, elapsedMs: performance.now() - started };
+  }
+
+  async lens(params: LensParams, signal: AbortSignal): Promise<LensResponse> {
+    const remote = this.serving();
+    const text = checkText(params.text);
+    const started = performance.now();
+    const result = remote ? await (await remote).backend.lens(text, { top: params.top, signal }) : await lensAt(await this.ready(), text, { top: params.top, signal });
+    return { ...result, elapsedMs: performance.now() - started };
   }
 
   async sample(params: SampleParams, signal: AbortSignal): Promise<SampleResponse> {

@@ -6,6 +6,7 @@
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
 import type { BackendCapabilities, BackendCompletion, BackendKind, BackendNextToken, BackendSequence } from '../core/backend';
+import type { LensResult } from '../core/lens';
 import type { NetworkSettings } from '../core/download/network';
 import type { LmLensErrorCode } from '../core/errors';
 import type { LoadProgress, ModelInfo } from '../core/model';
@@ -73,6 +74,16 @@ export interface NextTokenResponse extends Omit<BackendNextToken, 'contextIds'> 
   notes?: string[];
   /** "model @ host" when a server answered. */
   engine?: string;
+}
+
+export interface LensParams {
+  text: string;
+  /** Top tokens per layer. */
+  top: number;
+}
+
+export interface LensResponse extends LensResult {
+  elapsedMs: number;
 }
 
 export interface SampleParams extends SamplingParams {
@@ -283,6 +294,8 @@ export const cancelDownloadRequest = new RequestType<null, void, ErrorData>('lmL
 export const loadRequest = new RequestType<null, ModelInfo | null, ErrorData>('lmLens/load');
 /** Client → server: top-k next tokens after `text` (the panel). */
 export const nextTokenRequest = new RequestType<NextTokenParams, NextTokenResponse, ErrorData>('lmLens/nextToken');
+/** Client → server: the logit lens and attention at the end of `text` (the panel's Layers view); a server backend answers `lens-unavailable`. */
+export const lensRequest = new RequestType<LensParams, LensResponse, ErrorData>('lmLens/lens');
 /** Client → server: N sampled continuations as one batch (the panel's "Sample"). */
 export const sampleRequest = new RequestType<SampleParams, SampleResponse, ErrorData>('lmLens/sample');
 /** Client → server: greedy continuation plus sampled alternatives (ghost text). */

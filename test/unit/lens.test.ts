@@ -4,11 +4,14 @@
 import * as assert from 'node:assert/strict';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
+import { LENS_NEEDS_LOCAL } from '../../src/core/backend';
 import { LmLensError } from '../../src/core/errors';
 import { lensAt, meanOverHeads } from '../../src/core/lens';
 import type { LensResult } from '../../src/core/lens';
 import { nextTokenDistribution } from '../../src/core/nextToken';
+import { ModelService } from '../../src/host/modelService';
 import { loadReference, logSoftmax, topK } from '../support/reference';
+import { ProtocolFixture } from '../support/serverFixture';
 import type { ReferenceModel } from '../support/reference';
 import { ensureTestModel } from '../support/testModel';
 import type { TestModelShape } from '../support/testModel';
@@ -142,6 +145,33 @@ describe('logit lens where it cannot run', function () {
       assert.equal(next.top.length, 3);
     } finally {
       await quantized.dispose();
+    }
+  });
+});
+
+describe('the model process’s lens request (lmLens/lens)', function () {
+  this.timeout(120_000);
+
+  it('answers L+1 rows from the local engine, and one line from a server backend', async () => {
+    const folder = await ensureTestModel({ layers: 2, dim: 64, heads: 4, seed: 1 });
+    const signal = new AbortController().signal;
+    const local = new ModelService(() => undefined, () => undefined);
+    await local.configure({ model: folder, dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: 1 });
+    const engine = await loadEngine({ model: folder, allowDownloads: false, threads: 1 });
+    const fixture = await ProtocolFixture.start({ api: 'openai', engine });
+    const remote = new ModelService(() => undefined, () => undefined);
+    try {
+      const response = await local.lens({ text: TEXT, top: 3 }, signal);
+      assert.equal(response.layers.length, 3);
+      assert.equal(response.layers[0]?.top.length, 3);
+      assert.ok(response.elapsedMs >= 0);
+      await remote.configure({ model: folder, dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: 1, backend: 'openai', serverUrl: fixture.url });
+      await assert.rejects(remote.lens({ text: TEXT, top: 3 }, signal), (error) => error instanceof LmLensError && error.code === 'lens-unavailable' && error.message === LENS_NEEDS_LOCAL);
+    } finally {
+      await local.dispose();
+      await remote.dispose();
+      await fixture.close();
+      await engine.dispose();
     }
   });
 });
