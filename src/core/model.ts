@@ -110,6 +110,8 @@ export interface LensForward {
   /** The column of each context position (in order) within an attention row. */
   columns: number[];
   width: number;
+  /** The state after the step (past + the new token), as forward() returns it. */
+  present: KvState;
 }
 
 export function resolveThreads(threads: number | undefined): number {
@@ -283,7 +285,7 @@ export class LanguageModel {
       throw new LmLensError('lens-unavailable', `The layer lens could not run on ${this.info.id}: ${errorMessage(error)}`);
     }
     const { columns, width } = step.layout();
-    return { logits: step.outputs[LENS_LOGITS]?.data as Float32Array, attention: step.outputs[LENS_ATTENTION]?.data as Float32Array, columns, width };
+    return { logits: step.outputs[LENS_LOGITS]?.data as Float32Array, attention: step.outputs[LENS_ATTENTION]?.data as Float32Array, columns, width, present: step.present };
   }
 
   async dispose(): Promise<void> {
