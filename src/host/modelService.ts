@@ -211,8 +211,22 @@ export class ModelService {
     const remote = this.serving();
     const text = checkText(params.text);
     const started = performance.now();
-    const result = remote ? await (await remote).backend.lens(text, { top: params.top, signal }) : await lensAt(await this.ready(), text, { top: params.top, signal });
-    return { ...result, elapsedMs: performance.now() - started };
+    if (remote) {
+      // Servers answer `lens-unavailable` (LENS_NEEDS_LOCAL); one that could would not say where its tokens lie.
+      const result = await (await remote).backend.lens(text, { top: params.top, signal });
+      return { ...result, spans: result.tokens.map(() => null), elapsedMs: performance.now() - started };
+    }
+    const engine = await this.ready();
+    const result = await lensAt(engine, text, { top: params.top, signal });
+    // The context is the text's last tokens, after <|endoftext|> when the text is empty: align from the end.
+    const ids = engine.model.tokenizer.encode(text);
+    const spans = engine.model.tokenizer.spans(text, ids);
+    const offset = ids.length - result.tokens.length;
+    const located = result.tokens.map((token, i): [number, number] | null => {
+      const span = spans[offset + i];
+      return span && ids[offset + i] === token.id ? [span.start, span.end] : null;
+    });
+    return { ...result, spans: located, elapsedMs: performance.now() - started };
   }
 
   async sample(params: SampleParams, signal: AbortSignal): Promise<SampleResponse> {

@@ -83,6 +83,8 @@ export interface LensParams {
 }
 
 export interface LensResponse extends LensResult {
+  /** Each context token's UTF-16 span in `text` (the editor shades attention there); null for one not in it (`<|endoftext|>`). */
+  spans: Array<[number, number] | null>;
   elapsedMs: number;
 }
 
