@@ -72,10 +72,10 @@ export class Engine {
   }
 
   /** One lens step (LanguageModel.lensForward), queued like forward(). */
-  lensForward(inputIds: number[], past: KvState | undefined, signal?: AbortSignal): Promise<LensForward> {
+  lensForward(inputIds: number[], past: KvState | undefined, top: number, signal?: AbortSignal): Promise<LensForward> {
     const run = this.queue.then(() => {
       throwIfAborted(signal);
-      return this.model.lensForward(inputIds, past);
+      return this.model.lensForward(inputIds, past, top);
     });
     this.queue = run.then(
       () => undefined,

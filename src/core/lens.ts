@@ -4,8 +4,7 @@
 // last position over the context). Definitions: issue 23 and docs/lens.md.
 import type { Engine } from './engine';
 import { LmLensError } from './errors';
-import { topKIndices } from './distribution';
-import type { RowStats } from './scoringHead';
+import { entropy, logSoftmax, topKIndices } from './distribution';
 import type { KvState, LensForward } from './model';
 import { fitContext, promptIds } from './nextToken';
 import { sliceKv } from './prefixCache';
@@ -64,7 +63,7 @@ export async function lensAt(engine: Engine, text: string, options: LensOptions 
   const fitted = fitContext(promptIds(engine, text, options.bos), engine.contextSize);
   const ids = fitted.ids;
   const past = await pastFor(engine, ids.slice(0, -1), options.signal);
-  const step = await engine.lensForward(ids.slice(-1), past, options.signal);
+  const step = await engine.lensForward(ids.slice(-1), past, options.top ?? 10, options.signal);
   // The next keystroke's past is this text's first n-1 positions, and the cache hands out the
   // shortest entry that holds them: point both entries at the step's buffer, which has free slots.
   // Left as they were, every lens step appended to a prefix buffer full after the first step and
@@ -73,75 +72,51 @@ export async function lensAt(engine: Engine, text: string, options: LensOptions 
   if (past) engine.cache.put(ids.slice(0, -1), sliceKv(step.present, ids.length - 1));
   engine.cache.put(ids, step.present);
   const tokenizer = engine.model.tokenizer;
-  const rows = info.layers + 1;
-  const finalId = topKIndices(step.logits, 1, info.layers * info.vocabSize, info.vocabSize)[0] as number;
-  const stats = await engine.rowStats(step.logits, rows, new Array<number>(rows).fill(finalId), options.top ?? 10, options.signal);
   return {
     model: info.id,
     contextTokens: ids.length,
     truncated: fitted.truncated,
     tokens: ids.map((id) => ({ id, text: tokenizer.tokenText(id) })),
-    ...describeLens(step, stats, finalId, { layers: info.layers, heads: info.heads, vocabSize: info.vocabSize, tokenText: (id) => tokenizer.tokenText(id) }),
+    ...describeLens(step, { layers: info.layers, heads: info.heads, tokenText: (id) => tokenizer.tokenText(id) }),
   };
 }
 
 export interface LensShape {
   layers: number;
   heads: number;
-  vocabSize: number;
   tokenText: (id: number) => string;
 }
 
-/** The final distribution (the last row) in float64: its probabilities and entropy, for every layer's KL. */
-function finalDistribution(logits: Float32Array, offset: number, vocab: number): { probs: Float64Array; entropy: number } {
-  let max = -Infinity;
-  for (let i = 0; i < vocab; i++) if ((logits[offset + i] as number) > max) max = logits[offset + i] as number;
-  let sum = 0;
-  for (let i = 0; i < vocab; i++) sum += Math.exp((logits[offset + i] as number) - max);
-  const logZ = max + Math.log(sum);
-  const probs = new Float64Array(vocab);
-  let entropy = 0;
-  for (let i = 0; i < vocab; i++) {
-    const lp = (logits[offset + i] as number) - logZ;
-    const p = Math.exp(lp);
-    probs[i] = p;
-    entropy -= p * lp;
-  }
-  return { probs, entropy };
-}
-
 /**
- * The per-layer rows and attention of one lens step. Log-sum-exp, entropy, the final token's
- * rank and the top-k of each row come from `stats` (the engine's ORT row statistics, against
- * `finalId` in every row): in JS, 13 rows of GPT-2's 50,257 logits took 17–70 ms, as much as
- * the model's step. KL(final ‖ layer) = −H(final) − Σ p_final·x + logZ needs one dot product per row.
+ * The per-layer rows and attention of one lens step. The graph reduced every row (float32, as the
+ * scoring head does); the last row, the model's own distribution, is described again in float64
+ * from its logits, exactly as a next-token request describes it, so the two agree.
  */
-export function describeLens(step: LensForward, stats: RowStats, finalId: number, shape: LensShape): Pick<LensResult, 'layers' | 'attention'> {
-  const { layers, heads, vocabSize: vocab } = shape;
+export function describeLens(step: LensForward, shape: LensShape): Pick<LensResult, 'layers' | 'attention'> {
+  const { layers, heads } = shape;
   const rows = layers + 1;
-  const logits = step.logits;
-  if (logits.length !== rows * vocab) throw new Error(`internal: lens logits hold ${logits.length} values, expected ${rows}×${vocab}`);
-  const final = finalDistribution(logits, layers * vocab, vocab);
-  const k = stats.topIds.length / rows;
+  const k = step.topIds.length / rows;
+  if (!Number.isInteger(k) || step.entropy.length !== rows) throw new Error(`internal: the lens graph answered ${step.entropy.length} rows, expected ${rows}`);
+  const final = logSoftmax(step.finalLogits);
+  const finalId = topKIndices(step.finalLogits, 1)[0] as number;
   const described = Array.from({ length: rows }, (_, layer): LensLayer => {
-    const offset = layer * vocab;
-    const logZ = stats.logZ[layer] as number;
-    let dot = 0;
-    for (let i = 0; i < vocab; i++) dot += (final.probs[i] as number) * (logits[offset + i] as number);
+    if (layer === layers) {
+      const top = topKIndices(step.finalLogits, k).map((id) => ({ id, text: shape.tokenText(id), prob: Math.exp(final[id] as number), logprob: final[id] as number }));
+      // KL(final ‖ final) is 0 by definition, not float noise.
+      return { layer, top, entropy: entropy(final), klToFinal: 0, final: { id: finalId, prob: Math.exp(final[finalId] as number), rank: 1 } };
+    }
     const top = Array.from({ length: k }, (_, j) => {
-      const id = Number(stats.topIds[layer * k + j]);
-      const logprob = (stats.topLogits[layer * k + j] as number) - logZ;
+      const id = Number(step.topIds[layer * k + j]);
+      const logprob = step.topLogprobs[layer * k + j] as number;
       return { id, text: shape.tokenText(id), prob: Math.exp(logprob), logprob };
     });
-    const finalLogprob = (logits[offset + finalId] as number) - logZ;
+    const finalLogprob = step.finalLogprob[layer] as number;
     return {
       layer,
       top,
-      // The last row's in float64, as the next-token distribution's is: the two agree to the digit.
-      entropy: layer === layers ? final.entropy : (stats.entropy[layer] as number),
-      // The last row is the final distribution itself: its KL is 0 by definition, not float noise.
-      klToFinal: layer === layers ? 0 : Math.max(0, -final.entropy - dot + logZ),
-      final: { id: finalId, prob: Math.exp(finalLogprob), rank: (stats.greater[layer] as number) + 1 },
+      entropy: step.entropy[layer] as number,
+      klToFinal: Math.max(0, step.klToFinal[layer] as number),
+      final: { id: finalId, prob: Math.exp(finalLogprob), rank: (step.aboveFinal[layer] as number) + 1 },
     };
   });
   const attention = Array.from({ length: layers }, (_, layer) =>

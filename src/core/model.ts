@@ -13,7 +13,8 @@ import { GptTokenizer } from './tokenizer';
 import { openDecodePath } from './local/decodePath';
 import type { DecodeSession } from './local/decodeSession';
 import type { OwnedKv } from './local/ownedKv';
-import { LENS_ATTENTION, LENS_LOGITS } from './local/lensGraph';
+import * as ort from 'onnxruntime-node';
+import { LENS } from './local/lensGraph';
 
 export interface LoadProgress extends Partial<Omit<DownloadProgress, 'file'>> {
   /** `download` while bytes arrive from the hub, `load` while onnxruntime builds the session. */
@@ -101,10 +102,21 @@ export interface ForwardResult {
   present: KvState;
 }
 
-/** One lens step (local/lensGraph.ts): the last position seen through every layer, and where it looks. */
+/**
+ * One lens step (local/lensGraph.ts): the last position seen through every layer, and where it
+ * looks. Rows: 0 after the embeddings, i after block i; per-row values are float32 from the graph.
+ */
 export interface LensForward {
-  /** Row-major `[layers + 1, vocab]`: row 0 after the embeddings, row i after block i. */
-  logits: Float32Array;
+  /** The last row's logits (the model's own distribution), `[vocab]`. */
+  finalLogits: Float32Array;
+  /** `[rows, k]` each, best first. */
+  topIds: BigInt64Array;
+  topLogprobs: Float32Array;
+  entropy: Float32Array;
+  klToFinal: Float32Array;
+  /** How many tokens each row ranks above the final top-1. */
+  aboveFinal: Float32Array;
+  finalLogprob: Float32Array;
   /** Row-major `[layers · heads, width]`: the last position's attention weights over the step's columns. */
   attention: Float32Array;
   /** The column of each context position (in order) within an attention row. */
@@ -276,16 +288,30 @@ export class LanguageModel {
   }
 
   /** Runs `inputIds` (one row) after `past` through the lens graph, opened on first use; needs the owned-KV decode path. */
-  async lensForward(inputIds: number[], past: KvState | undefined): Promise<LensForward> {
+  async lensForward(inputIds: number[], past: KvState | undefined, top: number): Promise<LensForward> {
     if (!this.decode) throw new LmLensError('lens-unavailable', `The layer lens needs the owned-KV decode path, which ${this.info.id} does not run on (see the log for why).`);
     let step;
     try {
-      step = await (await this.decode.lensSession()).step([inputIds], past);
+      const k = new ort.Tensor('int64', BigInt64Array.of(BigInt(Math.max(1, Math.min(top, this.info.vocabSize)))), [1]);
+      step = await (await this.decode.lensSession()).step([inputIds], past, {}, { [LENS.topK]: k });
     } catch (error) {
       throw new LmLensError('lens-unavailable', `The layer lens could not run on ${this.info.id}: ${errorMessage(error)}`);
     }
     const { columns, width } = step.layout();
-    return { logits: step.outputs[LENS_LOGITS]?.data as Float32Array, attention: step.outputs[LENS_ATTENTION]?.data as Float32Array, columns, width, present: step.present };
+    const out = <T>(name: string): T => step.outputs[name]?.data as T;
+    return {
+      finalLogits: out(LENS.finalLogits),
+      topIds: out(LENS.topIds),
+      topLogprobs: out(LENS.topLogprobs),
+      entropy: out(LENS.entropy),
+      klToFinal: out(LENS.klToFinal),
+      aboveFinal: out(LENS.aboveFinal),
+      finalLogprob: out(LENS.finalLogprob),
+      attention: out(LENS.attention),
+      columns,
+      width,
+      present: step.present,
+    };
   }
 
   async dispose(): Promise<void> {

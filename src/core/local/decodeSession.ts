@@ -104,7 +104,7 @@ export class DecodeSession {
   }
 
   /** One forward pass: feeds built from the owned buffers, the new K/V written back, every output returned. */
-  async step(inputIds: number[][], past: KvState | undefined, options: ForwardOptions = {}): Promise<DecodeStep> {
+  async step(inputIds: number[][], past: KvState | undefined, options: ForwardOptions = {}, extraFeeds: Record<string, ort.Tensor> = {}): Promise<DecodeStep> {
     const batch = inputIds.length;
     const count = inputIds[0]?.length ?? 0;
     const shared = past?.shared;
@@ -137,6 +137,7 @@ export class DecodeSession {
       for (let i = 0; i < count; i++) fedMask[base + sharedCapacity + capacity + i] = BigInt(row[sharedLength + pastLength + i] as number);
     });
     const feeds: Record<string, ort.Tensor> = {
+      ...extraFeeds,
       input_ids: new ort.Tensor('int64', BigInt64Array.from(inputIds.flat(), BigInt), [batch, count]),
       attention_mask: new ort.Tensor('int64', fedMask, [batch, width]),
       position_ids: new ort.Tensor('int64', positionIds(mask, count), [batch, count]),

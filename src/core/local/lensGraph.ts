@@ -19,8 +19,21 @@
 import { onnx } from 'onnx-proto';
 import { UnrecognisedExport } from './decodeGraph';
 
-export const LENS_LOGITS = 'lens.logits';
-export const LENS_ATTENTION = 'lens.attention';
+/** The lens outputs, all per row (layer 0..L) unless said otherwise; see addLensStatistics. */
+export const LENS = {
+  /** Input: top tokens per row, int64 [1]. */
+  topK: 'lens.top_k',
+  /** The last row's logits, [1, vocab]: the model's own distribution, described in float64 by the caller. */
+  finalLogits: 'lens.final_logits',
+  topIds: 'lens.top_ids',
+  topLogprobs: 'lens.top_logprobs',
+  entropy: 'lens.entropy',
+  klToFinal: 'lens.kl_to_final',
+  /** How many logits of the row exceed the final top-1's (its rank − 1). */
+  aboveFinal: 'lens.above_final',
+  finalLogprob: 'lens.final_logprob',
+  attention: 'lens.attention',
+} as const;
 
 type Node = onnx.INodeProto;
 
@@ -118,6 +131,9 @@ function cloneNodes(edit: Edit, nodes: Node[], from: string, replacement: string
 /** Adds the lens outputs to a rewritten decode graph (in place); throws UnrecognisedExport when a role is not found. */
 export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSize: number): void {
   const graph = model.graph ?? fail('no graph');
+  // ReduceSum takes its axes as an input from opset 13 on; older exports are not worth a second form.
+  const opset = Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0);
+  if (opset < 13) fail(`opset ${opset} (the lens graph needs 13 or later)`);
   const edit = new Edit(graph.node ?? []);
 
   // The projection: the node that makes `logits`, under any reshapes.
@@ -141,7 +157,9 @@ export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSi
   const rows = stream.map((h) => edit.op('Reshape', [edit.op('Slice', [h, lastStart, end, edit.int64([1])]), rowShape]));
   const stacked = edit.op('Concat', rows, [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }]);
   const stackedNormed = cloneNodes(edit, finalNorm, last, stacked, normed);
-  edit.added.push({ ...head, name: edit.name('head'), input: [stackedNormed, ...(head.input ?? []).slice(1)], output: [LENS_LOGITS] });
+  const logits = edit.name('lens_logits');
+  edit.added.push({ ...head, name: edit.name('head'), input: [stackedNormed, ...(head.input ?? []).slice(1)], output: [logits] });
+  addLensStatistics(edit, logits);
 
   // Attention weights: the rewrite multiplies Slice(probs, past part) with the past values.
   const lastRows: string[] = [];
@@ -152,18 +170,56 @@ export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSi
     if (slice?.opType !== 'Slice') fail(`layer ${layer}: no attention weights before the past values`);
     lastRows.push(edit.op('Slice', [slice.input?.[0] as string, lastStart, end, edit.int64([2])]));
   }
-  edit.op('Concat', lastRows, [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }], LENS_ATTENTION);
+  edit.op('Concat', lastRows, [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }], LENS.attention);
 
   const keptOutputs = (graph.output ?? []).filter((v) => v.name !== 'logits');
-  const float = onnx.TensorProto.DataType.FLOAT;
+  const { FLOAT: float, INT64: int64 } = onnx.TensorProto.DataType;
+  const declare = (name: string, elemType: number, dims: Array<string | number>): onnx.IValueInfoProto => ({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  });
+  graph.input = [...(graph.input ?? []), declare(LENS.topK, int64, [1])];
   graph.output = [
     ...keptOutputs,
-    { name: LENS_LOGITS, type: { tensorType: { elemType: float, shape: { dim: [{ dimParam: 'lens_rows' }, { dimParam: 'vocab' }] } } } },
-    { name: LENS_ATTENTION, type: { tensorType: { elemType: float, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'layer_heads' }, { dimValue: 1 }, { dimParam: 'slots' }] } } } },
+    declare(LENS.finalLogits, float, [1, 'vocab']),
+    declare(LENS.topIds, int64, ['lens_rows', 'lens_top']),
+    declare(LENS.topLogprobs, float, ['lens_rows', 'lens_top']),
+    ...[LENS.entropy, LENS.klToFinal, LENS.aboveFinal, LENS.finalLogprob].map((name) => declare(name, float, ['lens_rows', 1])),
+    declare(LENS.attention, float, ['batch', 'layer_heads', 1, 'slots']),
   ];
   graph.initializer = [...(graph.initializer ?? []), ...edit.constants];
   graph.node = [...edit.nodes, ...edit.added];
   pruneToOutputs(graph);
+}
+
+/**
+ * Each row's statistics from the [L+1, vocab] lens logits, in the graph: only a few hundred
+ * numbers leave it instead of 13 × 50,257 logits (copied out, then reduced in JS or a second
+ * session, 5–10 ms at GPT-2's size). Float32 with log-softmax, as ORT's scoring head does; the
+ * last row also goes out whole, so the model's own distribution is described in float64.
+ */
+function addLensStatistics(edit: Edit, logits: string): void {
+  const axis = (i: number): onnx.IAttributeProto => ({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i });
+  const keepdims = { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 1 };
+  const rowAxis = edit.int64([1]);
+  const sumRow = (x: string, output?: string): string => edit.op('ReduceSum', [x, rowAxis], [keepdims], output);
+  const logProbs = edit.op('LogSoftmax', [logits], [axis(1)]);
+  edit.op('Neg', [sumRow(edit.op('Mul', [edit.op('Exp', [logProbs]), logProbs]))], [], LENS.entropy);
+  const last = (x: string, output?: string): string => edit.op('Slice', [x, edit.int64([-1]), edit.int64([INT64_MAX]), edit.int64([0])], [], output);
+  edit.op('Identity', [last(logits)], [], LENS.finalLogits);
+  const finalLogProbs = last(logProbs);
+  // KL(final ‖ row) = Σ p_final · (log p_final − log p_row), [1, vocab] against [rows, vocab].
+  sumRow(edit.op('Mul', [edit.op('Exp', [finalLogProbs]), edit.op('Sub', [finalLogProbs, logProbs])]), LENS.klToFinal);
+  // The final top-1 (first of equals, as top-k breaks ties), its logit in every row, and how many beat it there.
+  const finalId = edit.op('ArgMax', [last(logits)], [axis(1), keepdims]);
+  const everyRow = edit.op('Expand', [finalId, edit.op('Shape', [LENS.klToFinal])]);
+  const finalLogit = edit.op('GatherElements', [logits, everyRow], [axis(1)]);
+  sumRow(edit.op('Cast', [edit.op('Greater', [logits, finalLogit])], [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT }]), LENS.aboveFinal);
+  edit.op('GatherElements', [logProbs, everyRow], [axis(1)], LENS.finalLogprob);
+  const topIds = edit.name('top_ids');
+  edit.added.push({ opType: 'TopK', input: [logits, LENS.topK], output: [edit.name('top_values'), topIds], name: edit.name('TopK_node'), attribute: [axis(1), { name: 'largest', type: onnx.AttributeProto.AttributeType.INT, i: 1 }, { name: 'sorted', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] });
+  edit.op('Identity', [topIds], [], LENS.topIds);
+  edit.op('GatherElements', [logProbs, topIds], [axis(1)], LENS.topLogprobs);
 }
 
 /** Drops the nodes and initializers no output needs (the export's own projection, its shape reads). */
