@@ -1,7 +1,7 @@
 // The logit lens at the end of a text: what the next token would be if the model stopped after
 // each block (the last position's residual stream through the model's own final norm and output
 // matrix), and where the next token looks (each layer's and head's attention weights of the
-// last position over the context). Definitions: issue 23 and docs/lens.md.
+// last position over the context). Definitions: issue 23 and the README (Layers).
 import type { Engine } from './engine';
 import { LmLensError } from './errors';
 import { entropy, logSoftmax, topKIndices } from './distribution';
