@@ -17,7 +17,7 @@ function rowHtml(row: LensRowView, top: number): string {
   const cells = Array.from({ length: top }, (_, i) => {
     const token = row.top[i];
     if (!token) return '<td></td>';
-    return `<td class="lens-cell" data-shade="${token.prob}"><code>${escapeHtml(tokenLabel(token.text))}</code> <span class="num">${formatProbability(token.prob)}</span></td>`;
+    return `<td class="lens-cell" data-shade="${token.prob}"><code>${escapeHtml(tokenLabel(token.text))}</code><span class="num lens-prob">${formatProbability(token.prob)}</span></td>`;
   }).join('');
   const entropyCell = `<td class="num">${formatNumber(row.entropy)}</td>`;
   const klCell = `<td class="num">${formatNumber(row.klToFinal)}</td>`;
@@ -50,8 +50,9 @@ function pickers(view: LayersView): string {
 function grid(view: LayersView): string {
   const top = Math.max(0, ...view.rows.map((row) => row.top.length));
   const headers = Array.from({ length: top }, (_, i) => `<th scope="col">top ${i + 1}</th>`).join('');
-  const caption = `What each layer predicts next (logit lens): ${view.rows.length} rows, from the embeddings to block ${view.rows.length - 1}. The final prediction “${escapeHtml(tokenLabel(view.finalText))}” has rank 1 from the first row marked.`;
-  return `<div class="lens-scroll"><table class="lens-grid"><caption>${caption}</caption><thead><tr><th scope="col">layer</th>${headers}<th scope="col" title="Rank of the final prediction in this layer's distribution">final rank</th><th scope="col">entropy</th><th scope="col" title="KL(final ‖ layer), nats">KL to final</th></tr></thead><tbody>${view.rows
+  const caption = `What each layer predicts next (logit lens), embeddings to block ${view.rows.length - 1}`;
+  const explained = `<p class="muted lens-explained">Final prediction “${escapeHtml(tokenLabel(view.finalText))}”: its rank in each layer's distribution, marked from where it is the top (rank 1). Cells are shaded by probability.</p>`;
+  return `${explained}<div class="lens-scroll"><table class="lens-grid"><caption>${caption}</caption><thead><tr><th scope="col">layer</th>${headers}<th scope="col" title="Rank of the final prediction in this layer's distribution">final rank</th><th scope="col">entropy</th><th scope="col" title="KL(final ‖ layer), nats">KL to final</th></tr></thead><tbody>${view.rows
     .map((row) => rowHtml(row, top))
     .join('')}</tbody></table></div>`;
 }

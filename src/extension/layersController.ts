@@ -58,9 +58,10 @@ export class LayersController implements vscode.Disposable {
     const shown = this.shown;
     if (!shown) return;
     if (this.levels.length === 0) {
-      // An orange wash that reads on dark, light and high-contrast themes; strength = attention relative to the most attended token.
+      // A violet wash, apart from sentence loss's bands, that reads on dark, light and high-contrast
+      // themes; strength = attention relative to the most attended token.
       this.levels = Array.from({ length: ATTENTION_LEVELS }, (_, i) =>
-        vscode.window.createTextEditorDecorationType({ backgroundColor: `rgba(255, 140, 0, ${(0.08 + (0.5 * (i + 1)) / ATTENTION_LEVELS).toFixed(3)})`, borderRadius: '2px' }),
+        vscode.window.createTextEditorDecorationType({ backgroundColor: `rgba(170, 90, 255, ${(0.08 + (0.5 * (i + 1)) / ATTENTION_LEVELS).toFixed(3)})`, borderRadius: '2px' }),
       );
     }
     const max = Math.max(0, ...view.attention);

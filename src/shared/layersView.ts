@@ -16,8 +16,8 @@ export interface LensControls {
 
 export const DEFAULT_LENS_CONTROLS: LensControls = { show: false, layer: 0, head: 0 };
 
-/** Top tokens per layer the panel asks for. */
-export const LENS_TOP = 5;
+/** Top tokens per layer the panel asks for: three columns still leave rank, entropy and KL in view beside the editor. */
+export const LENS_TOP = 3;
 
 export interface LensRowView {
   /** 0 = after the embeddings, i = after block i. */

@@ -95,10 +95,10 @@ async function closeEverything(page: Page): Promise<void> {
   await waitFor('no webview left', async () => ((await page.locator('iframe.webview').count()) === 0 ? true : undefined));
 }
 
-/** Editor ranges with the Layers view's attention wash (src/extension/layersController.ts: rgba(255, 140, 0, …)). */
+/** Editor ranges with the Layers view's attention wash (src/extension/layersController.ts: rgba(170, 90, 255, …)). */
 async function attentionShadeCount(page: Page): Promise<number> {
   return page.evaluate(
-    () => Array.from(document.querySelectorAll<HTMLElement>('.part.editor .monaco-editor .view-overlays [class*="ced-"]')).filter((element) => getComputedStyle(element).backgroundColor.startsWith('rgba(255, 140, 0')).length,
+    () => Array.from(document.querySelectorAll<HTMLElement>('.part.editor .monaco-editor .view-overlays [class*="ced-"]')).filter((element) => getComputedStyle(element).backgroundColor.startsWith('rgba(170, 90, 255')).length,
   );
 }
 
