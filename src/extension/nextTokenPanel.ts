@@ -3,7 +3,6 @@ import * as vscode from 'vscode';
 import { predictionToJson, predictionToMarkdown } from './exportTable';
 import { buildPanelHtml } from './panelHtml';
 import { isFollowable, keyOf, moveCursorTo, targetOf } from './panelTarget';
-import type { Target } from './panelTarget';
 import { LayersController } from './layersController';
 import { DEFAULT_LENS_CONTROLS } from '../shared/layersView';
 import type { LensControls } from '../shared/layersView';
@@ -209,7 +208,9 @@ export class NextTokenPanelController implements vscode.Disposable {
         samples: this.view.samples && { ...this.view.samples, stale: this.samplesKey !== target.key },
         updating: this.timer !== undefined,
       });
-      if (this.view.lens?.show) await this.refreshLayers(sequence, target);
+      // The Layers view follows the prediction; a newer prediction, or the view turned off meanwhile, drops its answer.
+      const layers = this.view.lens?.show ? await this.layers.refresh(sequence, target, this.view.lens) : undefined;
+      if (layers && sequence === this.sequence && this.view.lens?.show) this.update(layers);
     } catch (error) {
       if (sequence !== this.sequence) return;
       // Cancelled from outside (the controller cancels every feature on a settings change): ask again, or the old table stays.
@@ -217,12 +218,6 @@ export class NextTokenPanelController implements vscode.Disposable {
       this.update({ hasEditor: true, model: errorView(error), updating: false });
       void this.model.reportError(error);
     }
-  }
-
-  /** The Layers view for the prediction just shown; a newer prediction or the view turned off drops the answer. */
-  private async refreshLayers(sequence: number, target: Target): Promise<void> {
-    const changes = await this.layers.refresh(sequence, target, this.view.lens ?? DEFAULT_LENS_CONTROLS);
-    if (changes && sequence === this.sequence && this.view.lens?.show) this.update(changes);
   }
 
   /** On: predict again (the lens follows it); off: no grid, no shading; a layer or head: re-picked from the kept answer. */

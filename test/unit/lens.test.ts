@@ -2,10 +2,14 @@
 // against the float64 reference, which computes them from the maths and the weights in the file:
 // hidden states through ln_f and the tied output matrix, softmax attention weights.
 import * as assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
 import { LENS_NEEDS_LOCAL } from '../../src/core/backend';
 import { LmLensError } from '../../src/core/errors';
+import { decodeGraphPath } from '../../src/core/local/decodeFile';
+import { lensGraphPath } from '../../src/core/local/lensFile';
 import { lensAt, meanOverHeads } from '../../src/core/lens';
 import type { LensResult } from '../../src/core/lens';
 import { nextTokenDistribution } from '../../src/core/nextToken';
@@ -173,5 +177,48 @@ describe('the model process’s lens request (lmLens/lens)', function () {
       await fixture.close();
       await engine.dispose();
     }
+  });
+});
+
+describe('logit lens at the edges', function () {
+  this.timeout(120_000);
+  let engine: Engine;
+  let reference: ReferenceModel;
+  let folder: string;
+
+  before(async () => {
+    folder = await ensureTestModel({ layers: 3, dim: 48, heads: 3, contextSize: 64, seed: 2, numLogitsToKeep: true });
+    engine = await loadEngine({ model: folder, allowDownloads: false, threads: 1 });
+    reference = await loadReference(folder);
+  });
+  after(async () => engine?.dispose());
+
+  it('a text longer than the window: the lens of its last window (as next-token conditions on), exact at the window’s end, keystroke after keystroke', async () => {
+    const long = `${TEXT} ${TEXT} ${TEXT} ${TEXT} ${TEXT}`;
+    for (const text of [long, `${long} x`, `${long} xy`]) {
+      const lens = await lensAt(engine, text, { top: 3 });
+      const next = await nextTokenDistribution(engine, text, { top: 3 });
+      assert.ok(lens.truncated);
+      assert.equal(lens.contextTokens, next.contextTokens);
+      assert.ok(lens.contextTokens <= 64);
+      const expected = referenceLayers(reference, next.contextIds);
+      lens.layers.forEach((layer, i) => {
+        assert.deepEqual(layer.top.map((t) => t.id), expected[i]?.top.slice(0, 3).map((t) => t.id), `layer ${i}`);
+        close(layer.klToFinal, expected[i]?.kl as number, 1e-4, `layer ${i} KL`);
+      });
+      const attention = reference.forward(next.contextIds).attention;
+      lens.attention.forEach((heads, l) => heads.forEach((row, h) => row.forEach((w, p) => close(w, attention[l]?.[h]?.[next.contextIds.length - 1]?.[p] as number, 1e-5, `attention ${l}/${h}/${p}`))));
+    }
+  });
+
+  it('leaves the decode graph file as it was (the lens graph is a file of its own) and stops when cancelled', async () => {
+    const decodeFile = decodeGraphPath(join(folder, 'onnx', 'model.onnx'));
+    const before = readFileSync(decodeFile);
+    await lensAt(engine, TEXT);
+    assert.ok(readFileSync(decodeFile).equals(before), 'the decode graph is unchanged');
+    assert.ok(existsSync(lensGraphPath(decodeFile)));
+    const controller = new AbortController();
+    controller.abort();
+    await assert.rejects(lensAt(engine, `${TEXT} again`, { signal: controller.signal }), (error) => error instanceof LmLensError && error.code === 'cancelled');
   });
 });
