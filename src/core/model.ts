@@ -293,7 +293,7 @@ export class LanguageModel {
     let step;
     try {
       const k = new ort.Tensor('int64', BigInt64Array.of(BigInt(Math.max(1, Math.min(top, this.info.vocabSize)))), [1]);
-      step = await (await this.decode.lensSession()).step([inputIds], past, {}, { [LENS.topK]: k });
+      step = await this.decode.withLens((lens) => lens.step([inputIds], past, {}, { [LENS.topK]: k }));
     } catch (error) {
       throw new LmLensError('lens-unavailable', `The layer lens could not run on ${this.info.id}: ${errorMessage(error)}`);
     }
@@ -312,6 +312,16 @@ export class LanguageModel {
       width,
       present: step.present,
     };
+  }
+
+  /** Whether the lens graph's session is open (it closes itself after LENS_IDLE_MS without a lens request). */
+  get lensOpen(): boolean {
+    return this.decode?.hasLensSession ?? false;
+  }
+
+  /** Closes the lens session now, as its idle timer would. */
+  releaseLens(): Promise<void> {
+    return this.decode?.releaseLens() ?? Promise.resolve();
   }
 
   async dispose(): Promise<void> {

@@ -217,6 +217,14 @@ describe('logit lens at the edges', function () {
     await lensAt(engine, TEXT);
     assert.ok(readFileSync(decodeFile).equals(before), 'the decode graph is unchanged');
     assert.ok(existsSync(lensGraphPath(decodeFile)));
+    // Its second copy of the weights goes when idle, and comes back on the next request with the same answers.
+    assert.equal(engine.model.lensOpen, true);
+    const first = await lensAt(engine, TEXT);
+    await engine.model.releaseLens();
+    assert.equal(engine.model.lensOpen, false);
+    const reopened = await lensAt(engine, TEXT);
+    assert.equal(engine.model.lensOpen, true);
+    assert.deepEqual(reopened.layers, first.layers);
     const controller = new AbortController();
     controller.abort();
     await assert.rejects(lensAt(engine, `${TEXT} again`, { signal: controller.signal }), (error) => error instanceof LmLensError && error.code === 'cancelled');

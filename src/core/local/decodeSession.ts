@@ -49,8 +49,16 @@ export interface DecodeStep {
   layout: () => StepLayout;
 }
 
+/**
+ * A lens session idle this long is released: it holds a second copy of the weights (+527 MB RSS
+ * for the 124M shape), worth keeping while the panel's Layers view asks at every keystroke only.
+ */
+export const LENS_IDLE_MS = 60_000;
+
 export class DecodeSession {
   private lens: Promise<DecodeSession> | undefined;
+  private lensUsers = 0;
+  private lensTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -68,7 +76,31 @@ export class DecodeSession {
    * The same graph with the lens outputs (lensGraph.ts), as a second session opened on the first
    * request: sessions that never ask for a lens neither build nor hold it.
    */
-  lensSession(): Promise<DecodeSession> {
+  /** Runs `use` with the lens session (opened on demand) and releases that session once idle for LENS_IDLE_MS. */
+  async withLens<T>(use: (lens: DecodeSession) => Promise<T>): Promise<T> {
+    clearTimeout(this.lensTimer);
+    this.lensUsers++;
+    try {
+      return await use(await this.lensSession());
+    } finally {
+      if (--this.lensUsers === 0) this.lensTimer = setTimeout(() => void this.releaseLens(), LENS_IDLE_MS).unref();
+    }
+  }
+
+  /** Frees the lens session now (a later lens request opens it again); not while a lens step runs. */
+  async releaseLens(): Promise<void> {
+    if (this.lensUsers > 0) return;
+    clearTimeout(this.lensTimer);
+    const lens = this.lens;
+    this.lens = undefined;
+    await (await lens?.catch(() => undefined))?.dispose();
+  }
+
+  get hasLensSession(): boolean {
+    return this.lens !== undefined;
+  }
+
+  private lensSession(): Promise<DecodeSession> {
     this.lens ??= (async () => {
       const file = writeLensGraph(this.file, this.shape.layers, this.shape.heads * this.shape.headDim);
       return new DecodeSession(await ort.InferenceSession.create(file, this.options), this.shape, this.info, file, this.options);
@@ -173,9 +205,8 @@ export class DecodeSession {
   }
 
   async dispose(): Promise<void> {
-    const lens = this.lens;
-    this.lens = undefined;
-    await (await lens?.catch(() => undefined))?.dispose();
+    this.lensUsers = 0;
+    await this.releaseLens();
     await this.session.release();
   }
 }
