@@ -72,10 +72,6 @@ export class DecodeSession {
     return new DecodeSession(await ort.InferenceSession.create(file, options), shape, info, file, options);
   }
 
-  /**
-   * The same graph with the lens outputs (lensGraph.ts), as a second session opened on the first
-   * request: sessions that never ask for a lens neither build nor hold it.
-   */
   /** Runs `use` with the lens session (opened on demand) and releases that session once idle for LENS_IDLE_MS. */
   async withLens<T>(use: (lens: DecodeSession) => Promise<T>): Promise<T> {
     clearTimeout(this.lensTimer);
@@ -100,6 +96,10 @@ export class DecodeSession {
     return this.lens !== undefined;
   }
 
+  /**
+   * The same graph with the lens outputs (lensGraph.ts), as a second session opened on the first
+   * request: sessions that never ask for a lens neither build nor hold it.
+   */
   private lensSession(): Promise<DecodeSession> {
     this.lens ??= (async () => {
       const file = writeLensGraph(this.file, this.shape.layers, this.shape.heads * this.shape.headDim);
