@@ -32,6 +32,8 @@ export interface CliValues {
   offline: boolean;
   /** report: write a self-contained page here. */
   html?: string;
+  /** report: each token's settled layer (logit lens). */
+  layers?: boolean;
   /** report: a second model for the cross-perplexity. */
   compare?: string;
   language?: string;

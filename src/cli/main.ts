@@ -13,7 +13,7 @@ const COMMANDS = ['tokens', 'loss', 'next', 'lens', 'sample', 'complete', 'sente
 type CommandName = (typeof COMMANDS)[number];
 
 const USAGE = `Usage: lm-lens <tokens|loss|next|lens|sample|complete|sentences> TEXT [options]
-       lm-lens report FILE [--json | --html OUT] [--compare MODEL] [--language ID]
+       lm-lens report FILE [--json | --html OUT] [--compare MODEL] [--language ID] [--layers]
   TEXT                 the text; "-" reads standard input (report: FILE is a file path or "-")
   --model M            hub id or model folder (default ${DEFAULT_MODEL}, env LM_LENS_MODEL)
   --dtype D            fp32 (default, exact) | q8-fast (int8 at load, fastest) | fp16 | q8 | int8 | q4
@@ -30,6 +30,7 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|lens|sample|complete|sentences> 
   sample:    -n N --max-new-tokens T --seed S --temperature T --top-k K (default 50, as HF) --top-p P
   complete:  --max-new-tokens T
   report:    --html OUT (self-contained page) --compare MODEL (second model: cross-perplexity) --language ID
+             --layers: per token the layer its prediction settles at (logit lens; one lens step per token)
              --compare URL [--compare-api A] [--compare-model NAME]: a server's model as the second
              (loss per sentence in its own tokens; no cross-perplexity; API key from LM_LENS_API_KEY)
   --server URL         ask a server instead of the local engine (vLLM, SGLang, llama-server)
@@ -64,6 +65,7 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
         'max-new-tokens': { type: 'string' },
         seed: { type: 'string' },
         html: { type: 'string' },
+        layers: { type: 'boolean' },
         compare: { type: 'string' },
         'compare-api': { type: 'string' },
         'compare-model': { type: 'string' },
@@ -108,6 +110,7 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     cacheDir: parsed.values['cache-dir'] ?? process.env.LM_LENS_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'lm-lens'),
     offline: parsed.values.offline ?? process.env.LM_LENS_OFFLINE === '1',
     html: parsed.values.html,
+    layers: parsed.values.layers ?? false,
     compare: compareUrl ? undefined : parsed.values.compare,
     language: parsed.values.language,
     file: name === 'report' && text !== '-' ? text : undefined,

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { ComparisonSummary } from './compare';
 import { LmLensError, errorMessage } from './errors';
 import { escapeHtml } from '../shared/format';
-import type { DocumentReport, ReportSentenceInput, ReportTokenInput } from './report';
+import type { DocumentReport, Histogram, ReportSentenceInput, ReportTokenInput } from './report';
 
 export interface ReportTokenRow {
   sentence: number;
@@ -21,6 +21,7 @@ export interface ReportTokenRow {
   entropy: number;
   topProb: number;
   top10Entropy: number;
+  settledLayer?: number;
 }
 
 /** Sentences with the token text the sentence-loss feature keeps. */
@@ -29,6 +30,8 @@ export type ExportSentence = Omit<ReportSentenceInput, 'tokens'> & { tokens: Rea
 export interface ReportData {
   report: DocumentReport;
   comparison?: ComparisonSummary;
+  /** Logit lens (`lm-lens report --layers`): tokens per settled layer, the mean, and each sentence's mean. */
+  settled?: { histogram: Histogram; mean: number; sentenceMeans: number[] };
 }
 
 export function tokenRows(sentences: readonly ExportSentence[]): ReportTokenRow[] {
@@ -44,6 +47,7 @@ export function tokenRows(sentences: readonly ExportSentence[]): ReportTokenRow[
       entropy: token.entropy,
       topProb: Math.exp(token.topLogprob),
       top10Entropy: token.top10Entropy,
+      ...(token.settledLayer === undefined ? {} : { settledLayer: token.settledLayer }),
     })),
   );
 }
