@@ -74,8 +74,10 @@ export class LayersController implements vscode.Disposable {
       const end = shown.document.positionAt(shown.textStart + span[1]);
       ranges[level - 1]?.push(new vscode.Range(start, end));
     });
-    for (const editor of vscode.window.visibleTextEditors.filter((candidate) => candidate.document === shown.document)) {
-      this.levels.forEach((type, i) => editor.setDecorations(type, ranges[i] ?? []));
+    // Other editors lose the shading: the panel may have followed the cursor away from them.
+    for (const editor of vscode.window.visibleTextEditors) {
+      const mine = editor.document === shown.document;
+      this.levels.forEach((type, i) => editor.setDecorations(type, mine ? (ranges[i] ?? []) : []));
     }
   }
 
