@@ -15,6 +15,7 @@ import type { RawModel } from './baselines';
 import { documentRows } from './documents';
 import { documentReportRows } from './documentReport';
 import { hostRows } from './host';
+import { lensRows } from './lens';
 import { sharedServerRows } from './sharedServer';
 import { buildTexts } from './prose';
 import { machineInfo, markdownTable, writeResults } from './report';
@@ -119,6 +120,7 @@ async function main(): Promise<void> {
     const bench: EngineBench = { engine, raw, texts, runs, log };
     const steps: Array<[string[], string, () => Promise<Row[]>]> = [
       [['W1'], 'W1 keystrokes', () => keystrokeRows(bench)],
+      [['L1'], 'L1 logit lens at the cursor', () => lensRows(bench)],
       [['W2'], 'W2 scoring', () => scoringRows(bench)],
       [['W3'], 'W3 re-score after an edit', () => rescoreRows(bench)],
       [['W4', 'W5'], 'W4/W5 generation', () => generationRows(bench)],

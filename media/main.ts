@@ -2,6 +2,7 @@
 // extension sends and turns clicks and keys into messages; the extension decides everything else.
 import type { ExtensionMessage, PanelControls, PanelState, SampleOptions, WebviewMessage } from '../src/shared/panelProtocol';
 import { CONTROL_INPUT_IDS, SAMPLE_INPUT_IDS, renderPrediction, renderSamples, renderShell, renderStatus } from './render';
+import { renderLayers } from './layers';
 
 interface VsCodeApi {
   postMessage(message: WebviewMessage): void;
@@ -26,6 +27,9 @@ function fill(region: HTMLElement, html: string): void {
   region.querySelectorAll<HTMLElement>('[data-w]').forEach((bar) => {
     bar.style.width = `${Math.max(0, Math.min(1, Number(bar.dataset.w))) * 100}%`;
   });
+  region.querySelectorAll<HTMLElement>('[data-shade]').forEach((cell) => {
+    cell.style.setProperty('--shade', String(Math.max(0, Math.min(1, Number(cell.dataset.shade)))));
+  });
   if (focused) region.querySelector<HTMLElement>(`[data-focus="${focused}"]`)?.focus();
 }
 
@@ -48,6 +52,7 @@ function render(next: PanelState): void {
   vscode.setState(next);
   fill(byId('status'), renderStatus(next));
   fill(byId('prediction'), renderPrediction(next));
+  fill(byId('layers'), renderLayers(next));
   fill(byId('samples'), renderSamples(next));
   syncInputs(CONTROL_INPUT_IDS, next.controls);
   syncInputs(SAMPLE_INPUT_IDS, next.sampleOptions);
@@ -106,6 +111,9 @@ document.addEventListener('click', (event) => {
     case 'openSettings':
       vscode.postMessage({ type: 'openSettings' });
       break;
+    case 'toggle-layers':
+      vscode.postMessage({ type: 'setLens', lens: { show: !state?.lens?.show } });
+      break;
   }
 });
 
@@ -134,6 +142,13 @@ function watchInputs(ids: string[], send: (values: Record<string, number>) => vo
     });
   }
 }
+
+// The attention pickers are re-rendered with the state: listen where they live.
+document.addEventListener('change', (event) => {
+  const select = event.target instanceof HTMLSelectElement ? event.target : null;
+  const key = select?.dataset.lens;
+  if (select && (key === 'layer' || key === 'head')) vscode.postMessage({ type: 'setLens', lens: { [key]: Number(select.value) } });
+});
 
 watchInputs(CONTROL_INPUT_IDS, (controls) => vscode.postMessage({ type: 'setControls', controls }));
 watchInputs(SAMPLE_INPUT_IDS, (options) => vscode.postMessage({ type: 'setSampleOptions', options }));

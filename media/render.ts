@@ -3,6 +3,7 @@
 // widths travel as `data-w` and main.ts applies them through the CSSOM.
 import { CONTROL_LIMITS, SAMPLE_LIMITS } from '../src/shared/panelProtocol';
 import type { ChipView, ModelStatusView, PanelState, PredictionView, RowView, SamplesView, SequenceView } from '../src/shared/panelProtocol';
+import { chipAttention } from './layers';
 import { escapeHtml, formatMegabytes, formatNumber, formatProbability, formatJointProbability, tokenLabel } from '../src/shared/format';
 
 interface InputSpec {
@@ -45,6 +46,7 @@ export function renderShell(): string {
 </header>
 <div id="status" role="status"></div>
 <section id="prediction" aria-label="Next-token distribution"></section>
+<section id="layers" class="layers" aria-label="What each layer predicts, and attention"></section>
 <section class="sampler" aria-label="Sample continuations">
   <div class="toolbar">
     <fieldset class="controls"><legend>Sampling</legend>${sampleInputs.map(numberInput).join('')}</fieldset>
@@ -93,13 +95,14 @@ export function renderStatus(state: PanelState): string {
   return '';
 }
 
-function chip(text: string, sub: string, label: string): string {
-  return `<span class="chip" role="listitem" title="${escapeHtml(label)}" aria-label="${escapeHtml(label)}"><span class="chip-text">${escapeHtml(tokenLabel(text))}</span><span class="chip-sub">${sub}</span></span>`;
+function chip(text: string, sub: string, label: string, shade?: number): string {
+  const attended = shade === undefined ? '' : ` attended" data-shade="${shade}`;
+  return `<span class="chip${attended}" role="listitem" title="${escapeHtml(label)}" aria-label="${escapeHtml(label)}"><span class="chip-text">${escapeHtml(tokenLabel(text))}</span><span class="chip-sub">${sub}</span></span>`;
 }
 
-function contextChip(token: ChipView): string {
+function contextChip(token: ChipView, attention?: { shade: number; label: string }): string {
   const prob = token.prob === undefined ? 'first token: no probability' : `probability ${formatProbability(token.prob)} given the tokens before it`;
-  return chip(token.text, String(token.id), `“${tokenLabel(token.text)}” id ${token.id}, ${prob}`);
+  return chip(token.text, String(token.id), `“${tokenLabel(token.text)}” id ${token.id}, ${prob}${attention?.label ?? ''}`, attention?.shade);
 }
 
 function rowHtml(row: RowView, index: number, sampled: boolean): string {
@@ -143,7 +146,7 @@ export function renderPrediction(state: PanelState): string {
     ? notice('<p>The text before the cursor is empty, so the model predicts from <code>&lt;|endoftext|&gt;</code> alone: the token GPT-2 saw between documents, its usual start of a text.</p>', 'info')
     : '';
   const chips = prediction.tail.length
-    ? `<div class="chips" role="list" aria-label="Last context tokens">${prediction.tail.length < prediction.contextTokens ? '<span class="muted" aria-hidden="true">…</span>' : ''}${prediction.tail.map(contextChip).join('')}</div>`
+    ? `<div class="chips" role="list" aria-label="Last context tokens">${prediction.tail.length < prediction.contextTokens ? '<span class="muted" aria-hidden="true">…</span>' : ''}${prediction.tail.map((token, i) => contextChip(token, chipAttention(state, i, prediction.tail.length))).join('')}</div>`
     : '';
   const legend = sampled ? '<p class="legend"><span class="swatch raw"></span>model <span class="swatch sampled"></span>sampling distribution</p>' : '';
   const head = `<div class="row head" aria-hidden="true"><span class="rank">#</span><span class="token">token</span><span class="num id">id</span><span class="bars"></span><span class="num pct">prob</span><span class="num logprob">log-prob</span></div><span class="row-actions head" aria-hidden="true"></span>`;

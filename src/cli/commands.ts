@@ -1,5 +1,7 @@
 import type { Backend } from '../core/backend';
 import { degradations, isSamplingActive } from '../core/backend';
+import { meanOverHeads } from '../core/lens';
+import type { LensResult } from '../core/lens';
 import { scoreSentences } from '../core/sentenceLoss';
 import { scoreTextOn } from '../core/textScore';
 import { formatJointProbability, formatProbability, showWhitespace } from '../shared/format';
@@ -34,6 +36,8 @@ export interface CliValues {
   offline: boolean;
   /** report: write a self-contained page here. */
   html?: string;
+  /** report: each token's settled layer (logit lens). */
+  layers?: boolean;
   /** report: a second model for the cross-perplexity. */
   compare?: string;
   language?: string;
@@ -114,6 +118,36 @@ const next: CliCommand = async (backend, text, values) => {
   return `${table(header, rows)}\ncontext ${result.contextTokens} tokens${result.truncated ? ' (cut to the window)' : ''}  entropy ${fixed(result.entropy)} nats${sampling}${notesText(notes)}`;
 };
 
+const lens: CliCommand = async (backend, text, values) => {
+  const result = await backend.lens(text, { top: values.top ?? 5, bos: values.bos });
+  if (values.json) return json({ model: result.model, contextTokens: result.contextTokens, tokens: result.tokens, layers: result.layers, attention: result.attention });
+  const top = Math.max(...result.layers.map((layer) => layer.top.length));
+  const header = ['layer', ...Array.from({ length: top }, (_, i) => `top ${i + 1}`), 'final rank', 'entropy', 'KL to final'];
+  const rows = result.layers.map((layer) => [
+    layer.layer === 0 ? 'embed' : String(layer.layer),
+    ...layer.top.map((token) => `${quoted(token.text)} ${formatProbability(token.prob)}`),
+    String(layer.final.rank),
+    fixed(layer.entropy, 3),
+    fixed(layer.klToFinal, 3),
+  ]);
+  const final = result.layers.at(-1)?.final;
+  const finalText = final ? quoted(result.layers.at(-1)?.top[0]?.text ?? '') : '—';
+  return `${table(header, rows)}
+context ${result.contextTokens} tokens${result.truncated ? ' (cut to the window)' : ''}  final prediction ${finalText}; final rank = its rank in each layer's distribution
+${attentionSummary(result)}`;
+};
+
+/** One line per layer: the context tokens the next token attends to most (mean over heads). */
+function attentionSummary(result: LensResult): string {
+  return result.attention
+    .map((heads, layer) => {
+      const mean = meanOverHeads(heads);
+      const order = mean.map((weight, position) => ({ weight, position })).sort((a, b) => b.weight - a.weight || a.position - b.position).slice(0, 3);
+      return `attention ${layer + 1}: ${order.map(({ weight, position }) => `${quoted(result.tokens[position]?.text ?? '')}@${position} ${formatProbability(weight)}`).join(', ')}`;
+    })
+    .join('\n');
+}
+
 const sample: CliCommand = async (backend, text, values) => {
   const sequences = await backend.sample(await backend.promptIds(text), {
     n: values.n ?? 3,
@@ -150,4 +184,4 @@ const sentences: CliCommand = async (backend, text, values) => {
   return `${table(['#', 'loss', 'ppl', 'tokens', 'sentence'], rows)}\ndocument loss ${fixed(result.loss)}  perplexity ${fixed(result.perplexity, 2)}`;
 };
 
-export const commands = { tokens, loss, next, sample, complete, sentences, report: reportCommand } satisfies Record<string, CliCommand>;
+export const commands = { tokens, loss, next, lens, sample, complete, sentences, report: reportCommand } satisfies Record<string, CliCommand>;

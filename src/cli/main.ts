@@ -12,11 +12,11 @@ import type { CliValues, ServerValues } from './commands';
 import { noticeLog } from './notices';
 import { terminalProgress } from './progressBar';
 
-const COMMANDS = ['tokens', 'loss', 'next', 'sample', 'complete', 'sentences', 'report'] as const;
+const COMMANDS = ['tokens', 'loss', 'next', 'lens', 'sample', 'complete', 'sentences', 'report'] as const;
 type CommandName = (typeof COMMANDS)[number];
 
-const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT [options]
-       lm-lens report FILE [--json | --html OUT] [--compare MODEL] [--language ID]
+const USAGE = `Usage: lm-lens <tokens|loss|next|lens|sample|complete|sentences> TEXT [options]
+       lm-lens report FILE [--json | --html OUT] [--compare MODEL] [--language ID] [--layers]
   TEXT                 the text; "-" reads standard input (report: FILE is a file path or "-")
   --model M            hub id or model folder (default ${DEFAULT_MODEL}, env LM_LENS_MODEL)
   --dtype D            fp32 (default, exact) | q8-fast (int8 at load, fastest) | fp16 | q8 | int8 | q4
@@ -30,10 +30,12 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT 
   --verbose            also print notices on stderr (e.g. why the fast decode path is not used)
   loss:      --bos (prepend <|endoftext|> so the first token is scored) --stride N
   next:      --top K --temperature T --top-k K --top-p P --bos
+  lens:      --top K (default 5) --bos: what each layer predicts next (logit lens) and its attention; local engine only
   sample:    -n N --max-new-tokens T --seed S --temperature T --top-k K (default 50, as HF) --top-p P
   complete:  --max-new-tokens T --stop-at sentence|line|paragraph --min-token-prob P (defaults: lmLens.inline.*);
              it also stops before a repeated token span; --json gives stopReason
   report:    --html OUT (self-contained page) --compare MODEL (second model: cross-perplexity) --language ID
+             --layers: per token the layer its prediction settles at (logit lens; one lens step per token)
              --compare URL [--compare-api A] [--compare-model NAME]: a server's model as the second
              (loss per sentence in its own tokens; no cross-perplexity; API key from LM_LENS_API_KEY)
   --server URL         ask a server instead of the local engine (vLLM, SGLang, llama-server)
@@ -70,6 +72,7 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
         'stop-at': { type: 'string' },
         'min-token-prob': { type: 'string' },
         html: { type: 'string' },
+        layers: { type: 'boolean' },
         compare: { type: 'string' },
         'compare-api': { type: 'string' },
         'compare-model': { type: 'string' },
@@ -124,6 +127,7 @@ function parse(argv: string[]): { command: CommandName; text: string; values: Cl
     cacheDir: parsed.values['cache-dir'] ?? defaultCacheDir(),
     offline: parsed.values.offline ?? process.env.LM_LENS_OFFLINE === '1',
     html: parsed.values.html,
+    layers: parsed.values.layers ?? false,
     compare: compareUrl ? undefined : parsed.values.compare,
     language: parsed.values.language,
     file: name === 'report' && text !== '-' ? text : undefined,

@@ -10,6 +10,7 @@ import type { Histogram } from '../core/report';
 import { readReportAssets, reportJson, standaloneHtml } from '../core/reportExport';
 import type { ReportData } from '../core/reportExport';
 import { scoreSentences } from '../core/sentenceLoss';
+import { settledHistogram, settledLayers } from '../core/settledLayers';
 import { splitSentences } from '../core/sentences';
 import type { SentenceSpan } from '../core/sentences';
 import { scoreSentencesOnServer, summarizeServerComparison } from '../core/compareServer';
@@ -56,6 +57,9 @@ function textReport(data: ReportData): string {
     'most surprising sentences',
     ...report.surprising.map((point) => `  #${point.index + 1}  loss ${fixed(point.loss)}  perplexity ${fixed(point.perplexity, 1)}  ${JSON.stringify(point.preview)}`),
   ];
+  if (data.settled) {
+    lines.push('', ...histogramLines(`settled at layer (logit lens; mean ${fixed(data.settled.mean, 2)})`, data.settled.histogram));
+  }
   if (comparison) {
     lines.push(
       '',
@@ -80,6 +84,25 @@ async function compareOnServer(server: ServerValues, text: string, spans: readon
   }
 }
 
+/**
+ * `--layers`: every token's settled layer, computed over the ids sentence loss scored (the text
+ * after <|endoftext|>), matched to the report's tokens by their start offset.
+ */
+async function withSettledLayers<S extends ReportSentenceInput>(backend: LocalBackend, text: string, sentences: readonly S[]): Promise<{ sentences: S[]; settled: NonNullable<ReportData['settled']> }> {
+  const engine = backend.engine;
+  const tokenized = await backend.tokenize(text);
+  const layers = await settledLayers(engine, [engine.model.info.eosTokenId, ...tokenized.ids]);
+  const byStart = new Map<number, number>();
+  tokenized.spans.forEach((span, i) => {
+    const layer = layers[i + 1];
+    if (layer !== null && layer !== undefined && !byStart.has(span.start)) byStart.set(span.start, layer);
+  });
+  const withLayers = sentences.map((sentence): S => ({ ...sentence, tokens: sentence.tokens.map((token) => ({ ...token, settledLayer: byStart.get(token.start) })) }));
+  const count = engine.model.info.layers;
+  const sentenceMeans = withLayers.map((sentence) => settledHistogram(sentence.tokens.map((token) => token.settledLayer), count).mean);
+  return { sentences: withLayers, settled: { ...settledHistogram(withLayers.flatMap((sentence) => sentence.tokens.map((token) => token.settledLayer)), count), sentenceMeans } };
+}
+
 /** `lm-lens report FILE`: the document report as text, JSON (`--json`) or a self-contained page (`--html OUT`). */
 export async function reportCommand(backend: Backend, text: string, values: CliValues): Promise<string> {
   // The cross-entropy head and the comparison need the model's whole distribution, which only the local engine has.
@@ -87,10 +110,12 @@ export async function reportCommand(backend: Backend, text: string, values: CliV
   const engine = backend.engine;
   const spans = splitSentences(text, { languageId: values.language ?? languageOfFile(values.file) });
   const scored = await scoreSentences(engine, text, { spans });
-  const sentences = reportableSentences(scored.sentences);
+  let sentences = reportableSentences(scored.sentences);
   const info = engine.model.info;
+  let settled: ReportData['settled'];
+  if (values.layers) ({ sentences, settled } = await withSettledLayers(backend, text, sentences));
   const report = buildReport(sentences, { model: info.id, dtype: info.dtype, documentChars: text.length, complete: true });
-  const data: ReportData = { report };
+  const data: ReportData = { report, ...(settled ? { settled } : {}) };
   if (values.compareServer) data.comparison = await compareOnServer(values.compareServer, text, spans, sentences);
   if (values.compare) {
     const other = await loadEngine({ model: values.compare, dtype: values.dtype, cacheDir: values.cacheDir, allowDownloads: !values.offline, threads: values.threads, onLog: noticeLog(values.verbose ?? false) });

@@ -10,6 +10,11 @@ import type { CompletionOptions } from './completion';
 import type { TokenSpan } from './tokenizer';
 import type { BackendCapabilities, BackendCompletion, BackendKind, BackendNextToken, BackendSequence } from '../shared/engineTypes';
 export type { BackendCapabilities, BackendCompletion, BackendGeneratedToken, BackendKind, BackendNextToken, BackendSampledToken, BackendSequence, BackendSequenceToken, BackendTopToken } from '../shared/engineTypes';
+import type { LensResult } from '../shared/engineTypes';
+import type { LensOptions } from './lens';
+
+/** Where a server would show layers: it cannot give them. */
+export const LENS_NEEDS_LOCAL = 'Layers need the local engine: a server returns only its final distribution, not what each layer predicts.';
 
 export interface BackendInfo {
   kind: BackendKind;
@@ -83,6 +88,8 @@ export interface Backend {
   score(ids: number[], request?: ScoreRequest): Promise<BackendTokenScore[]>;
   complete(prompt: number[], options?: CompletionOptions): Promise<BackendCompletion>;
   sample(prompt: number[], request?: SampleRequest): Promise<BackendSequence[]>;
+  /** The logit lens and attention at the end of `text` (core/lens.ts); throws `lens-unavailable` where `capabilities.lens` is false. */
+  lens(text: string, request?: LensOptions): Promise<LensResult>;
   /** Tokens computed so far (for local: not taken from the prefix cache); null where unknown. */
   computedTokens(): number | null;
   dispose(): Promise<void>;

@@ -1,6 +1,6 @@
 import { throwIfAborted } from './errors';
 import { LanguageModel } from './model';
-import type { ForwardOptions, ForwardResult, KvState, LoadOptions } from './model';
+import type { ForwardOptions, ForwardResult, KvState, LensForward, LoadOptions } from './model';
 import { PrefixCache, sliceKv } from './prefixCache';
 import { ScoringHead } from './scoringHead';
 import type { RowStats } from './scoringHead';
@@ -64,6 +64,19 @@ export class Engine {
       return this.model.forward(inputIds, past, options);
     });
     // Keep only the ordering, not the result: holding it pinned ~100 MB of KV state and logits.
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** One lens step (LanguageModel.lensForward), queued like forward(). */
+  lensForward(inputIds: number[], past: KvState | undefined, top: number, signal?: AbortSignal): Promise<LensForward> {
+    const run = this.queue.then(() => {
+      throwIfAborted(signal);
+      return this.model.lensForward(inputIds, past, top);
+    });
     this.queue = run.then(
       () => undefined,
       () => undefined,

@@ -16,6 +16,8 @@ import type { DecodeSession } from './local/decodeSession';
 import type { OwnedKv } from './local/ownedKv';
 import type { DecodePath, LoadProgress, ModelInfo } from '../shared/engineTypes';
 export type { DecodePath, LoadProgress, ModelInfo } from '../shared/engineTypes';
+import * as ort from 'onnxruntime-node';
+import { LENS } from './local/lensGraph';
 
 export interface LoadOptions {
   /** Hub id (`Xenova/gpt2`) or a folder path; see `resolveModelSource`. */
@@ -81,6 +83,30 @@ export interface ForwardResult {
 export function causalModelType(modelType: string): boolean {
   const mappings = (AutoModelForCausalLM as unknown as { MODEL_CLASS_MAPPINGS?: ReadonlyArray<ReadonlyMap<string, unknown>> }).MODEL_CLASS_MAPPINGS;
   return mappings ? mappings.some((mapping) => mapping.has(modelType)) : modelType === 'gpt2';
+}
+
+/**
+ * One lens step (local/lensGraph.ts): the last position seen through every layer, and where it
+ * looks. Rows: 0 after the embeddings, i after block i; per-row values are float32 from the graph.
+ */
+export interface LensForward {
+  /** The last row's logits (the model's own distribution), `[vocab]`. */
+  finalLogits: Float32Array;
+  /** `[rows, k]` each, best first. */
+  topIds: BigInt64Array;
+  topLogprobs: Float32Array;
+  entropy: Float32Array;
+  klToFinal: Float32Array;
+  /** How many tokens each row ranks above the final top-1. */
+  aboveFinal: Float32Array;
+  finalLogprob: Float32Array;
+  /** Row-major `[layers · heads, width]`: the last position's attention weights over the step's columns. */
+  attention: Float32Array;
+  /** The column of each context position (in order) within an attention row. */
+  columns: number[];
+  width: number;
+  /** The state after the step (past + the new token), as forward() returns it. */
+  present: KvState;
 }
 
 export function resolveThreads(threads: number | undefined): number {
@@ -243,6 +269,43 @@ export class LanguageModel {
       keptPositions: logitsTensor.dims[1] as number,
       present: { batch, length: total, tensors: present },
     };
+  }
+
+  /** Runs `inputIds` (one row) after `past` through the lens graph, opened on first use; needs the owned-KV decode path. */
+  async lensForward(inputIds: number[], past: KvState | undefined, top: number): Promise<LensForward> {
+    if (!this.decode) throw new LmLensError('lens-unavailable', `The layer lens needs the owned-KV decode path, which ${this.info.id} does not run on (see the log for why).`);
+    let step;
+    try {
+      const k = new ort.Tensor('int64', BigInt64Array.of(BigInt(Math.max(1, Math.min(top, this.info.vocabSize)))), [1]);
+      step = await this.decode.withLens((lens) => lens.step([inputIds], past, {}, { [LENS.topK]: k }));
+    } catch (error) {
+      throw new LmLensError('lens-unavailable', `The layer lens could not run on ${this.info.id}: ${errorMessage(error)}`);
+    }
+    const { columns, width } = step.layout();
+    const out = <T>(name: string): T => step.outputs[name]?.data as T;
+    return {
+      finalLogits: out(LENS.finalLogits),
+      topIds: out(LENS.topIds),
+      topLogprobs: out(LENS.topLogprobs),
+      entropy: out(LENS.entropy),
+      klToFinal: out(LENS.klToFinal),
+      aboveFinal: out(LENS.aboveFinal),
+      finalLogprob: out(LENS.finalLogprob),
+      attention: out(LENS.attention),
+      columns,
+      width,
+      present: step.present,
+    };
+  }
+
+  /** Whether the lens graph's session is open (it closes itself after LENS_IDLE_MS without a lens request). */
+  get lensOpen(): boolean {
+    return this.decode?.hasLensSession ?? false;
+  }
+
+  /** Closes the lens session now, as its idle timer would. */
+  releaseLens(): Promise<void> {
+    return this.decode?.releaseLens() ?? Promise.resolve();
   }
 
   async dispose(): Promise<void> {

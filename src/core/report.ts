@@ -21,6 +21,8 @@ export interface ReportTokenInput {
   entropy: number;
   topLogprob: number;
   top10Entropy: number;
+  /** The logit lens's "settled at layer k" (settledLayers.ts), when the report was asked for it. */
+  settledLayer?: number;
 }
 
 /** A scored sentence as the report reads it: the sentence-loss feature's own fields, tokens narrowed to what the report needs. */

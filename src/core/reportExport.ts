@@ -22,6 +22,7 @@ export interface ReportTokenRow {
   entropy: number;
   topProb: number;
   top10Entropy: number;
+  settledLayer?: number;
 }
 
 /** Sentences with the token text the sentence-loss feature keeps. */
@@ -40,6 +41,7 @@ export function tokenRows(sentences: readonly ExportSentence[]): ReportTokenRow[
       entropy: token.entropy,
       topProb: Math.exp(token.topLogprob),
       top10Entropy: token.top10Entropy,
+      ...(token.settledLayer === undefined ? {} : { settledLayer: token.settledLayer }),
     })),
   );
 }

@@ -3,6 +3,9 @@ import * as vscode from 'vscode';
 import { predictionToJson, predictionToMarkdown } from './exportTable';
 import { buildPanelHtml } from './panelHtml';
 import { isFollowable, keyOf, moveCursorTo, targetOf } from './panelTarget';
+import { LayersController } from './layersController';
+import { DEFAULT_LENS_CONTROLS } from '../shared/layersView';
+import type { LensControls } from '../shared/layersView';
 import { LmLensError, errorMessage, isCancelled } from '../core/errors';
 import type { ModelState } from '../shared/hostProtocol';
 import { nextTokenRequest, sampleRequest } from '../shared/hostProtocol';
@@ -51,6 +54,7 @@ export class NextTokenPanelController implements vscode.Disposable {
   /** Fires with the panel's whole state each time a message reaches the live webview. */
   readonly onDidRender = this.renderEmitter.event;
   private readonly closeEmitter = new vscode.EventEmitter<void>();
+  private readonly layers: LayersController;
   /** The panel was closed: what it showed is gone. */
   readonly onDidClose = this.closeEmitter.event;
 
@@ -58,8 +62,10 @@ export class NextTokenPanelController implements vscode.Disposable {
     private readonly context: vscode.ExtensionContext,
     private readonly model: ModelController,
   ) {
-    this.view = { model: modelStatus(model.state), hasEditor: false, controls: controlsFromConfig(), sampleOptions: { ...DEFAULT_SAMPLE_OPTIONS }, updating: false, sampling: false };
+    this.view = { model: modelStatus(model.state), hasEditor: false, controls: controlsFromConfig(), sampleOptions: { ...DEFAULT_SAMPLE_OPTIONS }, updating: false, sampling: false, lens: { ...DEFAULT_LENS_CONTROLS } };
+    this.layers = new LayersController(model);
     this.disposables.push(
+      this.layers,
       this.renderEmitter,
       this.closeEmitter,
       vscode.commands.registerCommand(COMMANDS.showNextTokenProbabilities, async (at?: unknown) => {
@@ -204,12 +210,30 @@ export class NextTokenPanelController implements vscode.Disposable {
         samples: this.view.samples && { ...this.view.samples, stale: this.samplesKey !== target.key },
         updating: this.timer !== undefined,
       });
+      // The Layers view follows the prediction; a newer prediction, or the view turned off meanwhile, drops its answer.
+      const layers = this.view.lens?.show ? await this.layers.refresh(sequence, target, this.view.lens) : undefined;
+      if (layers && sequence === this.sequence && this.view.lens?.show) this.update(layers);
     } catch (error) {
       if (sequence !== this.sequence) return;
       // Cancelled from outside (the controller cancels every feature on a settings change): ask again, or the old table stays.
       if (isCancelled(error)) return this.schedule(0);
       this.update({ hasEditor: true, model: errorView(error), updating: false });
       void this.model.reportError(error);
+    }
+  }
+
+  /** On: predict again (the lens follows it); off: no grid, no shading; a layer or head: re-picked from the kept answer. */
+  private setLens(changes: Partial<LensControls>): void {
+    const previous = this.view.lens ?? DEFAULT_LENS_CONTROLS;
+    const lens = { ...previous, ...changes };
+    if (!lens.show) {
+      this.layers.clear();
+      this.update({ lens, layers: undefined, layersNote: undefined });
+    } else if (!previous.show) {
+      this.update({ lens });
+      this.schedule(0);
+    } else {
+      this.update({ lens, layers: this.layers.repick(lens) ?? this.view.layers });
     }
   }
 
@@ -254,6 +278,9 @@ export class NextTokenPanelController implements vscode.Disposable {
         return this.model.openSettings(this.view.model.kind === 'error' ? this.view.model.code : undefined);
       case 'selectModel':
         await vscode.commands.executeCommand(COMMANDS.selectModel);
+        return;
+      case 'setLens':
+        return this.setLens(message.lens);
     }
   }
 
@@ -366,7 +393,8 @@ export class NextTokenPanelController implements vscode.Disposable {
     this.webviewReady = false;
     this.editor = undefined;
     this.predictionKey = undefined;
-    this.view = { ...this.view, prediction: undefined, samples: undefined, updating: false, sampling: false };
+    this.layers.clear();
+    this.view = { ...this.view, prediction: undefined, samples: undefined, layers: undefined, layersNote: undefined, updating: false, sampling: false };
     this.closeEmitter.fire();
   }
 

@@ -6,6 +6,7 @@ import { sampleContinuations } from '../core/generation';
 import type { LoadProgress, ModelInfo } from '../core/model';
 import { logSoftmax } from '../core/distribution';
 import { describeDistribution, fitContext, promptIds } from '../core/nextToken';
+import { lensAt } from '../core/lens';
 import { scoreText } from '../core/scoring';
 import { LruMap } from '../core/lruMap';
 import { scoreSentences } from '../core/sentenceLoss';
@@ -26,6 +27,8 @@ import type {
   HostStats,
   ModelSettings,
   ModelState,
+  LensParams,
+  LensResponse,
   NextTokenParams,
   NextTokenResponse,
   SampleParams,
@@ -202,6 +205,28 @@ export class ModelService {
       return { id, text: engine.model.tokenizer.tokenText(id), prob: logits ? Math.exp(logSoftmax(logits)[id] as number) : undefined };
     });
     return { ...result, tail, elapsedMs: performance.now() - started };
+  }
+
+  async lens(params: LensParams, signal: AbortSignal): Promise<LensResponse> {
+    const remote = this.serving();
+    const text = checkText(params.text);
+    const started = performance.now();
+    if (remote) {
+      // Servers answer `lens-unavailable` (LENS_NEEDS_LOCAL); one that could would not say where its tokens lie.
+      const result = await (await remote).backend.lens(text, { top: params.top, signal });
+      return { ...result, spans: result.tokens.map(() => null), elapsedMs: performance.now() - started };
+    }
+    const engine = await this.ready();
+    const result = await lensAt(engine, text, { top: params.top, signal });
+    // The context is the text's last tokens, after <|endoftext|> when the text is empty: align from the end.
+    const ids = engine.model.tokenizer.encode(text);
+    const spans = engine.model.tokenizer.spans(text, ids);
+    const offset = ids.length - result.tokens.length;
+    const located = result.tokens.map((token, i): [number, number] | null => {
+      const span = spans[offset + i];
+      return span && ids[offset + i] === token.id ? [span.start, span.end] : null;
+    });
+    return { ...result, spans: located, elapsedMs: performance.now() - started };
   }
 
   async sample(params: SampleParams, signal: AbortSignal): Promise<SampleResponse> {

@@ -31,6 +31,7 @@ import {
   loadRequest,
   logNotification,
   nextTokenRequest,
+  lensRequest,
   reportExportRequest,
   sampleRequest,
   scoreSentencesRequest,
@@ -127,6 +128,7 @@ function serveWindow(session: Session, service: ModelService, state: () => Model
   handle(loadRequest, () => service.load(true), false);
   handle(cancelDownloadRequest, async () => service.cancelDownload(), false);
   handle(nextTokenRequest, (params, signal) => service.nextToken(params, signal));
+  handle(lensRequest, (params, signal) => service.lens(params, signal));
   handle(sampleRequest, (params, signal) => service.sample(params, signal));
   handle(completeRequest, (params, signal) => service.complete(params, signal));
   handle(scoreSentencesRequest, (params, signal) => service.scoreSentences(params, signal));

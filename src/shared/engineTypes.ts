@@ -93,6 +93,8 @@ export interface BackendCapabilities {
   samplingView: boolean;
   /** Whether the same seed gives the same samples. */
   seededSampling: boolean;
+  /** Whether the logit lens and attention (per layer) are known: only inside the local engine. */
+  lens: boolean;
 }
 
 export interface BackendTopToken {
@@ -169,4 +171,36 @@ export interface BackendSequence {
   share: number | null;
   normedProd: number | null;
   stopReason: 'length' | 'eos' | 'stop';
+}
+
+// The logit lens at the cursor (lm-lens lens, the panel's Layers view).
+export interface LensTopToken {
+  id: number;
+  text: string;
+  prob: number;
+  logprob: number;
+}
+
+export interface LensLayer {
+  /** 0 = after the embeddings, i = after block i; the last is the model's own distribution. */
+  layer: number;
+  top: LensTopToken[];
+  /** Nats. */
+  entropy: number;
+  /** KL(final ‖ this layer) in nats: Σ p_final · (log p_final − log p_layer). */
+  klToFinal: number;
+  /** The final distribution's top-1 token as this layer sees it; rank 1 = this layer's top. */
+  final: { id: number; prob: number; rank: number };
+}
+
+export interface LensResult {
+  model: string;
+  contextTokens: number;
+  /** Whether the text was cut to fit the context window. */
+  truncated: boolean;
+  tokens: Array<{ id: number; text: string }>;
+  /** L + 1 rows. */
+  layers: LensLayer[];
+  /** [layer][head][position]: the last position's attention weights; each row sums to 1. */
+  attention: number[][][];
 }

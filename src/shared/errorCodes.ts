@@ -38,5 +38,6 @@ export type LmLensErrorCode =
   | 'server-response'
   | 'model-process'
   | 'export-failed'
+  | 'lens-unavailable'
   | 'runtime-missing'
   | 'internal';

@@ -13,6 +13,7 @@ import type {
   BackendKind,
   BackendNextToken,
   BackendSequence,
+  LensResult,
   LoadProgress,
   ModelInfo,
   NetworkSettings,
@@ -81,6 +82,18 @@ export interface NextTokenResponse extends Omit<BackendNextToken, 'contextIds'> 
   notes?: string[];
   /** "model @ host" when a server answered. */
   engine?: string;
+}
+
+export interface LensParams {
+  text: string;
+  /** Top tokens per layer. */
+  top: number;
+}
+
+export interface LensResponse extends LensResult {
+  /** Each context token's UTF-16 span in `text` (the editor shades attention there); null for one not in it (`<|endoftext|>`). */
+  spans: Array<[number, number] | null>;
+  elapsedMs: number;
 }
 
 export interface SampleParams extends SamplingParams {
@@ -293,6 +306,8 @@ export const cancelDownloadRequest = new RequestType<null, void, ErrorData>('lmL
 export const loadRequest = new RequestType<null, ModelInfo | null, ErrorData>('lmLens/load');
 /** Client → server: top-k next tokens after `text` (the panel). */
 export const nextTokenRequest = new RequestType<NextTokenParams, NextTokenResponse, ErrorData>('lmLens/nextToken');
+/** Client → server: the logit lens and attention at the end of `text` (the panel's Layers view); a server backend answers `lens-unavailable`. */
+export const lensRequest = new RequestType<LensParams, LensResponse, ErrorData>('lmLens/lens');
 /** Client → server: N sampled continuations as one batch (the panel's "Sample"). */
 export const sampleRequest = new RequestType<SampleParams, SampleResponse, ErrorData>('lmLens/sample');
 /** Client → server: greedy continuation plus sampled alternatives (ghost text). */

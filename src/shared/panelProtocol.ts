@@ -6,6 +6,7 @@
  * only way in. The view builders at the end turn model-process answers into what the panel shows.
  */
 import type { ModelState, NextTokenResponse, SampleResponse, SamplingParams } from './hostProtocol';
+import type { LayersView, LensControls } from './layersView';
 import { SETTINGS } from './settings';
 import type { NumberSettingKey } from './settings';
 
@@ -156,6 +157,11 @@ export interface PanelState {
   updating: boolean;
   /** A Sample run is in flight. */
   sampling: boolean;
+  /** The Layers view's controls; absent = DEFAULT_LENS_CONTROLS (off: the lens costs a step of its own). */
+  lens?: LensControls;
+  layers?: LayersView;
+  /** Why the Layers view shows no grid (a server backend, an export the lens does not know). */
+  layersNote?: string;
 }
 
 /** Extension → webview. */
@@ -191,7 +197,9 @@ export type WebviewMessage =
   /** Open "LM Lens: Select model". */
   | { type: 'selectModel' }
   /** Open the settings that fix the shown error (a server's URL, model or API). */
-  | { type: 'openSettings' };
+  | { type: 'openSettings' }
+  /** Turn the Layers view on or off, or pick the attention it shows. */
+  | { type: 'setLens'; lens: Partial<LensControls> };
 
 type Json = Record<string, unknown>;
 
@@ -236,6 +244,14 @@ export function parseWebviewMessage(raw: unknown): WebviewMessage | undefined {
         : undefined;
     case 'copy':
       return raw.format === 'markdown' || raw.format === 'json' ? { type: 'copy', format: raw.format } : undefined;
+    case 'setLens': {
+      if (!isObject(raw.lens)) return undefined;
+      const lens: Partial<LensControls> = {};
+      if (typeof raw.lens.show === 'boolean') lens.show = raw.lens.show;
+      // Layer and head are counted from 1 (0 = last layer / mean over heads); the model's counts bound them later.
+      for (const key of ['layer', 'head'] as const) if (isCount(raw.lens[key]) && (raw.lens[key] as number) <= 4096) lens[key] = raw.lens[key] as number;
+      return { type: 'setLens', lens };
+    }
     default:
       return undefined;
   }

@@ -87,6 +87,8 @@ export interface ComparisonSummary {
 export interface ReportData {
   report: DocumentReport;
   comparison?: ComparisonSummary;
+  /** Logit lens (`lm-lens report --layers`): tokens per settled layer, the mean, and each sentence's mean. */
+  settled?: { histogram: Histogram; mean: number; sentenceMeans: number[] };
 }
 
 /** What the report's webview draws: the report and, when one was computed, the comparison. */

@@ -95,6 +95,13 @@ async function closeEverything(page: Page): Promise<void> {
   await waitFor('no webview left', async () => ((await page.locator('iframe.webview').count()) === 0 ? true : undefined));
 }
 
+/** Editor ranges with the Layers view's attention wash (src/extension/layersController.ts: rgba(170, 90, 255, …)). */
+async function attentionShadeCount(page: Page): Promise<number> {
+  return page.evaluate(
+    () => Array.from(document.querySelectorAll<HTMLElement>('.part.editor .monaco-editor .view-overlays [class*="ced-"]')).filter((element) => getComputedStyle(element).backgroundColor.startsWith('rgba(170, 90, 255')).length,
+  );
+}
+
 function panelRows(page: Page): Locator {
   return webviewContent(page).locator('button.row[data-action="insert-prediction"]');
 }
@@ -349,6 +356,47 @@ export const scenarios: Scenario[] = [
         return rows.join('|') !== before.join('|') ? rows : undefined;
       }, 60_000);
       log(`${name}: ${after.join(' | ')}`);
+    },
+  },
+  {
+    name: 'next-token panel: Show layers lists L+1 layer rows and shades the attended tokens in the editor (dark, light, high contrast)',
+    timeoutMs: 120_000,
+    async run({ page, log, screenshot }) {
+      await closeEverything(page);
+      await setColorTheme(page, 'Dark Modern', 'vs-dark');
+      await openFile(page, sampleFileName);
+      await cursorToLineEnd(page, PANEL_LINE);
+      await runCommand(page, 'LM Lens: Show next-token probabilities');
+      await waitForPanelRows(page);
+      await webviewContent(page).locator('button[data-action="toggle-layers"]').click();
+      const grid = webviewContent(page).locator('table.lens-grid');
+      const rows = await waitFor(
+        'the layer grid with one row per layer plus the embeddings',
+        async () => {
+          const layers = await webviewContent(page).locator('#lens-layer option').count();
+          const body = await grid.locator('tbody tr').count();
+          return layers > 0 && body === layers + 1 ? body : undefined;
+        },
+        45_000,
+      );
+      const headers = await grid.locator('thead th[scope="col"]').allInnerTexts();
+      assert.deepEqual([headers[0], ...headers.slice(-3)], ['layer', 'final rank', 'entropy', 'KL to final']);
+      const shaded = await waitFor('attention shading in the editor', async () => ((await attentionShadeCount(page)) > 0 ? attentionShadeCount(page) : undefined));
+      const chips = await webviewContent(page).locator('.chip.attended').count();
+      assert.ok(chips > 0, 'the token strip is shaded too');
+      log(`${rows} layer rows; ${shaded} shaded ranges in the editor; ${chips} shaded chips; first row: ${(await grid.locator('tbody tr').first().innerText()).replace(/\s+/g, ' ')}`);
+      await screenshot('dark', page.locator('.part.editor'));
+      await setColorTheme(page, 'Light Modern', 'vs');
+      await waitFor('the panel to take the light theme', async () => ((await webviewContent(page).locator('body.vscode-light').count()) > 0 ? true : undefined));
+      await screenshot('light', page.locator('.part.editor'));
+      await setColorTheme(page, 'Dark High Contrast', 'hc-black');
+      await waitFor('the panel to take the high-contrast theme', async () => ((await webviewContent(page).locator('body.vscode-high-contrast').count()) > 0 ? true : undefined));
+      await screenshot('high-contrast', page.locator('.part.editor'));
+      await setColorTheme(page, 'Dark Modern', 'vs-dark');
+      // Off again: no shading left behind for the scenarios after this one.
+      await webviewContent(page).locator('button[data-action="toggle-layers"]').click();
+      await waitFor('the shading to go', async () => ((await attentionShadeCount(page)) === 0 ? true : undefined));
+      await closeEverything(page);
     },
   },
   {

@@ -18,6 +18,18 @@ export interface ReferenceModel {
   readonly config: ReferenceConfig;
   /** One vocab-sized row of logits per position; position ids start at 0. */
   logits(ids: number[]): Float64Array[];
+  /** The whole forward pass, with what the logit lens reads: see ReferenceForward. */
+  forward(ids: number[]): ReferenceForward;
+  /** ln_f then the tied output matrix, for one residual-stream row. */
+  project(hidden: Float64Array): Float64Array;
+}
+
+export interface ReferenceForward {
+  /** [L + 1][position][dim]: the residual stream after the embeddings (0) and after each block. */
+  hidden: Float64Array[][];
+  /** [layer][head][query][key]: softmax attention weights (keys 0..query). */
+  attention: number[][][][];
+  logits: Float64Array[];
 }
 
 export interface TopEntry {
@@ -97,6 +109,18 @@ class Gpt2Reference implements ReferenceModel {
   }
 
   logits(ids: number[]): Float64Array[] {
+    return this.forward(ids).logits;
+  }
+
+  project(hidden: Float64Array): Float64Array {
+    const final = layerNorm(hidden, this.w('transformer.ln_f.weight'), this.w('transformer.ln_f.bias'), this.config.epsilon);
+    const wte = this.w('transformer.wte.weight');
+    const row = new Float64Array(this.config.vocabSize);
+    for (let v = 0; v < row.length; v++) row[v] = dot(final, 0, wte.data, v * this.config.dim, this.config.dim);
+    return row;
+  }
+
+  forward(ids: number[]): ReferenceForward {
     const { dim, heads, layers, epsilon, contextSize } = this.config;
     if (ids.length > contextSize) throw new Error(`${ids.length} tokens exceed the context size ${contextSize}`);
     const headDim = dim / heads;
@@ -107,8 +131,12 @@ class Gpt2Reference implements ReferenceModel {
       for (let d = 0; d < dim; d++) row[d] = wte.data[id * dim + d] + wpe.data[t * dim + d];
       return row;
     });
+    const stream = [h];
+    const attention: number[][][][] = [];
 
     for (let layer = 0; layer < layers; layer++) {
+      const weights: number[][][] = Array.from({ length: heads }, () => []);
+      attention.push(weights);
       const p = `transformer.h.${layer}`;
       const qkv = h.map((x) =>
         affine(layerNorm(x, this.w(`${p}.ln_1.weight`), this.w(`${p}.ln_1.bias`), epsilon), this.w(`${p}.attn.c_attn.weight`), this.w(`${p}.attn.c_attn.bias`)),
@@ -120,6 +148,7 @@ class Gpt2Reference implements ReferenceModel {
           const offset = head * headDim;
           const scores = Array.from({ length: i + 1 }, (_, j) => dot(query, offset, qkv[j], dim + offset, headDim) / Math.sqrt(headDim));
           const probs = softmax(scores);
+          (weights[head] as number[][])[i] = Array.from(probs);
           for (let j = 0; j <= i; j++) {
             for (let d = 0; d < headDim; d++) merged[offset + d] += probs[j] * qkv[j][2 * dim + offset + d];
           }
@@ -132,14 +161,10 @@ class Gpt2Reference implements ReferenceModel {
         const hidden = affine(normed, this.w(`${p}.mlp.c_fc.weight`), this.w(`${p}.mlp.c_fc.bias`)).map(geluNew);
         return affine(hidden, this.w(`${p}.mlp.c_proj.weight`), this.w(`${p}.mlp.c_proj.bias`)).map((v, d) => v + afterAttention[d]);
       });
+      stream.push(h);
     }
 
-    return h.map((x) => {
-      const final = layerNorm(x, this.w('transformer.ln_f.weight'), this.w('transformer.ln_f.bias'), epsilon);
-      const row = new Float64Array(this.config.vocabSize);
-      for (let v = 0; v < row.length; v++) row[v] = dot(final, 0, wte.data, v * dim, dim);
-      return row;
-    });
+    return { hidden: stream, attention, logits: h.map((x) => this.project(x)) };
   }
 }
 

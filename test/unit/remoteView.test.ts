@@ -14,7 +14,7 @@ const engine: EngineLabel = {
   host: 'gpu-box:8000',
   model: 'meta-llama/Llama-3.1-8B',
   contextSize: 8192,
-  capabilities: { kind: 'openai', maxTopK: 20, entropy: false, logits: false, exactRank: false, samplingView: false, seededSampling: true },
+  capabilities: { kind: 'openai', maxTopK: 20, entropy: false, logits: false, exactRank: false, samplingView: false, seededSampling: true, lens: false },
 };
 const ready: ModelState = { state: 'ready', engine };
 const server = { backend: 'openai', url: 'http://gpu-box:8000', model: '' };

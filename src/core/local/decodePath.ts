@@ -1,6 +1,6 @@
 // Opens the owned-KV decode path for a model file, or says in one line why not: a model that
 // loads today must keep loading, so every failure here falls back to the export's own graph.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../modelSource';
 import { prepareDecodeGraph } from './decodeFile';
@@ -26,7 +26,7 @@ export async function openDecodePath(
     const prepared = prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize }, cacheDir, weights);
     const shape = { layers: prepared.info.layers, heads: config.heads, headDim: config.hiddenSize / config.heads, contextSize: config.contextSize };
     if (shape.layers !== config.layers) throw new Error(`the graph has ${shape.layers} layers of KV cache, config.json says ${config.layers}`);
-    return await DecodeSession.create(prepared.bytes, prepared.dataFolder, shape, { ...prepared.info, int8: prepared.int8 }, { ...sessionOptions, executionProviders: ['cpu'] });
+    return await DecodeSession.create(prepared.bytes, prepared.dataFolder, shape, { ...prepared.info, int8: prepared.int8 }, { ...sessionOptions, executionProviders: ['cpu'] }, graphReloader(prepared));
   } catch (error) {
     // A file that does not parse is reported by the export path, in its own words: no second line for it here.
     const explained = error instanceof UnrecognisedExport || (error instanceof Error && 'code' in error);
@@ -34,3 +34,12 @@ export async function openDecodePath(
     return undefined;
   }
 }
+
+/** The graph's bytes for a later lens session: re-read from the cache file, so the session does not hold them (an int8 graph carries its weights inline). */
+function graphReloader(prepared: { file?: string; bytes: Uint8Array }): () => Uint8Array {
+  // Two functions, so the file's reader does not share a closure context that keeps the bytes alive.
+  return prepared.file ? rereader(prepared.file) : keeper(prepared.bytes);
+}
+
+const rereader = (file: string) => (): Uint8Array => readFileSync(file);
+const keeper = (bytes: Uint8Array) => (): Uint8Array => bytes;

@@ -8,6 +8,7 @@ import { NEW_KV_PREFIX, SHARED_KV_PREFIX } from './decodeGraph';
 import type { DecodeGraphInfo } from './decodeGraph';
 import { KvBuffer, appendSlots, capacityFor, slotCount } from './ownedKv';
 import type { SlotRange } from './ownedKv';
+import { lensGraphBytes } from './lensFile';
 
 export interface DecodeShape {
   layers: number;
@@ -33,21 +34,95 @@ export function positionIds(mask: number[][], count: number): BigInt64Array {
   return out;
 }
 
+/** Where each position's attention weight sits among a step's attention columns ([shared | fed slots | new]). */
+export interface StepLayout {
+  /** Column of each position (shared, then past, then new), in order. */
+  columns: number[];
+  /** Columns in all. */
+  width: number;
+}
+
+/** One step's raw outputs (by name) and the state after it. */
+export interface DecodeStep {
+  outputs: ort.InferenceSession.ReturnType;
+  present: KvState;
+  layout: () => StepLayout;
+}
+
+/**
+ * A lens session idle this long is released: it holds a second copy of the weights (+527 MB RSS
+ * for the 124M shape), worth keeping while the panel's Layers view asks at every keystroke only.
+ */
+export const LENS_IDLE_MS = 60_000;
+
 export class DecodeSession {
+  private lens: Promise<DecodeSession> | undefined;
+  private lensUsers = 0;
+  private lensTimer: ReturnType<typeof setTimeout> | undefined;
+
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly shape: DecodeShape,
     readonly info: DecodeGraphInfo,
+    /** The graph's bytes again, for the lens graph: re-read from the cache file rather than held (int8 graphs carry their weights inline). */
+    private readonly graph: () => Uint8Array,
+    private readonly options: ort.InferenceSession.SessionOptions,
   ) {}
 
   /**
    * `graph` is the rewritten graph's bytes; its external data (the export's weights) is read from
-   * `dataFolder`, the model file's folder, wherever the graph itself was cached.
+   * `dataFolder`, the model file's folder, wherever the graph itself was cached. `reload` gives
+   * the bytes again when a lens session is opened (default: these bytes, kept alive).
    */
-  static async create(graph: Uint8Array, dataFolder: string, shape: DecodeShape, info: DecodeGraphInfo, options: ort.InferenceSession.SessionOptions): Promise<DecodeSession> {
+  static async create(
+    graph: Uint8Array,
+    dataFolder: string,
+    shape: DecodeShape,
+    info: DecodeGraphInfo,
+    options: ort.InferenceSession.SessionOptions,
+    reload: () => Uint8Array = () => graph,
+  ): Promise<DecodeSession> {
     const extra = (options.extra ?? {}) as { session?: Record<string, unknown> };
     const withData = { ...options, extra: { ...extra, session: { ...extra.session, model_external_initializers_file_folder_path: dataFolder } } };
-    return new DecodeSession(await ort.InferenceSession.create(graph, withData), shape, info);
+    return new DecodeSession(await ort.InferenceSession.create(graph, withData), shape, info, reload, withData);
+  }
+
+  /** Runs `use` with the lens session (opened on demand) and releases that session once idle for LENS_IDLE_MS. */
+  async withLens<T>(use: (lens: DecodeSession) => Promise<T>): Promise<T> {
+    clearTimeout(this.lensTimer);
+    this.lensUsers++;
+    try {
+      return await use(await this.lensSession());
+    } finally {
+      if (--this.lensUsers === 0) this.lensTimer = setTimeout(() => void this.releaseLens(), LENS_IDLE_MS).unref();
+    }
+  }
+
+  /** Frees the lens session now (a later lens request opens it again); not while a lens step runs. */
+  async releaseLens(): Promise<void> {
+    if (this.lensUsers > 0) return;
+    clearTimeout(this.lensTimer);
+    const lens = this.lens;
+    this.lens = undefined;
+    await (await lens?.catch(() => undefined))?.dispose();
+  }
+
+  get hasLensSession(): boolean {
+    return this.lens !== undefined;
+  }
+
+  /**
+   * The same graph with the lens outputs (lensGraph.ts), as a second session opened on the first
+   * request: sessions that never ask for a lens neither build nor hold it.
+   */
+  private lensSession(): Promise<DecodeSession> {
+    this.lens ??= (async () => {
+      const graph = lensGraphBytes(this.graph(), this.shape.layers, this.shape.heads * this.shape.headDim);
+      return new DecodeSession(await ort.InferenceSession.create(graph, this.options), this.shape, this.info, () => graph, this.options);
+    })();
+    // A failed build is reported to this request, and the next one tries again.
+    this.lens.catch(() => (this.lens = undefined));
+    return this.lens;
   }
 
   private newBuffer(batch: number, capacity: number): KvBuffer {
@@ -70,6 +145,13 @@ export class DecodeSession {
   }
 
   async forward(inputIds: number[][], past: KvState | undefined, options: ForwardOptions = {}): Promise<ForwardResult> {
+    const { outputs, present } = await this.step(inputIds, past, options);
+    const logits = outputs.logits as ort.Tensor;
+    return { logits: logits.data as Float32Array, keptPositions: logits.dims[1] as number, present };
+  }
+
+  /** One forward pass: feeds built from the owned buffers, the new K/V written back, every output returned. */
+  async step(inputIds: number[][], past: KvState | undefined, options: ForwardOptions = {}, extraFeeds: Record<string, ort.Tensor> = {}): Promise<DecodeStep> {
     const batch = inputIds.length;
     const count = inputIds[0]?.length ?? 0;
     const shared = past?.shared;
@@ -102,6 +184,7 @@ export class DecodeSession {
       for (let i = 0; i < count; i++) fedMask[base + sharedCapacity + capacity + i] = BigInt(row[sharedLength + pastLength + i] as number);
     });
     const feeds: Record<string, ort.Tensor> = {
+      ...extraFeeds,
       input_ids: new ort.Tensor('int64', BigInt64Array.from(inputIds.flat(), BigInt), [batch, count]),
       attention_mask: new ort.Tensor('int64', fedMask, [batch, width]),
       position_ids: new ort.Tensor('int64', positionIds(mask, count), [batch, count]),
@@ -121,15 +204,24 @@ export class DecodeSession {
       PARTS.forEach((part, p) => buffer.write(2 * layer + p, outputs[`${NEW_KV_PREFIX}.${layer}.${part}`]?.data as Float32Array, at, count));
     }
     buffer.filled = at + count;
-    const logits = outputs.logits as ort.Tensor;
+    const fedRanges = ranges;
+    const layout = (): StepLayout => {
+      const columns: number[] = [];
+      for (const [start, end] of shared?.ranges ?? []) for (let slot = start; slot < end; slot++) columns.push(slot);
+      for (const [start, end] of fedRanges) for (let slot = start; slot < end; slot++) columns.push(sharedCapacity + slot);
+      for (let i = 0; i < count; i++) columns.push(sharedCapacity + capacity + i);
+      return { columns, width };
+    };
     return {
-      logits: logits.data as Float32Array,
-      keptPositions: logits.dims[1] as number,
+      outputs,
       present: { batch, length: total, tensors: {}, owned: { buffer, ranges: appendSlots(ranges, at, count) }, ...(shared ? { shared } : {}) },
+      layout,
     };
   }
 
   async dispose(): Promise<void> {
+    this.lensUsers = 0;
+    await this.releaseLens();
     await this.session.release();
   }
 }

@@ -3,6 +3,8 @@ import { completeGreedy } from '../completion';
 import type { Completion, CompletionOptions } from '../completion';
 import type { Engine } from '../engine';
 import { sampleContinuations } from '../generation';
+import { lensAt } from '../lens';
+import type { LensOptions, LensResult } from '../lens';
 import { nextTokenDistribution, promptIds } from '../nextToken';
 import { scoreIds } from '../scoring';
 import type { TokenScore } from '../scoring';
@@ -15,7 +17,7 @@ export class LocalBackend implements Backend {
   constructor(readonly engine: Engine) {
     const model = engine.model.info;
     this.info = { kind: 'local', model: model.id, host: 'local', vocabSize: model.vocabSize, contextSize: model.contextSize, startTokenId: model.eosTokenId };
-    this.capabilities = { kind: 'local', maxTopK: model.vocabSize, entropy: true, logits: true, exactRank: true, samplingView: true, seededSampling: true };
+    this.capabilities = { kind: 'local', maxTopK: model.vocabSize, entropy: true, logits: true, exactRank: true, samplingView: true, seededSampling: true, lens: true };
   }
 
   async ready(): Promise<BackendInfo> {
@@ -62,6 +64,10 @@ export class LocalBackend implements Backend {
 
   sample(prompt: number[], request: SampleRequest = {}): Promise<BackendSequence[]> {
     return sampleContinuations(this.engine, prompt, request);
+  }
+
+  lens(text: string, request: LensOptions = {}): Promise<LensResult> {
+    return lensAt(this.engine, text, request);
   }
 
   computedTokens(): number {

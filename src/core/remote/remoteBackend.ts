@@ -13,7 +13,7 @@ import type {
   ScoreRequest,
   TokenizedText,
 } from '../backend';
-import { isSamplingActive } from '../backend';
+import { LENS_NEEDS_LOCAL, isSamplingActive } from '../backend';
 import { finishCompletion, stopRule } from '../completion';
 import type { CompletionOptions } from '../completion';
 import { LmLensError, throwIfAborted } from '../errors';
@@ -64,12 +64,12 @@ export abstract class RemoteBackend implements Backend {
   constructor(
     kind: BackendKind,
     protected readonly options: RemoteOptions,
-    capabilities: Omit<BackendCapabilities, 'kind'>,
+    capabilities: Omit<BackendCapabilities, 'kind' | 'lens'>,
   ) {
     this.hints = options.hints ?? DEFAULT_HINTS;
     this.client = new HttpClient({ url: options.url, apiKey: options.apiKey, timeoutMs: options.timeoutMs, retries: options.retries, retryDelayMs: options.retryDelayMs, hints: this.hints });
     this.info = { kind, model: options.model ?? '', host: this.client.host, vocabSize: null, contextSize: null, startTokenId: null };
-    this.capabilities = { kind, ...capabilities };
+    this.capabilities = { kind, ...capabilities, lens: false };
     this.texts = new TokenTextCache((id, signal) => this.detokenizeOne(id, signal));
   }
 
@@ -145,6 +145,11 @@ export abstract class RemoteBackend implements Backend {
 
   protected fit(ids: number[], newTokens: number): { ids: number[]; truncated: boolean } {
     return this.info.contextSize ? fitContext(ids, this.info.contextSize, newTokens) : { ids, truncated: false };
+  }
+
+  /** A server answers with its final distribution only: no layer's residual stream, no attention. */
+  async lens(): Promise<never> {
+    throw new LmLensError('lens-unavailable', LENS_NEEDS_LOCAL);
   }
 
   async nextToken(text: string, request: NextTokenRequest = {}): Promise<BackendNextToken> {

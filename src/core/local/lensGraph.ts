@@ -1,0 +1,240 @@
+// The lens graph: the owned-KV decode graph (decodeGraph.ts) with two more outputs, built only
+// when a lens is asked for, so the normal decode graph and its session stay exactly as they are.
+//
+// - `lens.logits` [L+1, vocab]: the last position's residual stream after the embeddings and
+//   after every block, stacked into L+1 rows and sent through a copy of the model's own final
+//   norm and output projection in ONE product, so the vocabulary-sized matrix is read once.
+// - `lens.attention` [batch, L·heads, 1, slots]: every layer's softmax weights of the last
+//   position over the attention's columns ([shared | past slots | new]), layers in order.
+//
+// The export's own `logits` output and the nodes only it needed are dropped: they would read the
+// output matrix a second time for a row that `lens.logits` already holds (its last).
+//
+// Found by role, as decodeGraph.ts does: the residual stream is what every norm reads (ln_1 of
+// each block, then ln_f: 2L+1 norms in topological order, the even ones), a norm being a
+// LayerNormalization node or its decomposition (ReduceMean(x) read with x by one Sub); the
+// final norm is the path from the last of those inputs to the projection; the projection is the
+// node that makes `logits` (through reshapes and the logits-to-keep slice); attention weights
+// are what the rewrite slices before multiplying them with `past_key_values.N.value`.
+import { onnx } from 'onnx-proto';
+import { UnrecognisedExport } from './decodeGraph';
+
+/** The lens outputs, all per row (layer 0..L) unless said otherwise; see addLensStatistics. */
+export const LENS = {
+  /** Input: top tokens per row, int64 [1]. */
+  topK: 'lens.top_k',
+  /** The last row's logits, [1, vocab]: the model's own distribution, described in float64 by the caller. */
+  finalLogits: 'lens.final_logits',
+  topIds: 'lens.top_ids',
+  topLogprobs: 'lens.top_logprobs',
+  entropy: 'lens.entropy',
+  klToFinal: 'lens.kl_to_final',
+  /** How many logits of the row exceed the final top-1's (its rank − 1). */
+  aboveFinal: 'lens.above_final',
+  finalLogprob: 'lens.final_logprob',
+  attention: 'lens.attention',
+} as const;
+
+type Node = onnx.INodeProto;
+
+const INT64_MAX = Number.MAX_SAFE_INTEGER;
+/** Ops between the projection's input and the final norm's output that only reshape or slice rows. */
+const PASS_THROUGH = new Set(['Reshape', 'Flatten', 'Identity', 'Squeeze', 'Unsqueeze', 'Slice']);
+
+function fail(reason: string): never {
+  throw new UnrecognisedExport(`lens: ${reason}`);
+}
+
+class Edit {
+  private counter = 0;
+  readonly added: Node[] = [];
+  readonly constants: onnx.ITensorProto[] = [];
+  private readonly producers = new Map<string, Node>();
+  private readonly readers = new Map<string, Node[]>();
+
+  constructor(readonly nodes: Node[]) {
+    for (const node of nodes) {
+      for (const output of node.output ?? []) this.producers.set(output, node);
+      for (const input of node.input ?? []) this.readers.set(input, [...(this.readers.get(input) ?? []), node]);
+    }
+  }
+
+  producer(name: string): Node | undefined {
+    return this.producers.get(name);
+  }
+
+  consumers(name: string): Node[] {
+    return this.readers.get(name) ?? [];
+  }
+
+  name(hint: string): string {
+    return `lmlens_lens_${hint}_${this.counter++}`;
+  }
+
+  op(opType: string, input: string[], attribute: onnx.IAttributeProto[] = [], output = this.name(opType)): string {
+    this.added.push({ opType, input, output: [output], name: this.name(`${opType}_node`), attribute });
+    return output;
+  }
+
+  int64(values: number[]): string {
+    const name = this.name('const');
+    const data = BigInt64Array.from(values.map(BigInt));
+    this.constants.push({ name, dims: [values.length], dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(data.buffer) });
+    return name;
+  }
+}
+
+/** Tensors every norm reads, in the graph's (topological) order. */
+function normInputs(edit: Edit): string[] {
+  const found: string[] = [];
+  for (const node of edit.nodes) {
+    const x = node.input?.[0];
+    if (!x) continue;
+    if (node.opType === 'LayerNormalization' || node.opType === 'SimplifiedLayerNormalization') found.push(x);
+    else if (node.opType === 'ReduceMean' && edit.consumers(x).some((sub) => sub.opType === 'Sub' && sub.input?.[0] === x && sub.input?.[1] === node.output?.[0])) found.push(x);
+  }
+  return found;
+}
+
+/** Nodes on a path from `from` to `to` (both tensors), in graph order. */
+function nodesBetween(edit: Edit, from: string, to: string): Node[] {
+  const ancestors = new Set<Node>();
+  const stack = [to];
+  while (stack.length > 0) {
+    const node = edit.producer(stack.pop() as string);
+    if (!node || ancestors.has(node)) continue;
+    ancestors.add(node);
+    for (const input of node.input ?? []) if (input !== from) stack.push(input);
+  }
+  const reached = new Set<string>([from]);
+  const path: Node[] = [];
+  for (const node of edit.nodes) {
+    if (ancestors.has(node) && (node.input ?? []).some((input) => reached.has(input))) {
+      path.push(node);
+      for (const output of node.output ?? []) reached.add(output);
+    }
+  }
+  return path;
+}
+
+/** Copies `nodes` with fresh output names, reading `replacement` where they read `from`; returns the copy's name for `result`. */
+function cloneNodes(edit: Edit, nodes: Node[], from: string, replacement: string, result: string): string {
+  const renamed = new Map<string, string>([[from, replacement]]);
+  for (const node of nodes) {
+    const outputs = (node.output ?? []).map((output) => (output === '' ? '' : edit.name('copy')));
+    (node.output ?? []).forEach((output, i) => renamed.set(output, outputs[i] as string));
+    edit.added.push({ ...node, name: edit.name('copy_node'), input: (node.input ?? []).map((input) => renamed.get(input) ?? input), output: outputs });
+  }
+  return renamed.get(result) ?? fail('the final norm does not reach the projection');
+}
+
+/** Adds the lens outputs to a rewritten decode graph (in place); throws UnrecognisedExport when a role is not found. */
+export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSize: number): void {
+  const graph = model.graph ?? fail('no graph');
+  // ReduceSum takes its axes as an input from opset 13 on; older exports are not worth a second form.
+  const opset = Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0);
+  if (opset < 13) fail(`opset ${opset} (the lens graph needs 13 or later)`);
+  const edit = new Edit(graph.node ?? []);
+
+  // The projection: the node that makes `logits`, under any reshapes.
+  let head = edit.producer('logits');
+  while (head && PASS_THROUGH.has(head.opType ?? '') && head.opType !== 'Slice') head = edit.producer(head.input?.[0] as string);
+  if (!head || !['MatMul', 'Gemm', 'MatMulNBits'].includes(head.opType ?? '')) fail(`the output projection is ${head?.opType ?? 'missing'}, not MatMul/Gemm/MatMulNBits`);
+  let normed = head.input?.[0] as string;
+  for (let node = edit.producer(normed); node && PASS_THROUGH.has(node.opType ?? ''); node = edit.producer(normed)) normed = node.input?.[0] as string;
+
+  const residuals = normInputs(edit);
+  if (residuals.length !== 2 * layers + 1) fail(`found ${residuals.length} norms, expected ${2 * layers + 1} for ${layers} layers`);
+  const stream = residuals.filter((_, i) => i % 2 === 0);
+  const last = stream[layers] as string;
+  const finalNorm = nodesBetween(edit, last, normed);
+  if (finalNorm.length === 0) fail('the last norm does not lead to the output projection');
+
+  // [batch, sequence, hidden] each → the last position's row, [1, hidden] (the lens runs batch 1) → [L+1, hidden].
+  const rowShape = edit.int64([-1, hiddenSize]);
+  const lastStart = edit.int64([-1]);
+  const end = edit.int64([INT64_MAX]);
+  const rows = stream.map((h) => edit.op('Reshape', [edit.op('Slice', [h, lastStart, end, edit.int64([1])]), rowShape]));
+  const stacked = edit.op('Concat', rows, [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }]);
+  const stackedNormed = cloneNodes(edit, finalNorm, last, stacked, normed);
+  const logits = edit.name('lens_logits');
+  edit.added.push({ ...head, name: edit.name('head'), input: [stackedNormed, ...(head.input ?? []).slice(1)], output: [logits] });
+  addLensStatistics(edit, logits);
+
+  // Attention weights: the rewrite multiplies Slice(probs, past part) with the past values.
+  const lastRows: string[] = [];
+  for (let layer = 0; layer < layers; layer++) {
+    const past = `past_key_values.${layer}.value`;
+    const matmul = edit.consumers(past).find((node) => node.opType === 'MatMul' && node.input?.[1] === past);
+    const slice = matmul ? edit.producer(matmul.input?.[0] as string) : undefined;
+    if (slice?.opType !== 'Slice') fail(`layer ${layer}: no attention weights before the past values`);
+    lastRows.push(edit.op('Slice', [slice.input?.[0] as string, lastStart, end, edit.int64([2])]));
+  }
+  edit.op('Concat', lastRows, [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }], LENS.attention);
+
+  const keptOutputs = (graph.output ?? []).filter((v) => v.name !== 'logits');
+  const { FLOAT: float, INT64: int64 } = onnx.TensorProto.DataType;
+  const declare = (name: string, elemType: number, dims: Array<string | number>): onnx.IValueInfoProto => ({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  });
+  graph.input = [...(graph.input ?? []), declare(LENS.topK, int64, [1])];
+  graph.output = [
+    ...keptOutputs,
+    declare(LENS.finalLogits, float, [1, 'vocab']),
+    declare(LENS.topIds, int64, ['lens_rows', 'lens_top']),
+    declare(LENS.topLogprobs, float, ['lens_rows', 'lens_top']),
+    ...[LENS.entropy, LENS.klToFinal, LENS.aboveFinal, LENS.finalLogprob].map((name) => declare(name, float, ['lens_rows', 1])),
+    declare(LENS.attention, float, ['batch', 'layer_heads', 1, 'slots']),
+  ];
+  graph.initializer = [...(graph.initializer ?? []), ...edit.constants];
+  graph.node = [...edit.nodes, ...edit.added];
+  pruneToOutputs(graph);
+}
+
+/**
+ * Each row's statistics from the [L+1, vocab] lens logits, in the graph: only a few hundred
+ * numbers leave it instead of 13 × 50,257 logits (copied out, then reduced in JS or a second
+ * session, 5–10 ms at GPT-2's size). Float32 with log-softmax, as ORT's scoring head does; the
+ * last row also goes out whole, so the model's own distribution is described in float64.
+ */
+function addLensStatistics(edit: Edit, logits: string): void {
+  const axis = (i: number): onnx.IAttributeProto => ({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i });
+  const keepdims = { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 1 };
+  const rowAxis = edit.int64([1]);
+  const sumRow = (x: string, output?: string): string => edit.op('ReduceSum', [x, rowAxis], [keepdims], output);
+  const logProbs = edit.op('LogSoftmax', [logits], [axis(1)]);
+  edit.op('Neg', [sumRow(edit.op('Mul', [edit.op('Exp', [logProbs]), logProbs]))], [], LENS.entropy);
+  const last = (x: string, output?: string): string => edit.op('Slice', [x, edit.int64([-1]), edit.int64([INT64_MAX]), edit.int64([0])], [], output);
+  edit.op('Identity', [last(logits)], [], LENS.finalLogits);
+  const finalLogProbs = last(logProbs);
+  // KL(final ‖ row) = Σ p_final · (log p_final − log p_row), [1, vocab] against [rows, vocab].
+  sumRow(edit.op('Mul', [edit.op('Exp', [finalLogProbs]), edit.op('Sub', [finalLogProbs, logProbs])]), LENS.klToFinal);
+  // The final top-1 (first of equals, as top-k breaks ties), its logit in every row, and how many beat it there.
+  const finalId = edit.op('ArgMax', [last(logits)], [axis(1), keepdims]);
+  const everyRow = edit.op('Expand', [finalId, edit.op('Shape', [LENS.klToFinal])]);
+  const finalLogit = edit.op('GatherElements', [logits, everyRow], [axis(1)]);
+  sumRow(edit.op('Cast', [edit.op('Greater', [logits, finalLogit])], [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT }]), LENS.aboveFinal);
+  edit.op('GatherElements', [logProbs, everyRow], [axis(1)], LENS.finalLogprob);
+  const topIds = edit.name('top_ids');
+  edit.added.push({ opType: 'TopK', input: [logits, LENS.topK], output: [edit.name('top_values'), topIds], name: edit.name('TopK_node'), attribute: [axis(1), { name: 'largest', type: onnx.AttributeProto.AttributeType.INT, i: 1 }, { name: 'sorted', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] });
+  edit.op('Identity', [topIds], [], LENS.topIds);
+  edit.op('GatherElements', [logProbs, topIds], [axis(1)], LENS.topLogprobs);
+}
+
+/** Drops the nodes and initializers no output needs (the export's own projection, its shape reads). */
+function pruneToOutputs(graph: onnx.IGraphProto): void {
+  const nodes = graph.node ?? [];
+  const edit = new Edit(nodes);
+  const needed = new Set<Node>();
+  const stack = (graph.output ?? []).map((v) => v.name as string);
+  while (stack.length > 0) {
+    const node = edit.producer(stack.pop() as string);
+    if (!node || needed.has(node)) continue;
+    needed.add(node);
+    stack.push(...(node.input ?? []));
+  }
+  graph.node = nodes.filter((node) => needed.has(node));
+  const read = new Set(graph.node.flatMap((node) => node.input ?? []));
+  graph.initializer = (graph.initializer ?? []).filter((t) => read.has(t.name as string));
+}
