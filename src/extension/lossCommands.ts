@@ -34,7 +34,7 @@ export class LossCommands implements vscode.Disposable {
 
   constructor(
     private readonly model: ModelController,
-    private readonly results: LossResults,
+    private readonly results: Pick<LossResults, 'sentenceAt'>,
   ) {
     this.documentItem = vscode.window.createStatusBarItem(STATUS_ITEMS.documentLoss, vscode.StatusBarAlignment.Right, 100);
     this.documentItem.name = 'LM Lens document loss';

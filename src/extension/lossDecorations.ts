@@ -18,8 +18,8 @@ import { LossCommands } from './lossCommands';
 import { buildSentenceHover } from './lossHover';
 import { scoringNote } from '../shared/engineNotes';
 import { planDecorations, tokenAt, tokenRange } from './lossRanges';
-import type { DecorationPlan } from './lossRanges';
-import { LossResults } from './lossResults';
+import { DocumentLossSession } from './lossDocument';
+import { Session, SessionMap } from './session';
 import { LossProbe } from './lossProbe';
 import { LossDecorationTypes, isHighContrast, sameStyle } from './lossStyles';
 import type { ModelController } from './modelController';
@@ -27,40 +27,56 @@ import { LIVENESS_TIMEOUT_MS, PushWatchdog } from './pushWatchdog';
 
 type LossConfig = LmLensConfig['loss'];
 
-/** Long documents are opened in the model process only after the user agreed, asked once. */
-type Consent = 'asking' | 'accepted' | 'declined';
-
 const documentLength = (document: vscode.TextDocument): number => document.offsetAt(document.lineAt(document.lineCount - 1).range.end);
 
+/** What exists while sentence loss is on: listeners, hover provider, progress item, decoration types. */
+class LossOn extends Session {
+  hover: vscode.Disposable | undefined;
+  types: LossDecorationTypes | undefined;
+  constructor(readonly progress: vscode.StatusBarItem) {
+    super();
+    this.own(progress);
+    this.own({
+      dispose: () => {
+        this.hover?.dispose();
+        // Disposing the types removes their decorations from every editor.
+        this.types?.dispose();
+      },
+    });
+  }
+}
+
+/**
+ * The long-lived feature: it turns sentence loss on and off (a LossOn session), starts a
+ * DocumentLossSession for each document it takes up and ends it when the document goes, and
+ * routes editor events and pushes to them.
+ */
 export class SentenceLossFeature implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
-  /** Listeners, hover provider, progress item: they exist only while the feature is enabled. */
-  private session: vscode.Disposable[] = [];
-  private hoverRegistration: vscode.Disposable | undefined;
+  private on: LossOn | undefined;
   private config: LossConfig;
-  private enabled = false;
-  private types: LossDecorationTypes | undefined;
-  private progress: vscode.StatusBarItem | undefined;
   private readonly sync: DocumentSync;
   /** Notices a model process that hangs while it scores (no request is outstanding then). */
   private readonly watchdog: PushWatchdog;
-  private readonly results = new LossResults();
-  private readonly rendered = new Map<string, DecorationPlan>();
-  private readonly consent = new Map<string, Consent>();
+  private readonly documents = new SessionMap<DocumentLossSession>();
   private readonly updates = new vscode.EventEmitter<string>();
   /** A document's pushed scores or scoring status changed, or it was forgotten (the document report follows it). */
   readonly onDidUpdate = this.updates.event;
   /** The tests' view (see the test API in extension.ts). */
   readonly probe = new LossProbe({
     enabled: () => this.enabled,
-    results: (uri) => this.results.snapshot(uri, this.config.thresholds),
+    results: (uri) => this.documents.get(uri)?.results.snapshot(uri, this.config.thresholds),
     decorations: (uri) => {
-      const plan = this.rendered.get(uri);
+      const plan = this.documents.get(uri)?.drawn;
       return plan && { mode: plan.mode, groups: plan.groups.map((ranges) => ranges.map(({ start, end }) => ({ start, end }))), annotations: [...plan.annotations] };
     },
     idle: (uri) => this.isIdle(uri),
-    status: (uri) => this.results.get(uri)?.status,
+    status: (uri) => this.statusOf(uri),
   });
+
+  private get enabled(): boolean {
+    return this.on !== undefined;
+  }
 
   constructor(
     readonly context: vscode.ExtensionContext,
@@ -74,7 +90,7 @@ export class SentenceLossFeature implements vscode.Disposable {
     this.disposables.push(
       this.watchdog,
       this.updates,
-      new LossCommands(model, this.results),
+      new LossCommands(model, { sentenceAt: (uri, version, offset) => this.documents.get(uri)?.results.sentenceAt(uri, version, offset) }),
       onConfigChange(['loss'], (config) => this.applyConfig(config.loss)),
       // A new server knows no documents: open them again from the editor's text.
       model.client.onConnected(() => this.sync.flush()),
@@ -84,10 +100,10 @@ export class SentenceLossFeature implements vscode.Disposable {
 
   private isIdle(uri: string): boolean {
     if (!this.enabled) return true;
-    const consent = this.consent.get(uri);
-    if (consent === 'asking' || consent === 'declined') return true;
+    const session = this.documents.get(uri);
+    if (session?.consent === 'asking' || session?.consent === 'declined') return true;
     const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === uri);
-    return document !== undefined && this.sync.has(uri) && this.results.settled(uri, document.version);
+    return document !== undefined && session?.opened === true && session.results.settled(uri, document.version);
   }
 
   private notifyWaiters(): void {
@@ -96,12 +112,12 @@ export class SentenceLossFeature implements vscode.Disposable {
 
   /** Whether the model process holds this document's scores, or will once it is on screen. */
   covers(document: vscode.TextDocument): boolean {
-    return this.enabled && this.tracked(document) && this.consent.get(document.uri.toString()) !== 'declined';
+    return this.enabled && this.tracked(document) && this.documents.get(document.uri.toString())?.consent !== 'declined';
   }
 
   /** What the model process last said about scoring the document. */
   statusOf(uri: string): DocumentStatusParams | undefined {
-    return this.results.get(uri)?.status;
+    return this.documents.get(uri)?.status;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -127,12 +143,12 @@ export class SentenceLossFeature implements vscode.Disposable {
   }
 
   private enable(): void {
-    this.enabled = true;
-    this.progress = vscode.window.createStatusBarItem(STATUS_ITEMS.lossProgress, vscode.StatusBarAlignment.Left, 0);
-    this.progress.name = 'LM Lens sentence loss';
-    this.progress.text = '$(sync~spin) LM Lens: scoring…';
-    this.session.push(
-      this.progress,
+    const progress = vscode.window.createStatusBarItem(STATUS_ITEMS.lossProgress, vscode.StatusBarAlignment.Left, 0);
+    progress.name = 'LM Lens sentence loss';
+    progress.text = '$(sync~spin) LM Lens: scoring…';
+    const on = new LossOn(progress);
+    this.on = on;
+    for (const listener of [
       vscode.workspace.onDidChangeTextDocument((event) => this.onDidChange(event)),
       vscode.workspace.onDidCloseTextDocument((document) => this.forget(document.uri.toString())),
       vscode.window.onDidChangeVisibleTextEditors(() => {
@@ -144,44 +160,38 @@ export class SentenceLossFeature implements vscode.Disposable {
       vscode.window.onDidChangeActiveColorTheme(() => {
         if (this.refreshTypes()) this.renderAll();
       }),
-    );
+    ])
+      on.own(listener);
     this.registerHover();
     this.refreshTypes();
     this.syncVisible();
   }
 
   private disable(): void {
-    this.enabled = false;
-    const uris = this.sync.uris;
+    const uris = this.documents.keys;
     // Edits are not forwarded while off: the model process must not keep a text that goes stale.
-    this.sync.dispose();
-    for (const disposable of this.session.splice(0)) disposable.dispose();
-    this.hoverRegistration?.dispose();
-    this.hoverRegistration = undefined;
-    // Disposing the types removes their decorations from every editor.
-    this.types?.dispose();
-    this.types = undefined;
-    this.progress = undefined;
-    this.results.clear();
-    this.rendered.clear();
-    this.consent.clear();
+    this.documents.dispose();
+    this.on?.dispose();
+    this.on = undefined;
     this.notifyWaiters();
     for (const uri of uris) this.updates.fire(uri);
   }
 
   private registerHover(): void {
-    this.hoverRegistration?.dispose();
+    if (!this.on) return;
+    this.on.hover?.dispose();
     const selector = this.config.languages.map((language) => ({ language }));
-    this.hoverRegistration = vscode.languages.registerHoverProvider(selector, { provideHover: (document, position) => this.provideHover(document, position) });
+    this.on.hover = vscode.languages.registerHoverProvider(selector, { provideHover: (document, position) => this.provideHover(document, position) });
   }
 
   /** Recreates the decoration types when their look changed; true when it did. */
   private refreshTypes(): boolean {
     const key = { mode: this.config.mode, annotations: this.config.showAnnotation, highContrast: isHighContrast(vscode.window.activeColorTheme.kind) };
-    if (this.types && sameStyle(this.types.key, key)) return false;
-    this.types?.dispose();
-    this.types = new LossDecorationTypes(key);
-    this.rendered.clear();
+    const on = this.on;
+    if (!on || (on.types && sameStyle(on.types.key, key))) return false;
+    on.types?.dispose();
+    on.types = new LossDecorationTypes(key);
+    for (const session of this.documents.values()) session.drawn = undefined;
     return true;
   }
 
@@ -201,39 +211,40 @@ export class SentenceLossFeature implements vscode.Disposable {
     for (const { document } of editors) {
       const uri = document.uri.toString();
       if (!this.tracked(document) || document.isClosed || visible.includes(uri)) continue;
-      if (!this.sync.has(uri) && this.consented(document)) this.sync.open(document);
+      const session = this.documents.open(uri, () => new DocumentLossSession(uri, { sync: this.sync, undraw: (gone) => this.undraw(gone) }));
+      if (!session.opened && this.consented(session, document)) session.open(document);
       visible.push(uri);
     }
     this.sync.focus(visible);
     this.notifyWaiters();
   }
 
-  private consented(document: vscode.TextDocument): boolean {
-    const consent = this.consent.get(document.uri.toString());
-    if (consent === 'accepted') return true;
+  private consented(session: DocumentLossSession, document: vscode.TextDocument): boolean {
+    if (session.consent === 'accepted') return true;
     const length = documentLength(document);
     if (length <= this.config.maxDocumentChars) return true;
-    if (consent === undefined) void this.askConsent(document, length);
+    if (session.consent === undefined) void this.askConsent(session, document, length);
     return false;
   }
 
-  private async askConsent(document: vscode.TextDocument, length: number): Promise<void> {
-    const uri = document.uri.toString();
-    this.consent.set(uri, 'asking');
+  private async askConsent(session: DocumentLossSession, document: vscode.TextDocument, length: number): Promise<void> {
+    session.consent = 'asking';
     const name = vscode.workspace.asRelativePath(document.uri);
     const choice = await vscode.window.showInformationMessage(`LM Lens: Score this long document? It has ${length.toLocaleString('en-US')} characters (${name}).`, 'Score', 'Not now');
-    if (this.consent.get(uri) !== 'asking') return;
-    this.consent.set(uri, choice === 'Score' ? 'accepted' : 'declined');
+    // The document closed or the feature went off meanwhile: the answer belongs to no one.
+    if (session.disposed || session.consent !== 'asking') return;
+    session.consent = choice === 'Score' ? 'accepted' : 'declined';
     this.syncVisible();
   }
 
   private onDidChange(event: vscode.TextDocumentChangeEvent): void {
     const { document } = event;
     const uri = document.uri.toString();
-    if (!this.sync.has(uri) || event.contentChanges.length === 0) return;
+    const session = this.documents.get(uri);
+    if (!session?.opened || event.contentChanges.length === 0) return;
     // Grown past the limit while open: stop scoring it until the user agrees.
     const lengthAfter = event.contentChanges.some((change) => change.text.length > change.rangeLength) ? documentLength(document) : 0;
-    if (lengthAfter > this.config.maxDocumentChars && this.consent.get(uri) !== 'accepted') {
+    if (lengthAfter > this.config.maxDocumentChars && session.consent !== 'accepted') {
       this.forget(uri);
       this.syncVisible();
       return;
@@ -245,12 +256,7 @@ export class SentenceLossFeature implements vscode.Disposable {
 
   /** Closed (or no longer tracked) documents: the model process frees them, and so does this side. */
   private forget(uri: string): void {
-    this.sync.close(uri);
-    this.results.delete(uri);
-    this.consent.delete(uri);
-    if (this.rendered.delete(uri)) {
-      for (const editor of this.editorsOf(uri)) this.types?.clear(editor);
-    }
+    this.documents.close(uri);
     this.notifyWaiters();
     this.updates.fire(uri);
   }
@@ -259,8 +265,8 @@ export class SentenceLossFeature implements vscode.Disposable {
   // Model process → screen
 
   private onScores(push: SentenceScoresParams): void {
-    if (!this.enabled || !this.sync.isCurrent(push.uri, push.opening)) return;
-    this.results.applyScores(push);
+    // A push for a document no session holds, or for an earlier opening of it, is dropped.
+    if (!this.documents.get(push.uri)?.applyScores(push)) return;
     this.watchdog.heard(this.scoringAny());
     this.probe.pushed(push);
     this.render(push.uri);
@@ -269,8 +275,7 @@ export class SentenceLossFeature implements vscode.Disposable {
   }
 
   private onStatus(status: DocumentStatusParams): void {
-    if (!this.enabled || !this.sync.isCurrent(status.uri, status.opening)) return;
-    this.results.applyStatus(status);
+    if (!this.documents.get(status.uri)?.applyStatus(status)) return;
     this.watchdog.heard(this.scoringAny());
     this.probe.statused(status);
     const document = vscode.workspace.textDocuments.find((candidate) => candidate.uri.toString() === status.uri);
@@ -282,23 +287,28 @@ export class SentenceLossFeature implements vscode.Disposable {
   }
 
   private scoringAny(): boolean {
-    return this.sync.uris.some((uri) => this.results.get(uri)?.status?.state === 'scoring');
+    return this.documents.values().some((session) => session.opened && session.status?.state === 'scoring');
   }
 
   private showProgress(): void {
     const busy = vscode.window.visibleTextEditors.find(({ document }) => {
-      const status = this.results.get(document.uri.toString())?.status;
+      const status = this.statusOf(document.uri.toString());
       return status?.state === 'scoring' && status.version === document.version;
     });
-    if (!this.progress) return;
+    const progress = this.on?.progress;
+    if (!progress) return;
     if (busy) {
-      this.progress.tooltip = `LM Lens is scoring the sentences of ${vscode.workspace.asRelativePath(busy.document.uri)}`;
-      this.progress.show();
-    } else this.progress.hide();
+      progress.tooltip = `LM Lens is scoring the sentences of ${vscode.workspace.asRelativePath(busy.document.uri)}`;
+      progress.show();
+    } else progress.hide();
   }
 
   private editorsOf(uri: string): vscode.TextEditor[] {
     return vscode.window.visibleTextEditors.filter((editor) => editor.document.uri.toString() === uri);
+  }
+
+  private undraw(uri: string): void {
+    for (const editor of this.editorsOf(uri)) this.on?.types?.clear(editor);
   }
 
   private renderAll(): void {
@@ -307,23 +317,24 @@ export class SentenceLossFeature implements vscode.Disposable {
   }
 
   private render(uri: string): void {
-    const types = this.types;
+    const types = this.on?.types;
+    const session = this.documents.get(uri);
     const editors = this.editorsOf(uri);
     const document = editors[0]?.document;
-    if (!types || !document) return;
+    if (!types || !session || !document) return;
     // Only results for this exact text: anything else would put colours on the wrong words.
-    const held = this.results.current(uri, document.version);
+    const held = session.results.current(uri, document.version);
     if (!held) return;
     const mode = types.key.mode;
     const lines = types.annotation ? { lineAt: (offset: number) => document.positionAt(offset).line, lineEnd: (line: number) => document.offsetAt(document.lineAt(line).range.end) } : undefined;
     const plan = planDecorations(mode === 'token' ? document.getText() : '', held.sentences, { mode, thresholds: this.config.thresholds, lines });
     types.draw(editors, plan, document);
-    this.rendered.set(uri, plan);
+    session.drawn = plan;
   }
 
   private provideHover(document: vscode.TextDocument, position: vscode.Position): vscode.Hover | undefined {
     const offset = document.offsetAt(position);
-    const sentence = this.results.sentenceAt(document.uri.toString(), document.version, offset);
+    const sentence = this.documents.get(document.uri.toString())?.results.sentenceAt(document.uri.toString(), document.version, offset);
     if (!sentence) return undefined;
     const mode = this.config.mode;
     const text = mode === 'token' ? document.getText() : '';

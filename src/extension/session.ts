@@ -21,7 +21,7 @@ export class Session implements Disposable {
   }
 
   /** Ties `disposable` to this session; one registered after the end is disposed at once. */
-  protected own<T extends Disposable>(disposable: T): T {
+  own<T extends Disposable>(disposable: T): T {
     if (this._disposed) disposable.dispose();
     else this._disposables.push(disposable);
     return disposable;
