@@ -9,7 +9,7 @@ import { NextTokenPanelController } from '../../src/extension/nextTokenPanel';
 import { SentenceLossFeature } from '../../src/extension/lossDecorations';
 import type { ModelController } from '../../src/extension/modelController';
 import { Session, SessionMap } from '../../src/extension/session';
-import { didCloseNotification, didOpenNotification, documentStatusNotification, nextTokenRequest, sentenceScoresNotification } from '../../src/shared/hostProtocol';
+import { didCloseNotification, didOpenNotification, documentStatusNotification, nextTokenRequest, sampleRequest, sentenceScoresNotification } from '../../src/shared/hostProtocol';
 import type { TextDocumentItem, DocumentStatusParams, NextTokenResponse, SentenceScoresParams } from '../../src/shared/hostProtocol';
 import type { PanelState } from '../../src/shared/panelProtocol';
 import { splitSentences } from '../../src/core/sentences';
@@ -186,6 +186,22 @@ describe('sessions: the next-token panel', () => {
     await tick();
     assert.equal(rendered.at(-1)?.prediction?.rows[0]?.text, ' tired');
     assert.equal(rendered.at(-1)?.prediction?.id, 1, 'the new session numbers its requests from the start');
+  });
+
+  it('samples answered after the panel closed do not appear when it is reopened', async () => {
+    controller.show();
+    await controller.handleMessage({ type: 'ready' });
+    await tick();
+    const asked = controller.handleMessage({ type: 'sample' });
+    const sampling = model.pending.find((request) => request.method === sampleRequest.method);
+    assert.ok(sampling, 'the sample request went out');
+    controller.close();
+    sampling.resolve({ sequences: [{ text: ' late', tokens: [], prob: 0.1, sampledProb: 0.1, logprob: -2.3, share: 1, normedProd: 1 }], elapsedMs: 1 });
+    await asked;
+    controller.show();
+    await controller.handleMessage({ type: 'ready' });
+    assert.equal(rendered.at(-1)?.samples, undefined);
+    assert.equal(rendered.at(-1)?.sampling, false);
   });
 });
 
