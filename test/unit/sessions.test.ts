@@ -9,7 +9,7 @@ import { NextTokenPanelController } from '../../src/extension/nextTokenPanel';
 import { SentenceLossFeature } from '../../src/extension/lossDecorations';
 import type { ModelController } from '../../src/extension/modelController';
 import { Session, SessionMap } from '../../src/extension/session';
-import { didCloseNotification, didOpenNotification, documentStatusNotification, nextTokenRequest, sampleRequest, sentenceScoresNotification } from '../../src/shared/hostProtocol';
+import { didCloseNotification, didOpenNotification, documentStatusNotification, lensRequest, nextTokenRequest, sampleRequest, sentenceScoresNotification } from '../../src/shared/hostProtocol';
 import type { TextDocumentItem, DocumentStatusParams, NextTokenResponse, SentenceScoresParams } from '../../src/shared/hostProtocol';
 import type { PanelState } from '../../src/shared/panelProtocol';
 import { splitSentences } from '../../src/core/sentences';
@@ -186,6 +186,28 @@ describe('sessions: the next-token panel', () => {
     await tick();
     assert.equal(rendered.at(-1)?.prediction?.rows[0]?.text, ' tired');
     assert.equal(rendered.at(-1)?.prediction?.id, 1, 'the new session numbers its requests from the start');
+  });
+
+  it('closing the panel removes the Layers view’s attention shading from the editor', async () => {
+    controller.show();
+    await controller.handleMessage({ type: 'ready' });
+    await controller.handleMessage({ type: 'setLens', lens: { show: true } });
+    await tick();
+    model.pending.splice(0).forEach((request) => request.resolve(answer(' tired')));
+    await tick();
+    const lens = model.pending.find((request) => request.method === lensRequest.method);
+    assert.ok(lens, 'the lens was asked for after the prediction');
+    const layer = { top: [{ id: 1, text: ' tired', prob: 0.5 }], entropy: 1, klToFinal: 0, final: { id: 1, prob: 0.5, rank: 1 } };
+    // 'Alice was' is two tokens; the second gets most of the attention.
+    lens.resolve({ model: 'tiny', contextTokens: 2, truncated: false, tokens: [{ id: 1, text: 'Alice' }, { id: 2, text: ' was' }], layers: [{ ...layer, layer: 0 }, { ...layer, layer: 1 }], attention: [[[0.25, 0.75]]], spans: [[0, 5], [5, 9]], elapsedMs: 1 });
+    await tick();
+    assert.ok(rendered.at(-1)?.layers, 'the Layers view is shown');
+    const editor = fakeState.window.activeTextEditor;
+    const shaded = (): number => [...(editor?.decorations.values() ?? [])].flat().length;
+    assert.equal(shaded(), 2, 'both context tokens are shaded');
+    assert.ok(fakeState.window.liveDecorationTypes > 0);
+    controller.close();
+    assert.equal(fakeState.window.liveDecorationTypes, 0, 'the shading’s decoration types are gone (VS Code removes their ranges with them)');
   });
 
   it('samples answered after the panel closed do not appear when it is reopened', async () => {
