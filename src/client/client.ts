@@ -140,11 +140,22 @@ export class ModelClient {
     running.connection.sendNotification(type, params).catch(() => undefined);
   }
 
-  /** Handles a server notification on every connection, present and future. */
-  onNotification<P>(type: NotificationType<P>, handler: NotificationHandler<P>): void {
-    const register = (connection: MessageConnection): void => void connection.onNotification(type, handler);
+  /** Handles a server notification on every connection, present and future, until the returned disposable is disposed. */
+  onNotification<P>(type: NotificationType<P>, handler: NotificationHandler<P>): { dispose(): void } {
+    let current: { dispose(): void } | undefined;
+    const register = (connection: MessageConnection): void => {
+      current = connection.onNotification(type, handler);
+    };
     this.notificationHandlers.push(register);
     if (this.running) register(this.running.connection);
+    return {
+      dispose: (): void => {
+        const at = this.notificationHandlers.indexOf(register);
+        if (at >= 0) this.notificationHandlers.splice(at, 1);
+        current?.dispose();
+        current = undefined;
+      },
+    };
   }
 
   /** Sends a request; rejects with `LmLensError` (code `cancelled` when the signal fired). */

@@ -85,9 +85,9 @@ export class SentenceLossFeature implements vscode.Disposable {
     this.config = readConfig().loss;
     this.sync = new DocumentSync(model.client);
     this.watchdog = new PushWatchdog(() => model.client.request(statsRequest, null, undefined, LIVENESS_TIMEOUT_MS));
-    model.client.onNotification(sentenceScoresNotification, (push) => this.onScores(push));
-    model.client.onNotification(documentStatusNotification, (status) => this.onStatus(status));
     this.disposables.push(
+      model.client.onNotification(sentenceScoresNotification, (push) => this.onScores(push)),
+      model.client.onNotification(documentStatusNotification, (status) => this.onStatus(status)),
       this.watchdog,
       this.updates,
       new LossCommands(model, { sentenceAt: (uri, version, offset) => this.documents.get(uri)?.results.sentenceAt(uri, version, offset) }),

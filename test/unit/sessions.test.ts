@@ -33,7 +33,10 @@ class RecordingModel {
     connection: 1 as number | undefined,
     connect: async (): Promise<void> => undefined,
     notify: (type: { method: string }, params: unknown): void => void this.notified.push({ method: type.method, params }),
-    onNotification: (type: { method: string }, handler: (params: unknown) => void): void => void this.handlers.set(type.method, handler),
+    onNotification: (type: { method: string }, handler: (params: unknown) => void): { dispose(): void } => {
+      this.handlers.set(type.method, handler);
+      return { dispose: () => void (this.handlers.get(type.method) === handler && this.handlers.delete(type.method)) };
+    },
     onConnected: (): { dispose(): void } => ({ dispose: () => undefined }),
     request: async (): Promise<unknown> => ({}),
   };
