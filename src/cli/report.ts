@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { compareText, summarizeComparison } from '../core/compare';
+import { summarizeComparison } from '../core/compare';
 import { loadEngine } from '../core/engine';
 import type { Backend } from '../core/backend';
 import { LocalBackend } from '../core/local/localBackend';
@@ -17,6 +17,7 @@ import type { ComparisonSummary } from '../core/compare';
 import type { ReportSentenceInput } from '../core/report';
 import { createRemoteBackend } from '../core/remote';
 import type { CliValues, ServerValues } from './commands';
+import { formatFixed as fixed } from '../shared/format';
 
 /** Which Markdown/LaTeX parts are prose depends on the language, as in the editor. */
 export function languageOfFile(file: string | undefined): string {
@@ -27,7 +28,6 @@ export function languageOfFile(file: string | undefined): string {
   return 'plaintext';
 }
 
-const fixed = (value: number | null, digits = 3): string => (value !== null && Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 const percent = (share: number): string => `${(share * 100).toFixed(1)}%`;
 
 function histogramLines(title: string, histogram: Histogram): string[] {
@@ -81,20 +81,19 @@ async function compareOnServer(server: ServerValues, text: string, spans: readon
 
 /** `lm-lens report FILE`: the document report as text, JSON (`--json`) or a self-contained page (`--html OUT`). */
 export async function reportCommand(backend: Backend, text: string, values: CliValues): Promise<string> {
-  // The cross-entropy head and the comparison need the model's whole distribution, which only the local engine has.
-  if (!(backend instanceof LocalBackend)) throw new LmLensError('internal', 'lm-lens report runs on the local engine only: drop --server.');
-  const engine = backend.engine;
+  // The report's histograms and the comparison need the model's whole distribution, which only the local engine has.
+  if (!backend.capabilities.exactRank || !backend.capabilities.logits) throw new LmLensError('internal', 'lm-lens report runs on the local engine only: drop --server.');
   const spans = splitSentences(text, { languageId: values.language ?? languageOfFile(values.file) });
-  const scored = await scoreSentences(engine, text, { spans });
+  const scored = await scoreSentences(backend, text, { spans });
   const sentences = reportableSentences(scored.sentences);
-  const info = engine.model.info;
-  const report = buildReport(sentences, { model: info.id, dtype: info.dtype, documentChars: text.length, complete: true });
+  const { info } = backend;
+  const report = buildReport(sentences, { model: info.model, dtype: info.dtype ?? '', documentChars: text.length, complete: true });
   const data: ReportData = { report };
   if (values.compareServer) data.comparison = await compareOnServer(values.compareServer, text, spans, sentences);
   if (values.compare) {
-    const other = await loadEngine({ model: values.compare, dtype: values.dtype, cacheDir: values.cacheDir, allowDownloads: !values.offline, threads: values.threads });
+    const other = new LocalBackend(await loadEngine({ model: values.compare, dtype: values.dtype, cacheDir: values.cacheDir, allowDownloads: !values.offline, threads: values.threads }));
     try {
-      data.comparison = summarizeComparison(other.model.info.id, await compareText(engine, other, text), sentences);
+      data.comparison = summarizeComparison(other.info.model, await backend.compareText(other, text), sentences);
     } finally {
       await other.dispose();
     }

@@ -8,6 +8,9 @@
 import type { SamplingSettings } from './distribution';
 import type { CompletionOptions, CompletionStop } from './completion';
 import type { TokenSpan } from './tokenizer';
+import type { GeneratedToken } from './generation';
+import type { ComparedTextToken } from './compare';
+import type { PrefixCacheStats } from './prefixCache';
 
 export type BackendKind = 'local' | 'openai' | 'llama.cpp';
 
@@ -37,6 +40,8 @@ export interface BackendInfo {
   contextSize: number | null;
   /** Token a text starts after (`<|endoftext|>` for GPT-2, BOS for Llama); null if the model has none. */
   startTokenId: number | null;
+  /** The weights' precision (fp32, q8, …) for `local`; null when a server does not say. */
+  dtype: string | null;
 }
 
 export interface TokenizedText {
@@ -70,11 +75,22 @@ export interface BackendNextToken {
   top: BackendTopToken[];
   /** The distribution sampling draws from, when a transform is active; null if it cannot be known. */
   sampling?: { entropy: number | null; keptTokens: number | null; top: BackendSampledToken[] } | null;
+  /** The last `tailTokens` context tokens, each with its probability given the ones before it where the backend can say cheaply. */
+  tail?: BackendContextToken[];
+}
+
+export interface BackendContextToken {
+  id: number;
+  text: string;
+  /** Absent for the first token of the context, or where knowing it would cost a request per token. */
+  prob?: number;
 }
 
 export interface NextTokenRequest extends SamplingSettings {
   top?: number;
   bos?: boolean;
+  /** How many trailing context tokens to describe in `tail` (the panel's chips); none when absent. */
+  tailTokens?: number;
   signal?: AbortSignal;
 }
 
@@ -141,7 +157,10 @@ export interface SampleRequest extends SamplingSettings {
   maxNewTokens?: number;
   seed?: number;
   signal?: AbortSignal;
+  /** True once a row's tokens already end what the caller wants (a stop rule): the backend may stop that row early. */
+  stopAfter?: (tokens: ReadonlyArray<Pick<GeneratedToken, 'text'>>) => boolean;
 }
+
 
 export interface Backend {
   readonly info: BackendInfo;
@@ -156,8 +175,15 @@ export interface Backend {
   score(ids: number[], request?: ScoreRequest): Promise<BackendTokenScore[]>;
   complete(prompt: number[], options?: CompletionOptions): Promise<BackendCompletion>;
   sample(prompt: number[], request?: SampleRequest): Promise<BackendSequence[]>;
+  /**
+   * Each token of `text` under this model and `other` (both need the whole distribution: the
+   * `logits` capability; a backend without it rejects with NEEDS_LOGITS's line).
+   */
+  compareText(other: Backend, text: string, signal?: AbortSignal): Promise<ComparedTextToken[]>;
   /** Tokens computed so far (for local: not taken from the prefix cache); null where unknown. */
   computedTokens(): number | null;
+  /** The prefix cache's counters and the scheduler's finished steps; null where the work happens elsewhere (a server). */
+  workStats(): { cache: PrefixCacheStats; steps: number } | null;
   dispose(): Promise<void>;
 }
 
@@ -174,6 +200,14 @@ export function degradations(capabilities: BackendCapabilities, asked: { rows?: 
   if (asked.sampling && !capabilities.samplingView) notes.push('The sampling view is shown only where the server’s top tokens determine it (top-k on, within the cap).');
   return notes;
 }
+
+/** "model @ host" when a server answered, for the panel; the in-process engine needs no label. */
+export function answeredBy(info: BackendInfo): string | undefined {
+  return info.kind === 'local' ? undefined : `${info.model} @ ${info.host}`;
+}
+
+/** Why a comparison of two models' distributions cannot run on a server. */
+export const NEEDS_LOGITS = 'Comparing two models needs both full distributions, which only the local engine gives: switch lmLens.backend to local.';
 
 export function isSamplingActive(settings: SamplingSettings): boolean {
   return (settings.temperature ?? 1) !== 1 || (settings.topK ?? 0) > 0 || (settings.topP ?? 1) < 1;

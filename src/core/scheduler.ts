@@ -1,0 +1,124 @@
+/**
+ * One queue of model steps per loaded model, ordered for the person typing: every forward pass
+ * and scoring-head pass is a step; steps of *interactive* work (the panel's distribution at the
+ * cursor, ghost text) run before steps of *background* work (sentence scoring, the report's
+ * comparison, whole-document scoring), and within a class the owners (windows) take turns, one
+ * step each, so one window's long document cannot starve another's. Background work is cut into
+ * small steps (see Engine.run), so a keystroke waits at most one of them.
+ *
+ * Which class and owner a step belongs to is carried by the request that caused it (an
+ * AsyncLocalStorage context set where the request enters the model process), so the core's
+ * functions need no extra parameter threaded through every call.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { CancelledError } from './errors';
+
+export type WorkClass = 'interactive' | 'background';
+
+export interface WorkTag {
+  class: WorkClass;
+  /** Who asked (a window's connection); owners of one class take turns step by step. */
+  owner: string;
+}
+
+/** Work with no tag (the CLI, tests, the benchmark's core rows) is one interactive owner. */
+const UNTAGGED: WorkTag = { class: 'interactive', owner: '' };
+const storage = new AsyncLocalStorage<WorkTag>();
+
+/** Runs `work` (and every step it causes, however deep) as `tag`'s. */
+export function withWork<T>(tag: WorkTag, work: () => T): T {
+  return storage.run(tag, work);
+}
+
+export function currentWork(): WorkTag {
+  return storage.getStore() ?? UNTAGGED;
+}
+
+interface Job {
+  tag: WorkTag;
+  start: () => void;
+  /** Rejects a job that was cancelled while queued (it leaves the queue at once). */
+  cancel: () => void;
+}
+
+const CLASSES: readonly WorkClass[] = ['interactive', 'background'];
+
+export interface SchedulerStats {
+  /** Steps finished since the scheduler was made. */
+  steps: number;
+  /** performance.now() when the last step finished (or the scheduler was made). */
+  lastProgressAt: number;
+  queued: Record<WorkClass, number>;
+}
+
+export class Scheduler {
+  /** Per class: owners in turn order, each with its FIFO of queued jobs. */
+  private readonly queues: Record<WorkClass, Map<string, Job[]>> = { interactive: new Map(), background: new Map() };
+  private running = false;
+  private steps = 0;
+  private lastProgressAt = performance.now();
+
+  /** Queues `step` under the caller's tag; it starts when no step runs and none of a higher class or earlier turn waits. */
+  run<T>(step: () => Promise<T>, signal?: AbortSignal, tag: WorkTag = currentWork()): Promise<T> {
+    if (signal?.aborted) return Promise.reject(new CancelledError());
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => job.cancel();
+      const job: Job = {
+        tag,
+        start: () => {
+          signal?.removeEventListener('abort', onAbort);
+          this.running = true;
+          Promise.resolve()
+            .then(step)
+            .then(resolve, reject)
+            .finally(() => {
+              this.running = false;
+              this.steps++;
+              this.lastProgressAt = performance.now();
+              this.next();
+            });
+        },
+        cancel: () => {
+          if (this.remove(job)) reject(new CancelledError());
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const owners = this.queues[tag.class];
+      const queue = owners.get(tag.owner);
+      if (queue) queue.push(job);
+      else owners.set(tag.owner, [job]);
+      this.next();
+    });
+  }
+
+  stats(): SchedulerStats {
+    const count = (work: WorkClass): number => [...this.queues[work].values()].reduce((sum, jobs) => sum + jobs.length, 0);
+    return { steps: this.steps, lastProgressAt: this.lastProgressAt, queued: { interactive: count('interactive'), background: count('background') } };
+  }
+
+  private next(): void {
+    if (this.running) return;
+    for (const work of CLASSES) {
+      const owners = this.queues[work];
+      const first = owners.entries().next();
+      if (first.done) continue;
+      const [owner, jobs] = first.value;
+      const job = jobs.shift() as Job;
+      // The owner goes to the back of its class's turn order (Map keeps insertion order).
+      owners.delete(owner);
+      if (jobs.length > 0) owners.set(owner, jobs);
+      job.start();
+      return;
+    }
+  }
+
+  private remove(job: Job): boolean {
+    const owners = this.queues[job.tag.class];
+    const jobs = owners.get(job.tag.owner);
+    const index = jobs ? jobs.indexOf(job) : -1;
+    if (!jobs || index < 0) return false;
+    jobs.splice(index, 1);
+    if (jobs.length === 0) owners.delete(job.tag.owner);
+    return true;
+  }
+}
