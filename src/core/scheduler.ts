@@ -68,15 +68,19 @@ export class Scheduler {
         start: () => {
           signal?.removeEventListener('abort', onAbort);
           this.running = true;
+          // The step counts as progress before its caller hears of it.
           Promise.resolve()
             .then(step)
-            .then(resolve, reject)
-            .finally(() => {
-              this.running = false;
-              this.steps++;
-              this.lastProgressAt = performance.now();
-              this.next();
-            });
+            .then(
+              (value) => {
+                this.finish();
+                resolve(value);
+              },
+              (error: unknown) => {
+                this.finish();
+                reject(error);
+              },
+            );
         },
         cancel: () => {
           if (this.remove(job)) reject(new CancelledError());
@@ -94,6 +98,13 @@ export class Scheduler {
   stats(): SchedulerStats {
     const count = (work: WorkClass): number => [...this.queues[work].values()].reduce((sum, jobs) => sum + jobs.length, 0);
     return { steps: this.steps, lastProgressAt: this.lastProgressAt, queued: { interactive: count('interactive'), background: count('background') } };
+  }
+
+  private finish(): void {
+    this.running = false;
+    this.steps++;
+    this.lastProgressAt = performance.now();
+    this.next();
   }
 
   private next(): void {

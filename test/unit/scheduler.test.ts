@@ -1,0 +1,145 @@
+// The model's one queue: interactive steps before background ones, windows taking turns within
+// a class, a step cancelled while queued leaving at once, and the prefix cache's policy (the
+// context the person types in survives background scoring).
+import * as assert from 'node:assert/strict';
+import { Tensor } from '@huggingface/transformers';
+import { isCancelled } from '../../src/core/errors';
+import type { KvState } from '../../src/core/model';
+import { PrefixCache } from '../../src/core/prefixCache';
+import { Scheduler, currentWork, withWork } from '../../src/core/scheduler';
+import type { WorkTag } from '../../src/core/scheduler';
+
+/** A step that finishes when the test says so, recording when it started. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('scheduler', () => {
+  it('an interactive step overtakes every queued background step, and runs right after the one running', async () => {
+    const scheduler = new Scheduler();
+    const order: string[] = [];
+    const first = gate();
+    const background: WorkTag = { class: 'background', owner: 'B' };
+    const running = scheduler.run(async () => {
+      order.push('bg0');
+      await first.promise;
+    }, undefined, background);
+    const queued = [1, 2, 3].map((i) => scheduler.run(async () => void order.push(`bg${i}`), undefined, background));
+    await tick();
+    const keystroke = scheduler.run(async () => void order.push('key'), undefined, { class: 'interactive', owner: 'A' });
+    assert.deepEqual(scheduler.stats().queued, { interactive: 1, background: 3 });
+    first.open();
+    await Promise.all([running, keystroke, ...queued]);
+    assert.deepEqual(order, ['bg0', 'key', 'bg1', 'bg2', 'bg3']);
+  });
+
+  it('windows take turns within a class: two windows queuing many steps interleave, and so do two scoring loops', async () => {
+    const scheduler = new Scheduler();
+    const order: string[] = [];
+    const hold = gate();
+    const blocker = scheduler.run(() => hold.promise, undefined, { class: 'interactive', owner: 'X' });
+    const steps = ['A', 'A', 'A', 'B', 'B', 'B'].map((owner, i) => scheduler.run(async () => void order.push(`${owner}${i}`), undefined, { class: 'background', owner }));
+    hold.open();
+    await Promise.all([blocker, ...steps]);
+    assert.deepEqual(order, ['A0', 'B3', 'A1', 'B4', 'A2', 'B5']);
+
+    // Scoring awaits each step before asking for the next, as forEachLogitChunk does.
+    const loopOrder: string[] = [];
+    const loop = async (owner: string, count: number): Promise<void> => {
+      for (let i = 0; i < count; i++) await scheduler.run(async () => void loopOrder.push(owner), undefined, { class: 'background', owner });
+    };
+    await Promise.all([loop('A', 4), loop('B', 4)]);
+    const switches = loopOrder.slice(1).filter((owner, i) => owner !== loopOrder[i]).length;
+    assert.ok(switches >= 6, `the windows alternate: ${loopOrder.join('')}`);
+  });
+
+  it('a step cancelled while queued rejects at once and never runs; the queue goes on', async () => {
+    const scheduler = new Scheduler();
+    const hold = gate();
+    const ran: string[] = [];
+    const blocker = scheduler.run(() => hold.promise);
+    const controller = new AbortController();
+    const cancelled = scheduler.run(async () => void ran.push('cancelled'), controller.signal, { class: 'background', owner: 'B' });
+    const kept = scheduler.run(async () => void ran.push('kept'), undefined, { class: 'background', owner: 'B' });
+    controller.abort();
+    // Rejected while the blocker still runs: time spent queued ends with the cancellation.
+    await assert.rejects(cancelled, (error: unknown) => isCancelled(error));
+    assert.equal(scheduler.stats().queued.background, 1);
+    hold.open();
+    await Promise.all([blocker, kept]);
+    assert.deepEqual(ran, ['kept']);
+  });
+
+  it('progress is counted per finished step, whoever it was for (a queued request sees the model working)', async () => {
+    const scheduler = new Scheduler();
+    const before = scheduler.stats();
+    const hold = gate();
+    const other = scheduler.run(() => hold.promise, undefined, { class: 'background', owner: 'B' });
+    const mine = scheduler.run(async () => 'mine', undefined, { class: 'background', owner: 'A' });
+    await tick();
+    assert.equal(scheduler.stats().steps, before.steps, 'no step finished yet');
+    hold.open();
+    await other;
+    const afterOther = scheduler.stats();
+    assert.equal(afterOther.steps, before.steps + 1);
+    assert.ok(afterOther.lastProgressAt >= before.lastProgressAt);
+    assert.equal(await mine, 'mine');
+  });
+
+  it('a tag holds through every await of the work it was given to; untagged work is interactive', async () => {
+    assert.equal(currentWork().class, 'interactive');
+    const seen = await withWork({ class: 'background', owner: 'w7' }, async () => {
+      await tick();
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return currentWork();
+    });
+    assert.deepEqual(seen, { class: 'background', owner: 'w7' });
+    assert.equal(currentWork().class, 'interactive');
+  });
+});
+
+/** A KV state of `length` positions taking `bytes` bytes (export-path tensors: one buffer each). */
+function kvOf(length: number, bytes: number): KvState {
+  return { batch: 1, length, tensors: { k: new Tensor('float32', new Float32Array(bytes / 4), [1, 1, 1, bytes / 4]) } };
+}
+
+describe('prefix cache policy', () => {
+  const ids = (first: number, length: number): number[] => Array.from({ length }, (_, i) => first + i);
+  const MB = 1024 * 1024;
+
+  it('background scoring never evicts the context the next keystroke extends; it evicts its own older entries or is not kept', () => {
+    const cache = new PrefixCache(200 * MB, 8);
+    const typing = ids(0, 100);
+    cache.put(typing, kvOf(100, 80 * MB), undefined, 'interactive');
+    cache.put(ids(1000, 100), kvOf(100, 80 * MB), undefined, 'background');
+    // A second document's scoring: room only if the first scoring's entry goes.
+    cache.put(ids(2000, 100), kvOf(100, 80 * MB), undefined, 'background');
+    assert.equal(cache.longestPrefix([...typing, 7])?.length, 100, 'the typing context survived');
+    assert.equal(cache.longestPrefix(ids(1000, 100)), undefined, 'the older scoring entry made room');
+    assert.equal(cache.longestPrefix(ids(2000, 100))?.length, 100);
+    // Bigger than what the typing context leaves: not kept at all, and the typing context stays.
+    cache.put(ids(3000, 100), kvOf(100, 150 * MB), undefined, 'background');
+    assert.equal(cache.longestPrefix(ids(3000, 100)), undefined);
+    assert.equal(cache.longestPrefix(typing)?.length, 100);
+  });
+
+  it('typing first drops its own older contexts, and only then the scoring context', () => {
+    const cache = new PrefixCache(200 * MB, 8);
+    const scoring = ids(1000, 100);
+    cache.put(scoring, kvOf(100, 60 * MB), undefined, 'background');
+    cache.put(ids(0, 100), kvOf(100, 60 * MB), undefined, 'interactive');
+    cache.put(ids(5000, 100), kvOf(100, 60 * MB), undefined, 'interactive');
+    // The least recently used entry is the scoring one; the new typing context still evicts typing first.
+    cache.put(ids(9000, 100), kvOf(100, 60 * MB), undefined, 'interactive');
+    assert.ok(cache.longestPrefix(scoring), 'the scoring context stays while typing has its own to drop');
+    assert.equal(cache.longestPrefix(ids(0, 100)), undefined);
+    // Typing that needs more room than its own entries free takes the scoring entry's.
+    cache.put(ids(7000, 100), kvOf(100, 140 * MB), undefined, 'interactive');
+    assert.equal(cache.longestPrefix(scoring), undefined);
+    assert.ok(cache.longestPrefix(ids(7000, 100)));
+  });
+});
