@@ -16,6 +16,8 @@ import { documentRows } from './documents';
 import { documentReportRows } from './documentReport';
 import { hostRows } from './host';
 import { sharedServerRows } from './sharedServer';
+import { competingRows } from './competing';
+import { typingRows } from './typing';
 import { buildTexts } from './prose';
 import { machineInfo, markdownTable, writeResults } from './report';
 import type { Row } from './report';
@@ -112,7 +114,8 @@ async function main(): Promise<void> {
   // The smoke run checks the harness end to end within a minute; 1,600 tokens still span three windows.
   const texts = buildTexts(engine.model.tokenizer, smoke ? 1600 : 4000);
   const shapeOf = { layers: info.layers, heads: info.heads, headDim: info.headDim };
-  log(`engine loaded in ${info.loadMs} ms, ${threads} threads, logits-to-keep ${info.supportsLogitsToKeep}; documents ${texts.longIds.length} and ${engine.model.tokenizer.encode(texts.medium).length} tokens`);
+  const mediumTokens = engine.model.tokenizer.encode(texts.medium).length;
+  log(`engine loaded in ${info.loadMs} ms, ${threads} threads, logits-to-keep ${info.supportsLogitsToKeep}; documents ${texts.longIds.length} and ${mediumTokens} tokens`);
 
   const raw = await createRawModel(fp32File, shapeOf, info.contextSize, threads);
   try {
@@ -190,6 +193,18 @@ async function main(): Promise<void> {
   if (wanted('W10')) {
     log('W10: three windows on one model server…');
     rows.push(...(await sharedServerRows({ root, folder, threads, texts, runs, log })));
+  }
+  if (wanted('W12', 'W13')) {
+    log('W12/W13: a keystroke in window A while window B scores 4,000 tokens on the same server…');
+    rows.push(...(await competingRows({ root, folder, threads, texts, pairs: Math.min(2, runs.reps), log })));
+  }
+  if (wanted('W14', 'W15')) {
+    log('W14/W15: typing in bursts with sentence loss on vs off…');
+    const documents = [
+      { suffix: 'a', text: texts.medium, tokens: mediumTokens },
+      { suffix: 'b', text: texts.long, tokens: texts.longIds.length },
+    ];
+    rows.push(...(await typingRows({ root, folder, threads, documents, smoke, log })));
   }
   if (wanted('W11')) {
     log('W11: the document report of a 1 MB document while it is edited…');
