@@ -55,6 +55,9 @@ export class Scheduler {
   /** Per class: owners in turn order, each with its FIFO of queued jobs. */
   private readonly queues: Record<WorkClass, Map<string, Job[]>> = { interactive: new Map(), background: new Map() };
   private running = false;
+  /** A background step waits for the event loop to turn (see next()); `yielded` once it has. */
+  private yielding = false;
+  private yielded = false;
   private steps = 0;
   private lastProgressAt = performance.now();
 
@@ -107,20 +110,39 @@ export class Scheduler {
     this.next();
   }
 
+  /**
+   * Starts the next step. A forward pass blocks this thread while it runs (onnxruntime-node runs
+   * a session synchronously), so a keystroke that arrives meanwhile is still unread on the
+   * socket when the step ends. Before a background step the scheduler therefore lets the event
+   * loop turn twice (the socket is read, then vscode-jsonrpc dispatches the message from a
+   * setImmediate of its own), so the keystroke's step is queued first and waits for at most the
+   * one background step that was running when it arrived.
+   */
   private next(): void {
     if (this.running) return;
-    for (const work of CLASSES) {
-      const owners = this.queues[work];
-      const first = owners.entries().next();
-      if (first.done) continue;
-      const [owner, jobs] = first.value;
-      const job = jobs.shift() as Job;
-      // The owner goes to the back of its class's turn order (Map keeps insertion order).
-      owners.delete(owner);
-      if (jobs.length > 0) owners.set(owner, jobs);
-      job.start();
+    const work = CLASSES.find((candidate) => this.queues[candidate].size > 0);
+    if (!work) return;
+    if (work === 'background' && !this.yielded) {
+      if (this.yielding) return;
+      this.yielding = true;
+      setImmediate(() =>
+        setImmediate(() => {
+          this.yielding = false;
+          if (this.running) return;
+          this.yielded = true;
+          this.next();
+        }),
+      );
       return;
     }
+    this.yielded = false;
+    const owners = this.queues[work];
+    const [owner, jobs] = owners.entries().next().value as [string, Job[]];
+    const job = jobs.shift() as Job;
+    // The owner goes to the back of its class's turn order (Map keeps insertion order).
+    owners.delete(owner);
+    if (jobs.length > 0) owners.set(owner, jobs);
+    job.start();
   }
 
   private remove(job: Job): boolean {

@@ -29,12 +29,33 @@ describe('scheduler', () => {
       await first.promise;
     }, undefined, background);
     const queued = [1, 2, 3].map((i) => scheduler.run(async () => void order.push(`bg${i}`), undefined, background));
-    await tick();
+    while (!order.includes('bg0')) await tick();
     const keystroke = scheduler.run(async () => void order.push('key'), undefined, { class: 'interactive', owner: 'A' });
     assert.deepEqual(scheduler.stats().queued, { interactive: 1, background: 3 });
     first.open();
     await Promise.all([running, keystroke, ...queued]);
     assert.deepEqual(order, ['bg0', 'key', 'bg1', 'bg2', 'bg3']);
+  });
+
+  it('a request read from the socket during a background step runs before the next background step', async () => {
+    const scheduler = new Scheduler();
+    const order: string[] = [];
+    const background: WorkTag = { class: 'background', owner: 'B' };
+    // As vscode-jsonrpc delivers a request: the socket is read on a later turn of the event loop, the message dispatched from a setImmediate.
+    const arrive = (): void => setImmediate(() => setImmediate(() => void scheduler.run(async () => void order.push('key'), undefined, { class: 'interactive', owner: 'A' })));
+    // A scoring loop: each step is asked for as soon as the previous one finished (a microtask later).
+    for (let i = 0; i < 3; i++) {
+      await scheduler.run(
+        async () => {
+          order.push(`bg${i}`);
+          if (i === 0) arrive();
+        },
+        undefined,
+        background,
+      );
+    }
+    while (!order.includes('key')) await tick();
+    assert.deepEqual(order, ['bg0', 'key', 'bg1', 'bg2']);
   });
 
   it('windows take turns within a class: two windows queuing many steps interleave, and so do two scoring loops', async () => {
