@@ -6,6 +6,8 @@ import { Tensor } from '@huggingface/transformers';
 import { isCancelled } from '../../src/core/errors';
 import type { KvState } from '../../src/core/model';
 import { PrefixCache } from '../../src/core/prefixCache';
+import { BACKGROUND_CHUNK, PREFILL_CHUNK, loadEngine } from '../../src/core/engine';
+import { ensureTestModel } from '../support/testModel';
 import { Scheduler, currentWork, withWork } from '../../src/core/scheduler';
 import type { WorkTag } from '../../src/core/scheduler';
 
@@ -162,5 +164,43 @@ describe('prefix cache policy', () => {
     cache.put(ids(7000, 100), kvOf(100, 140 * MB), undefined, 'interactive');
     assert.equal(cache.longestPrefix(scoring), undefined);
     assert.ok(cache.longestPrefix(ids(7000, 100)));
+  });
+});
+
+describe('engine steps for the person typing', function () {
+  this.timeout(120_000);
+
+  it('a cancelled prefill keeps what it computed: the next keystroke continues from it', async () => {
+    const engine = await loadEngine({ model: await ensureTestModel({ layers: 2, dim: 64, heads: 4, seed: 1 }), allowDownloads: false, threads: 1 });
+    try {
+      const ids = Array.from({ length: 3 * PREFILL_CHUNK + 10 }, (_, i) => 300 + (i % 500));
+      const controller = new AbortController();
+      await assert.rejects(
+        engine.run(ids, { signal: controller.signal, logitsFrom: 0, onLogits: () => controller.abort() }),
+        (error: unknown) => isCancelled(error),
+      );
+      // The next keystroke: the same text plus a character.
+      const next = await engine.run([...ids, 13]);
+      assert.equal(next.reusedTokens, PREFILL_CHUNK, 'the first chunk was kept');
+      assert.equal(next.computedTokens, ids.length + 1 - PREFILL_CHUNK);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('background prefill runs in smaller steps than interactive prefill', async () => {
+    const engine = await loadEngine({ model: await ensureTestModel({ layers: 2, dim: 64, heads: 4, seed: 1 }), allowDownloads: false, threads: 1 });
+    try {
+      const ids = Array.from({ length: 2 * PREFILL_CHUNK }, (_, i) => 300 + i);
+      const steps = async (tag: WorkTag, first: number): Promise<number> => {
+        const before = engine.scheduler.stats().steps;
+        await withWork(tag, () => engine.run(ids.map((id) => id + first), { noCache: true }));
+        return engine.scheduler.stats().steps - before;
+      };
+      assert.equal(await steps({ class: 'interactive', owner: 'A' }, 0), ids.length / PREFILL_CHUNK);
+      assert.equal(await steps({ class: 'background', owner: 'B' }, 1), ids.length / BACKGROUND_CHUNK);
+    } finally {
+      await engine.dispose();
+    }
   });
 });
