@@ -200,10 +200,11 @@ async function main(): Promise<void> {
   }
   if (wanted('W14', 'W15')) {
     log('W14/W15: typing in bursts with sentence loss on vs off…');
+    // `--only W14a` types into the ≈1,000-token document alone.
     const documents = [
       { suffix: 'a', text: texts.medium, tokens: mediumTokens },
       { suffix: 'b', text: texts.long, tokens: texts.longIds.length },
-    ];
+    ].filter(({ suffix }) => wanted(`W14${suffix}`, `W15${suffix}`));
     rows.push(...(await typingRows({ root, folder, threads, documents, smoke, log })));
   }
   if (wanted('W11')) {

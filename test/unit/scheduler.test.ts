@@ -44,7 +44,9 @@ describe('scheduler', () => {
     const order: string[] = [];
     const background: WorkTag = { class: 'background', owner: 'B' };
     // As vscode-jsonrpc delivers a request: the socket is read on a later turn of the event loop, the message dispatched from a setImmediate.
-    const arrive = (): void => setImmediate(() => setImmediate(() => void scheduler.run(async () => void order.push('key'), undefined, { class: 'interactive', owner: 'A' })));
+    const arrive = (): void => {
+      setImmediate(() => setImmediate(() => void scheduler.run(async () => void order.push('key'), undefined, { class: 'interactive', owner: 'A' })));
+    };
     // A scoring loop: each step is asked for as soon as the previous one finished (a microtask later).
     for (let i = 0; i < 3; i++) {
       await scheduler.run(
