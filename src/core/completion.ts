@@ -1,7 +1,6 @@
 import type { Engine } from './engine';
-import { generate, sampleContinuations } from './generation';
+import { generate } from './generation';
 import type { GeneratedToken } from './generation';
-import type { SamplingSettings } from './distribution';
 
 export interface CompletionOptions {
   maxNewTokens?: number;
@@ -99,26 +98,4 @@ export async function completeGreedy(engine: Engine, prompt: number[], options: 
     },
   });
   return finishCompletion(row?.tokens ?? [], engine.model.info.eosTokenId, row?.stopReason ?? 'length', options);
-}
-
-/** Sampled alternatives to the greedy completion, cut by the same stop rules, duplicates removed. */
-export async function completeSampled(
-  engine: Engine,
-  prompt: number[],
-  options: CompletionOptions & SamplingSettings & { n: number; seed?: number },
-): Promise<Completion[]> {
-  const sequences = await sampleContinuations(engine, prompt, {
-    ...options,
-    maxNewTokens: options.maxNewTokens ?? 16,
-    stopAfter: stopRule(options),
-  });
-  const seen = new Set<string>();
-  const completions: Completion[] = [];
-  for (const sequence of sequences) {
-    const completion = finishCompletion(sequence.tokens, engine.model.info.eosTokenId, sequence.stopReason, options);
-    if (completion.text.trim() === '' || seen.has(completion.text)) continue;
-    seen.add(completion.text);
-    completions.push(completion);
-  }
-  return completions;
 }
