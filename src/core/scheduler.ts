@@ -4,7 +4,9 @@
  * cursor, ghost text) run before steps of *background* work (sentence scoring, the report's
  * comparison, whole-document scoring), and within a class the owners (windows) take turns, one
  * step each, so one window's long document cannot starve another's. Background work is cut into
- * small steps (see Engine.run), so a keystroke waits at most one of them.
+ * small steps (see Engine.run), so a keystroke waits at most one of them; and after
+ * MAX_INTERACTIVE_STREAK interactive steps in a row one background step runs, so typing that never
+ * pauses cannot starve scoring either.
  *
  * Which class and owner a step belongs to is carried by the request that caused it (an
  * AsyncLocalStorage context set where the request enters the model process), so the core's
@@ -41,7 +43,12 @@ interface Job {
   cancel: () => void;
 }
 
-const CLASSES: readonly WorkClass[] = ['interactive', 'background'];
+/**
+ * Interactive steps that may run in a row while background work waits: then one background step
+ * runs. Typing faster than the model answers would otherwise starve sentence scoring forever; a
+ * keystroke then waits for at most that one background step.
+ */
+export const MAX_INTERACTIVE_STREAK = 4;
 
 export interface SchedulerStats {
   /** Steps finished since the scheduler was made. */
@@ -58,6 +65,8 @@ export class Scheduler {
   /** A background step waits for the event loop to turn (see next()); `yielded` once it has. */
   private yielding = false;
   private yielded = false;
+  /** Interactive steps started in a row while background work waited. */
+  private streak = 0;
   private steps = 0;
   private lastProgressAt = performance.now();
 
@@ -120,8 +129,9 @@ export class Scheduler {
    */
   private next(): void {
     if (this.running) return;
-    const work = CLASSES.find((candidate) => this.queues[candidate].size > 0);
-    if (!work) return;
+    const waiting = (work: WorkClass): boolean => this.queues[work].size > 0;
+    if (!waiting('interactive') && !waiting('background')) return;
+    const work: WorkClass = waiting('interactive') && !(waiting('background') && this.streak >= MAX_INTERACTIVE_STREAK) ? 'interactive' : 'background';
     if (work === 'background' && !this.yielded) {
       if (this.yielding) return;
       this.yielding = true;
@@ -136,6 +146,7 @@ export class Scheduler {
       return;
     }
     this.yielded = false;
+    this.streak = work === 'interactive' && waiting('background') ? this.streak + 1 : 0;
     const owners = this.queues[work];
     const [owner, jobs] = owners.entries().next().value as [string, Job[]];
     const job = jobs.shift() as Job;

@@ -8,7 +8,7 @@ import type { KvState } from '../../src/core/model';
 import { PrefixCache } from '../../src/core/prefixCache';
 import { BACKGROUND_CHUNK, PREFILL_CHUNK, loadEngine } from '../../src/core/engine';
 import { ensureTestModel } from '../support/testModel';
-import { Scheduler, currentWork, withWork } from '../../src/core/scheduler';
+import { MAX_INTERACTIVE_STREAK, Scheduler, currentWork, withWork } from '../../src/core/scheduler';
 import type { WorkTag } from '../../src/core/scheduler';
 
 /** A step that finishes when the test says so, recording when it started. */
@@ -60,6 +60,33 @@ describe('scheduler', () => {
     }
     while (!order.includes('key')) await tick();
     assert.deepEqual(order, ['bg0', 'key', 'bg1', 'bg2']);
+  });
+
+  it('typing that never pauses does not starve background work: one background step after every few interactive ones', async () => {
+    const scheduler = new Scheduler();
+    const order: string[] = [];
+    const hold = gate();
+    const blocker = scheduler.run(() => hold.promise, undefined, { class: 'interactive', owner: 'A' });
+    const background = [0, 1].map((i) => scheduler.run(async () => void order.push(`bg${i}`), undefined, { class: 'background', owner: 'B' }));
+    // Each keystroke's step arrives while the previous one runs: interactive work is always waiting.
+    const typing: Array<Promise<void>> = [];
+    const key = (i: number): Promise<void> =>
+      scheduler.run(
+        async () => {
+          order.push(`k${i}`);
+          if (i < 2 * MAX_INTERACTIVE_STREAK + 2) typing.push(key(i + 1));
+        },
+        undefined,
+        { class: 'interactive', owner: 'A' },
+      );
+    typing.push(key(0));
+    hold.open();
+    await Promise.all([blocker, ...background]);
+    while (typing.length < 2 * MAX_INTERACTIVE_STREAK + 3) await tick();
+    await Promise.all(typing);
+    // The blocker started before background work waited: the streak counts from k0.
+    assert.deepEqual(order.slice(0, MAX_INTERACTIVE_STREAK + 1), [...Array.from({ length: MAX_INTERACTIVE_STREAK }, (_, i) => `k${i}`), 'bg0']);
+    assert.equal(order.indexOf('bg1') - order.indexOf('bg0'), MAX_INTERACTIVE_STREAK + 1, order.join(' '));
   });
 
   it('windows take turns within a class: two windows queuing many steps interleave, and so do two scoring loops', async () => {
