@@ -30,7 +30,7 @@ export const PREFILL_CHUNK = 128;
  * Tokens per forward call of background work (sentence scoring, comparisons): a keystroke waits
  * for at most one such step (plus its scoring-head pass), so it is kept small; see bench W12-W15.
  */
-export const BACKGROUND_CHUNK = 64;
+export const BACKGROUND_CHUNK = 32;
 
 export interface EngineOptions {
   cacheBytes?: number;
