@@ -8,7 +8,7 @@
 import type { RequestType } from 'vscode-jsonrpc';
 import { promptWindow } from '../src/core/completionCache';
 import type { SyncedDocument } from '../src/extension/documentSync';
-import { completeRequest, documentStatusNotification, loadRequest, nextTokenRequest } from '../src/shared/hostProtocol';
+import { completeRequest, documentStatusNotification, loadRequest, nextTokenRequest, statsRequest } from '../src/shared/hostProtocol';
 import type { DocumentStatusParams, ErrorData } from '../src/shared/hostProtocol';
 import { SETTINGS } from '../src/shared/settings';
 import { benchWindow, sleep } from './documents';
@@ -105,6 +105,8 @@ function scoredAt(statuses: Statuses, document: TypedDocument, timeoutMs: number
 interface Phase {
   latencies: number[];
   catchUpMs?: number;
+  /** Tokens the model computed (not taken from the prefix cache) per keystroke, scoring's included. */
+  computedPerKey: number;
 }
 
 async function typePhase(side: BenchWindow, statuses: Statuses, document: TypedDocument, ask: Ask, keys: number, loss: boolean, wordIndex: number): Promise<Phase> {
@@ -120,9 +122,11 @@ async function typePhase(side: BenchWindow, statuses: Statuses, document: TypedD
     if (loss) side.sync.change(document.synced(), [change]);
     return document.text;
   };
+  const computed = async (): Promise<number> => (await side.client.request(statsRequest, null)).cache.computedTokens;
+  const before = await computed();
   const latencies = await typeInBursts(keys, type, ask);
   const catchUpMs = loss ? (await scoredAt(statuses, document, 60_000)) - lastKeyAt : undefined;
-  return { latencies, catchUpMs };
+  return { latencies, catchUpMs, computedPerKey: ((await computed()) - before) / keys };
 }
 
 const summary = (samples: number[]): { p50: number; p90: number; p99: number } => ({ p50: percentile(samples, 50), p90: percentile(samples, 90), p99: percentile(samples, 99) });
@@ -144,7 +148,7 @@ function typingRow(id: string, what: string, tokens: number, on: Phase, off: Pha
     ratio,
     target: `p99 ≤ 2× off; caught up ≤ ${CATCH_UP_MS / 1000} s`,
     pass: ratio <= 2 && catchUp <= CATCH_UP_MS,
-    details: { on: a, off: b, catchUpMs: catchUp, keys: on.latencies.length },
+    details: { on: a, off: b, catchUpMs: catchUp, keys: on.latencies.length, computedPerKey: { on: on.computedPerKey, off: off.computedPerKey } },
   };
 }
 
@@ -175,7 +179,7 @@ export async function typingRows(bench: TypingBench): Promise<Row[]> {
       const onGhost = await typePhase(side, statuses, document, ghost, keys, true, 6);
       side.sync.close(document.uri);
       rows.push(typingRow(`W14${suffix}`, "the panel's next-token request (nextTokenRequest)", tokens, onPanel, offPanel), typingRow(`W15${suffix}`, "ghost text's greedy completion (completeRequest)", tokens, onGhost, offGhost));
-      for (const row of rows.slice(-2)) bench.log(`${row.id}: on ${row.valueText}; off ${row.baseline?.label}`);
+      for (const row of rows.slice(-2)) bench.log(`${row.id}: on ${row.valueText}; off ${row.baseline?.label}; tokens computed per key ${JSON.stringify(row.details?.computedPerKey)}`);
     }
     return rows;
   } finally {
