@@ -45,18 +45,27 @@ export async function competingRows(bench: CompetingBench): Promise<Row[]> {
     if (windowA.pid !== windowB.pid) throw new Error('W12: the windows were not served by one process');
     const tokens = bench.texts.longIds.length;
     let words = 0;
-    /** Words typed at the end of the 511-token context, a keystroke every 100 ms: `keys` of them, or fewer once `stop` says so. */
+    /**
+     * Words typed at the end of the 511-token context, a keystroke every 100 ms: `keys` of them, or
+     * fewer once `stop` says so. Each word is typed from the same context (a different word each
+     * time, as W1a), so the context stays at 511 tokens plus one word however long B takes.
+     */
     const typeWords = (keys: number, stop?: () => boolean): Promise<number[]> => {
-      const word = ` ${TYPED_WORDS[words++ % TYPED_WORDS.length]}`;
-      let typed = '';
+      let typed = 0;
       const type = (): string => {
-        typed += word[typed.length % word.length] as string;
-        return bench.texts.typing + typed;
+        const word = ` ${TYPED_WORDS[words % TYPED_WORDS.length]}`;
+        const text = bench.texts.typing + word.slice(0, (typed % word.length) + 1);
+        typed++;
+        if (typed % word.length === 0) words++;
+        return text;
       };
       return typeInBursts(keys, type, (text) => windowA.request(nextTokenRequest, { text, top: 10, tailTokens: 8 }), { gapMs: KEY_GAP_MS, perBurst: Number.MAX_SAFE_INTEGER, stop });
     };
+    // The context's first prefill is no keystroke's: W1a's keystrokes extend a cached context.
+    await windowA.request(nextTokenRequest, { text: bench.texts.typing, top: 10, tailTokens: 8 });
     for (let pair = 0; pair < bench.pairs; pair++) {
       idle.push(...(await typeWords(20)));
+      bench.log(`W12/W13 pair ${pair + 1}: A alone median ${median(idle).toFixed(0)} ms; B scoring alone…`);
       alone.push(await timed(() => windowB.request(scoreSentencesRequest, { text: documentVariant(bench.texts.long, 100 + 2 * pair), languageId: LANGUAGE_ID, fromOffset: 0 })));
       let scoring = true;
       const scored = timed(() => windowB.request(scoreSentencesRequest, { text: documentVariant(bench.texts.long, 101 + 2 * pair), languageId: LANGUAGE_ID, fromOffset: 0 })).finally(() => (scoring = false));
