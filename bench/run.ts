@@ -199,7 +199,7 @@ async function main(): Promise<void> {
     // Each pair scores 4,000 tokens twice; the smoke run only checks the harness.
     rows.push(...(await competingRows({ root, folder, threads, texts, pairs: smoke ? 1 : Math.min(2, runs.reps), log })));
   }
-  if (wanted('W14', 'W15')) {
+  if (wanted('W14a', 'W15a', 'W14b', 'W15b')) {
     log('W14/W15: typing in bursts with sentence loss on vs off…');
     // `--only W14a` types into the ≈1,000-token document alone (so does the smoke run: it checks the harness).
     const documents = [
