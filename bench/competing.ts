@@ -25,7 +25,7 @@ export interface CompetingBench {
   log: (line: string) => void;
 }
 
-const KEY_GAP_MS = 100;
+const KEY_GAP_MS = Number(process.env.LM_LENS_BENCH_W12_GAP_MS) || 100;
 
 export async function competingRows(bench: CompetingBench): Promise<Row[]> {
   const hostScript = ensureHostScript(bench.root, bench.log);
@@ -59,7 +59,7 @@ export async function competingRows(bench: CompetingBench): Promise<Row[]> {
         if (typed % word.length === 0) words++;
         return text;
       };
-      return typeInBursts(keys, type, (text) => windowA.request(nextTokenRequest, { text, top: 10, tailTokens: 8 }), { gapMs: KEY_GAP_MS, perBurst: Number.MAX_SAFE_INTEGER, stop });
+      return typeInBursts(keys, type, (text, signal) => windowA.request(nextTokenRequest, { text, top: 10, tailTokens: 8 }, signal), { gapMs: KEY_GAP_MS, perBurst: Number.MAX_SAFE_INTEGER, stop });
     };
     // The context's first prefill is no keystroke's: W1a's keystrokes extend a cached context.
     await windowA.request(nextTokenRequest, { text: bench.texts.typing, top: 10, tailTokens: 8 });

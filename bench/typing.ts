@@ -33,25 +33,30 @@ export const PAUSE_MS = 1200;
 /** Sentence loss must have caught up this soon after the last keystroke. */
 const CATCH_UP_MS = 2000;
 
-/** A request per keystroke; `ask` answers for the text before the cursor. */
-export type Ask = (text: string) => Promise<unknown>;
+/** A request per keystroke; `ask` answers for the text before the cursor, unless `signal` cancels it. */
+export type Ask = (text: string, signal: AbortSignal) => Promise<unknown>;
 
 /**
  * Sends `ask` for every keystroke of `keys` bursts on a fixed schedule (whatever the answers
- * take) and returns each keystroke's latency until an answer for it or a later keystroke came.
+ * take), cancelling the previous keystroke's request as the extension's latest-wins channels do,
+ * and returns each keystroke's latency until an answer for it or a later keystroke came.
  */
 export async function typeInBursts(keys: number, type: () => string, ask: Ask, options: { gapMs?: number; pauseMs?: number; perBurst?: number; stop?: () => boolean } = {}): Promise<number[]> {
   const perBurst = options.perBurst ?? KEYS_PER_BURST;
   const sent: Array<{ at: number; answeredAt?: number }> = [];
   const pending: Array<Promise<void>> = [];
   let due = performance.now();
+  let previous: AbortController | undefined;
   for (let key = 0; key < keys; key++) {
     await sleep(Math.max(0, due - performance.now()));
     if (options.stop?.()) break;
     const index = sent.length;
     sent.push({ at: performance.now() });
+    previous?.abort();
+    const controller = new AbortController();
+    previous = controller;
     pending.push(
-      ask(type()).then(
+      ask(type(), controller.signal).then(
         () => {
           const now = performance.now();
           for (let j = index; j >= 0 && sent[j]?.answeredAt === undefined; j--) (sent[j] as { answeredAt?: number }).answeredAt = now;
@@ -157,10 +162,10 @@ export async function typingRows(bench: TypingBench): Promise<Row[]> {
   const statuses: Statuses = [];
   const side = benchWindow(bench.root, bench.log);
   side.client.onNotification(documentStatusNotification, (status) => void statuses.push({ status, at: performance.now() }));
-  const request = <P>(type: RequestType<P, unknown, ErrorData>, params: P): Promise<unknown> => side.client.request(type, params);
+  const request = <P>(type: RequestType<P, unknown, ErrorData>, params: P, signal: AbortSignal): Promise<unknown> => side.client.request(type, params, signal);
   const maxNewTokens = SETTINGS['inline.maxNewTokens'].default;
-  const panel: Ask = (text) => request(nextTokenRequest, { text, top: 10, tailTokens: 8 });
-  const ghost: Ask = (text) => request(completeRequest, { text: promptWindow(text), maxNewTokens, alternatives: 0 });
+  const panel: Ask = (text, signal) => request(nextTokenRequest, { text, top: 10, tailTokens: 8 }, signal);
+  const ghost: Ask = (text, signal) => request(completeRequest, { text: promptWindow(text), maxNewTokens, alternatives: 0 }, signal);
   const rows: Row[] = [];
   try {
     await side.client.configure({ model: bench.folder, dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: bench.threads });

@@ -26,11 +26,17 @@ export interface WorkTag {
 /** Work with no tag (the CLI, tests, the benchmark's core rows) is one interactive owner. */
 const UNTAGGED: WorkTag = { class: 'interactive', owner: '' };
 const storage = new AsyncLocalStorage<WorkTag>();
+/** Requests that entered the model process (tagged work started), cancelled ones included. */
+let arrivals = 0;
 
 /** Runs `work` (and every step it causes, however deep) as `tag`'s. */
 export function withWork<T>(tag: WorkTag, work: () => T): T {
+  arrivals++;
   return storage.run(tag, work);
 }
+
+/** Most turns of the event loop a step waits for requests still arriving (a burst of keystrokes read at once). */
+const MAX_SETTLE_TURNS = 32;
 
 export function currentWork(): WorkTag {
   return storage.getStore() ?? UNTAGGED;
@@ -62,7 +68,7 @@ export class Scheduler {
   /** Per class: owners in turn order, each with its FIFO of queued jobs. */
   private readonly queues: Record<WorkClass, Map<string, Job[]>> = { interactive: new Map(), background: new Map() };
   private running = false;
-  /** A background step waits for the event loop to turn (see next()); `yielded` once it has. */
+  /** A step waits for the event loop to turn (see next()); `yielded` once it has. */
   private yielding = false;
   private yielded = false;
   /** Interactive steps started in a row while background work waited. */
@@ -121,31 +127,23 @@ export class Scheduler {
 
   /**
    * Starts the next step. A forward pass blocks this thread while it runs (onnxruntime-node runs
-   * a session synchronously), so a keystroke that arrives meanwhile is still unread on the
-   * socket when the step ends. Before a background step the scheduler therefore lets the event
-   * loop turn twice (the socket is read, then vscode-jsonrpc dispatches the message from a
-   * setImmediate of its own), so the keystroke's step is queued first and waits for at most the
-   * one background step that was running when it arrived.
+   * a session synchronously), so requests that arrive meanwhile are still unread when it ends,
+   * and vscode-jsonrpc then dispatches them one per turn of the event loop. Before each step the
+   * scheduler lets the loop turn until a turn brings no new request (at least twice: the socket
+   * is read, then the message dispatched): a keystroke read during the last step is queued ahead
+   * of the next background step, and of a whole backlog only the newest keystroke runs (the
+   * older ones are cancelled as they are dispatched, before any step of theirs).
    */
   private next(): void {
-    if (this.running) return;
+    if (this.running || this.yielding) return;
     const waiting = (work: WorkClass): boolean => this.queues[work].size > 0;
     if (!waiting('interactive') && !waiting('background')) return;
-    const work: WorkClass = waiting('interactive') && !(waiting('background') && this.streak >= MAX_INTERACTIVE_STREAK) ? 'interactive' : 'background';
-    if (work === 'background' && !this.yielded) {
-      if (this.yielding) return;
-      this.yielding = true;
-      setImmediate(() =>
-        setImmediate(() => {
-          this.yielding = false;
-          if (this.running) return;
-          this.yielded = true;
-          this.next();
-        }),
-      );
+    if (!this.yielded) {
+      this.settle();
       return;
     }
     this.yielded = false;
+    const work: WorkClass = waiting('interactive') && !(waiting('background') && this.streak >= MAX_INTERACTIVE_STREAK) ? 'interactive' : 'background';
     this.streak = work === 'interactive' && waiting('background') ? this.streak + 1 : 0;
     const owners = this.queues[work];
     const [owner, jobs] = owners.entries().next().value as [string, Job[]];
@@ -154,6 +152,25 @@ export class Scheduler {
     owners.delete(owner);
     if (jobs.length > 0) owners.set(owner, jobs);
     job.start();
+  }
+
+  private settle(): void {
+    this.yielding = true;
+    let turns = 0;
+    let seen = arrivals;
+    const turn = (): void => {
+      turns++;
+      const quiet = arrivals === seen;
+      seen = arrivals;
+      if (turns < 2 || (!quiet && turns < MAX_SETTLE_TURNS)) {
+        setImmediate(turn);
+        return;
+      }
+      this.yielding = false;
+      this.yielded = true;
+      this.next();
+    };
+    setImmediate(turn);
   }
 
   private remove(job: Job): boolean {
