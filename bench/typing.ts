@@ -38,10 +38,17 @@ export type Ask = (text: string, signal: AbortSignal) => Promise<unknown>;
 
 /**
  * Sends `ask` for every keystroke of `keys` bursts on a fixed schedule (whatever the answers
- * take), cancelling the previous keystroke's request as the extension's latest-wins channels do,
- * and returns each keystroke's latency until an answer for it or a later keystroke came.
+ * take) and returns each keystroke's latency until an answer for it or a later keystroke came.
+ * The model process supersedes a window's unfinished request of the same kind (latest wins);
+ * `cancelPrevious` also cancels it from this side first, as the extension's channels do (then
+ * an answer that comes after the next keystroke is dropped, and fast typing sees none).
  */
-export async function typeInBursts(keys: number, type: () => string, ask: Ask, options: { gapMs?: number; pauseMs?: number; perBurst?: number; stop?: () => boolean } = {}): Promise<number[]> {
+export async function typeInBursts(
+  keys: number,
+  type: () => string,
+  ask: Ask,
+  options: { gapMs?: number; pauseMs?: number; perBurst?: number; stop?: () => boolean; cancelPrevious?: boolean } = {},
+): Promise<number[]> {
   const perBurst = options.perBurst ?? KEYS_PER_BURST;
   const sent: Array<{ at: number; answeredAt?: number }> = [];
   const pending: Array<Promise<void>> = [];
@@ -52,7 +59,7 @@ export async function typeInBursts(keys: number, type: () => string, ask: Ask, o
     if (options.stop?.()) break;
     const index = sent.length;
     sent.push({ at: performance.now() });
-    previous?.abort();
+    if (options.cancelPrevious) previous?.abort();
     const controller = new AbortController();
     previous = controller;
     pending.push(
@@ -128,6 +135,8 @@ async function typePhase(side: BenchWindow, statuses: Statuses, document: TypedD
     return document.text;
   };
   const computed = async (): Promise<number> => (await side.client.request(statsRequest, null)).cache.computedTokens;
+  // Untimed: the text as it stands, so the first keystroke extends a computed context as every later one does.
+  await ask(document.text, new AbortController().signal);
   const before = await computed();
   const latencies = await typeInBursts(keys, type, ask);
   const catchUpMs = loss ? (await scoredAt(statuses, document, 60_000)) - lastKeyAt : undefined;
