@@ -52,11 +52,12 @@ interface Job {
 /**
  * Interactive steps that may run in a row while background work waits: then one background step
  * runs. Typing faster than the model answers would otherwise starve sentence scoring forever; a
- * keystroke then waits for at most that one background step. 16 lets one ghost-text completion
- * (a prefill step and 15 decode steps) finish uninterrupted: with 4, the re-score that a pause
- * starts cut into it and ghost text waited ~0.8 s longer (bench W15a).
+ * keystroke then waits for at most that one background step. 16 (one ghost-text completion
+ * uninterrupted) measured no better for ghost text (W15a p50 1.7 vs 1.8 s) and let a window
+ * typing faster than the model answers hold back another's scoring twice as much (W13 0.25 vs
+ * 0.49, W12 p99 2.1 vs 0.8 s) on the loaded bench machine.
  */
-export const MAX_INTERACTIVE_STREAK = 16;
+export const MAX_INTERACTIVE_STREAK = 4;
 
 export interface SchedulerStats {
   /** Steps finished since the scheduler was made. */
