@@ -135,6 +135,17 @@ async function typePhase(side: BenchWindow, statuses: Statuses, document: TypedD
     return document.text;
   };
   const computed = async (): Promise<number> => (await side.client.request(statsRequest, null)).cache.computedTokens;
+  // Every phase types into the same text: what an earlier phase typed is deleted first (near the
+  // window's end, a longer text would move the ghost-text prompt's window and cost a prefill).
+  if (document.typed !== '') {
+    const change = { rangeOffset: document.text.length - document.typed.length, rangeLength: document.typed.length, text: '' };
+    document.typed = '';
+    document.version++;
+    if (loss) {
+      side.sync.change(document.synced(), [change]);
+      await scoredAt(statuses, document, 30 * 60_000);
+    }
+  }
   // Untimed: the text as it stands, so the first keystroke extends a computed context as every later one does.
   await ask(document.text, new AbortController().signal);
   const before = await computed();
