@@ -25,7 +25,7 @@ export interface CompetingBench {
   log: (line: string) => void;
 }
 
-const KEY_GAP_MS = Number(process.env.LM_LENS_BENCH_W12_GAP_MS) || 100;
+const KEY_GAP_MS = 100;
 
 export async function competingRows(bench: CompetingBench): Promise<Row[]> {
   const hostScript = ensureHostScript(bench.root, bench.log);
