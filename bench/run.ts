@@ -17,6 +17,8 @@ import { documentReportRows } from './documentReport';
 import { hostRows } from './host';
 import { lensRows } from './lens';
 import { sharedServerRows } from './sharedServer';
+import { competingRows } from './competing';
+import { typingRows } from './typing';
 import { buildTexts } from './prose';
 import { machineInfo, markdownTable, writeResults } from './report';
 import type { Row } from './report';
@@ -113,7 +115,8 @@ async function main(): Promise<void> {
   // The smoke run checks the harness end to end within a minute; 1,600 tokens still span three windows.
   const texts = buildTexts(engine.model.tokenizer, smoke ? 1600 : 4000);
   const shapeOf = { layers: info.layers, heads: info.heads, headDim: info.headDim };
-  log(`engine loaded in ${info.loadMs} ms, ${threads} threads, logits-to-keep ${info.supportsLogitsToKeep}; documents ${texts.longIds.length} and ${engine.model.tokenizer.encode(texts.medium).length} tokens`);
+  const mediumTokens = engine.model.tokenizer.encode(texts.medium).length;
+  log(`engine loaded in ${info.loadMs} ms, ${threads} threads, logits-to-keep ${info.supportsLogitsToKeep}; documents ${texts.longIds.length} and ${mediumTokens} tokens`);
 
   const raw = await createRawModel(fp32File, shapeOf, info.contextSize, threads);
   try {
@@ -192,6 +195,20 @@ async function main(): Promise<void> {
   if (wanted('W10')) {
     log('W10: three windows on one model server…');
     rows.push(...(await sharedServerRows({ root, folder, threads, texts, runs, log })));
+  }
+  if (wanted('W12', 'W13')) {
+    log('W12/W13: a keystroke in window A while window B scores 4,000 tokens on the same server…');
+    // Each pair scores 4,000 tokens twice; the smoke run only checks the harness.
+    rows.push(...(await competingRows({ root, folder, threads, texts, pairs: smoke ? 1 : Math.min(2, runs.reps), log })));
+  }
+  if (wanted('W14a', 'W15a', 'W14b', 'W15b')) {
+    log('W14/W15: typing in bursts with sentence loss on vs off…');
+    // `--only W14a` types into the ≈1,000-token document alone (so does the smoke run: it checks the harness).
+    const documents = [
+      { suffix: 'a', text: texts.medium, tokens: mediumTokens },
+      { suffix: 'b', text: texts.long, tokens: texts.longIds.length },
+    ].filter(({ suffix }) => wanted(`W14${suffix}`, `W15${suffix}`) && !(smoke && suffix === 'b'));
+    rows.push(...(await typingRows({ root, folder, threads, documents, smoke, log })));
   }
   if (wanted('W11')) {
     log('W11: the document report of a 1 MB document while it is edited…');

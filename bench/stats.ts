@@ -9,6 +9,13 @@ export function median(samples: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
+/** Nearest-rank percentile (`p` in 0..100), ignoring NaN samples (NaN for none). */
+export function percentile(samples: readonly number[], p: number): number {
+  const sorted = samples.filter((sample) => !Number.isNaN(sample)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
 export interface RepeatOptions {
   warmup: number;
   reps: number;

@@ -4,7 +4,7 @@ import { meanOverHeads } from '../core/lens';
 import type { LensResult } from '../core/lens';
 import { scoreSentences } from '../core/sentenceLoss';
 import { scoreTextOn } from '../core/textScore';
-import { formatJointProbability, formatProbability, showWhitespace } from '../shared/format';
+import { formatFixed, formatJointProbability, formatProbability, showWhitespace } from '../shared/format';
 import { reportCommand } from './report';
 import type { StopUnit } from '../core/stopRules';
 
@@ -58,7 +58,7 @@ export interface CliValues {
 export type CliCommand = (backend: Backend, text: string, values: CliValues) => Promise<string>;
 
 const json = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
-const fixed = (value: number | null, digits = 4): string => (value !== null && Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const fixed = (value: number | null, digits = 4): string => formatFixed(value, digits);
 /** What a server could not say reads "n/a". */
 const known = (value: number | null, format: (value: number) => string): string => (value === null ? 'n/a' : format(value));
 const notesText = (notes: string[]): string => notes.map((note) => `\nnote: ${note}`).join('');

@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { compareText, summarizeComparison } from '../core/compare';
+import { summarizeComparison } from '../core/compare';
 import { loadEngine } from '../core/engine';
+import { LENS_NEEDS_LOCAL } from '../core/backend';
 import type { Backend } from '../core/backend';
 import { LocalBackend } from '../core/local/localBackend';
 import { LmLensError } from '../core/errors';
@@ -19,6 +20,7 @@ import type { ReportSentenceInput } from '../core/report';
 import { createRemoteBackend } from '../core/remote';
 import type { CliValues, ServerValues } from './commands';
 import { noticeLog } from './notices';
+import { formatFixed as fixed } from '../shared/format';
 
 /** Which Markdown/LaTeX parts are prose depends on the language, as in the editor. */
 export function languageOfFile(file: string | undefined): string {
@@ -29,7 +31,6 @@ export function languageOfFile(file: string | undefined): string {
   return 'plaintext';
 }
 
-const fixed = (value: number | null, digits = 3): string => (value !== null && Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 const percent = (share: number): string => `${(share * 100).toFixed(1)}%`;
 
 function histogramLines(title: string, histogram: Histogram): string[] {
@@ -88,7 +89,9 @@ async function compareOnServer(server: ServerValues, text: string, spans: readon
  * `--layers`: every token's settled layer, computed over the ids sentence loss scored (the text
  * after <|endoftext|>), matched to the report's tokens by their start offset.
  */
-async function withSettledLayers<S extends ReportSentenceInput>(backend: LocalBackend, text: string, sentences: readonly S[]): Promise<{ sentences: S[]; settled: NonNullable<ReportData['settled']> }> {
+async function withSettledLayers<S extends ReportSentenceInput>(backend: Backend, text: string, sentences: readonly S[]): Promise<{ sentences: S[]; settled: NonNullable<ReportData['settled']> }> {
+  // Settled layers need the lens inside the model: only the in-process engine has one.
+  if (!backend.capabilities.lens || !(backend instanceof LocalBackend)) throw new LmLensError('lens-unavailable', LENS_NEEDS_LOCAL);
   const engine = backend.engine;
   const tokenized = await backend.tokenize(text);
   const layers = await settledLayers(engine, [engine.model.info.eosTokenId, ...tokenized.ids]);
@@ -105,22 +108,21 @@ async function withSettledLayers<S extends ReportSentenceInput>(backend: LocalBa
 
 /** `lm-lens report FILE`: the document report as text, JSON (`--json`) or a self-contained page (`--html OUT`). */
 export async function reportCommand(backend: Backend, text: string, values: CliValues): Promise<string> {
-  // The cross-entropy head and the comparison need the model's whole distribution, which only the local engine has.
-  if (!(backend instanceof LocalBackend)) throw new LmLensError('internal', 'lm-lens report runs on the local engine only: drop --server.');
-  const engine = backend.engine;
+  // The report's histograms and the comparison need the model's whole distribution, which only the local engine has.
+  if (!backend.capabilities.exactRank || !backend.capabilities.logits) throw new LmLensError('internal', 'lm-lens report runs on the local engine only: drop --server.');
   const spans = splitSentences(text, { languageId: values.language ?? languageOfFile(values.file) });
-  const scored = await scoreSentences(engine, text, { spans });
+  const scored = await scoreSentences(backend, text, { spans });
   let sentences = reportableSentences(scored.sentences);
-  const info = engine.model.info;
+  const { info } = backend;
   let settled: ReportData['settled'];
   if (values.layers) ({ sentences, settled } = await withSettledLayers(backend, text, sentences));
-  const report = buildReport(sentences, { model: info.id, dtype: info.dtype, documentChars: text.length, complete: true });
+  const report = buildReport(sentences, { model: info.model, dtype: info.dtype ?? '', documentChars: text.length, complete: true });
   const data: ReportData = { report, ...(settled ? { settled } : {}) };
   if (values.compareServer) data.comparison = await compareOnServer(values.compareServer, text, spans, sentences);
   if (values.compare) {
-    const other = await loadEngine({ model: values.compare, dtype: values.dtype, cacheDir: values.cacheDir, allowDownloads: !values.offline, threads: values.threads, onLog: noticeLog(values.verbose ?? false) });
+    const other = new LocalBackend(await loadEngine({ model: values.compare, dtype: values.dtype, cacheDir: values.cacheDir, allowDownloads: !values.offline, threads: values.threads, onLog: noticeLog(values.verbose ?? false) }));
     try {
-      data.comparison = summarizeComparison(other.model.info.id, await compareText(engine, other, text), sentences);
+      data.comparison = summarizeComparison(other.info.model, await backend.compareText(other, text), sentences);
     } finally {
       await other.dispose();
     }

@@ -9,7 +9,7 @@ import type { LmLensErrorCode } from '../core/errors';
 import { exitingNotification, shutdownNotification } from '../shared/handshake';
 import { connectOrStart } from './launcher';
 import type { LaunchOptions } from './launcher';
-import { configureRequest, logNotification, stateNotification } from '../shared/hostProtocol';
+import { configureRequest, logNotification, progressNotification, stateNotification } from '../shared/hostProtocol';
 import type { ErrorData, ModelSettings, ModelState } from '../shared/hostProtocol';
 
 export type LogLevel = 'info' | 'warn' | 'error';
@@ -32,6 +32,8 @@ interface Running {
   connection: MessageConnection;
   pid: number;
   pending: Set<(error: Error) => void>;
+  /** Re-arms a pending request's hang timer: the server made progress (for this window or another). */
+  rearm: Set<() => void>;
   configured?: Promise<void>;
   /** Set when the server leaves on purpose (a restart): its disconnect is no crash. */
   leaving: Leaving;
@@ -225,12 +227,14 @@ export class ModelClient {
     this.lastState = 'idle';
     // The server may say goodbye before the hello is answered.
     const leaving = leavingFlag();
+    const rearm = new Set<() => void>();
     const handlers = (connection: MessageConnection): void => {
       connection.onNotification(stateNotification, (state) => {
         this.lastState = state.state;
         this.stateEmitter.fire(state);
       });
       connection.onNotification(logNotification, ({ level, message }) => this.options.log?.(level, message));
+      connection.onNotification(progressNotification, () => rearm.forEach((again) => again()));
       connection.onNotification(exitingNotification, ({ reason }) => {
         leaving.hear();
         this.options.log?.('info', `The model server is stopping (${reason}); the next request reconnects`);
@@ -238,7 +242,7 @@ export class ModelClient {
       for (const register of this.notificationHandlers) register(connection);
     };
     const server = await connectOrStart({ ...this.options, serverDir: this.serverDir }, handlers);
-    const connected: Running = { socket: server.socket, connection: server.connection, pid: server.hello.pid, pending: new Set(), leaving };
+    const connected: Running = { socket: server.socket, connection: server.connection, pid: server.hello.pid, pending: new Set(), rearm, leaving };
     if (this.disposed) {
       this.detach(connected, 'LM Lens is shutting down.');
       throw new LmLensError('model-process', 'LM Lens is shutting down.');
@@ -324,6 +328,7 @@ export class ModelClient {
         clearTimeout(graceTimer);
         signal?.removeEventListener('abort', onAbort);
         running.pending.delete(fail);
+        running.rearm.delete(again);
         source.dispose();
         action();
       };
@@ -353,7 +358,12 @@ export class ModelClient {
         }
       };
       let timer = setTimeout(onTimeout, timeoutMs);
+      const again = (): void => {
+        clearTimeout(timer);
+        timer = setTimeout(onTimeout, timeoutMs);
+      };
       running.pending.add(fail);
+      running.rearm.add(again);
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
         running.connection.sendRequest(type, params, source.token).then(

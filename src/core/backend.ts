@@ -9,9 +9,12 @@ import type { SamplingSettings } from './distribution';
 import type { CompletionOptions } from './completion';
 import type { TokenSpan } from './tokenizer';
 import type { BackendCapabilities, BackendCompletion, BackendKind, BackendNextToken, BackendSequence } from '../shared/engineTypes';
-export type { BackendCapabilities, BackendCompletion, BackendGeneratedToken, BackendKind, BackendNextToken, BackendSampledToken, BackendSequence, BackendSequenceToken, BackendTopToken } from '../shared/engineTypes';
+export type { BackendCapabilities, BackendCompletion, BackendContextToken, BackendGeneratedToken, BackendKind, BackendNextToken, BackendSampledToken, BackendSequence, BackendSequenceToken, BackendTopToken } from '../shared/engineTypes';
 import type { LensResult } from '../shared/engineTypes';
 import type { LensOptions } from './lens';
+import type { StopToken } from './stopRules';
+import type { ComparedTextToken } from './compare';
+import type { PrefixCacheStats } from './prefixCache';
 
 /** Where a server would show layers: it cannot give them. */
 export const LENS_NEEDS_LOCAL = 'Layers need the local engine: a server returns only its final distribution, not what each layer predicts.';
@@ -26,6 +29,8 @@ export interface BackendInfo {
   contextSize: number | null;
   /** Token a text starts after (`<|endoftext|>` for GPT-2, BOS for Llama); null if the model has none. */
   startTokenId: number | null;
+  /** The weights' precision (fp32, q8, …) for `local`; null when a server does not say. */
+  dtype: string | null;
 }
 
 export interface TokenizedText {
@@ -39,6 +44,8 @@ export interface TokenizedText {
 export interface NextTokenRequest extends SamplingSettings {
   top?: number;
   bos?: boolean;
+  /** How many trailing context tokens to describe in `tail` (the panel's chips); none when absent. */
+  tailTokens?: number;
   signal?: AbortSignal;
 }
 
@@ -73,7 +80,10 @@ export interface SampleRequest extends SamplingSettings {
   maxNewTokens?: number;
   seed?: number;
   signal?: AbortSignal;
+  /** True once a row's tokens already end what the caller wants (a stop rule): the backend may stop that row early. */
+  stopAfter?: (tokens: readonly StopToken[]) => boolean;
 }
+
 
 export interface Backend {
   readonly info: BackendInfo;
@@ -90,8 +100,15 @@ export interface Backend {
   sample(prompt: number[], request?: SampleRequest): Promise<BackendSequence[]>;
   /** The logit lens and attention at the end of `text` (core/lens.ts); throws `lens-unavailable` where `capabilities.lens` is false. */
   lens(text: string, request?: LensOptions): Promise<LensResult>;
+  /**
+   * Each token of `text` under this model and `other` (both need the whole distribution: the
+   * `logits` capability; a backend without it rejects with NEEDS_LOGITS's line).
+   */
+  compareText(other: Backend, text: string, signal?: AbortSignal): Promise<ComparedTextToken[]>;
   /** Tokens computed so far (for local: not taken from the prefix cache); null where unknown. */
   computedTokens(): number | null;
+  /** The prefix cache's counters and the scheduler's finished steps; null where the work happens elsewhere (a server). */
+  workStats(): { cache: PrefixCacheStats; steps: number } | null;
   dispose(): Promise<void>;
 }
 
@@ -108,6 +125,14 @@ export function degradations(capabilities: BackendCapabilities, asked: { rows?: 
   if (asked.sampling && !capabilities.samplingView) notes.push('The sampling view is shown only where the server’s top tokens determine it (top-k on, within the cap).');
   return notes;
 }
+
+/** "model @ host" when a server answered, for the panel; the in-process engine needs no label. */
+export function answeredBy(info: BackendInfo): string | undefined {
+  return info.kind === 'local' ? undefined : `${info.model} @ ${info.host}`;
+}
+
+/** Why a comparison of two models' distributions cannot run on a server. */
+export const NEEDS_LOGITS = 'Comparing two models needs both full distributions, which only the local engine gives: switch lmLens.backend to local.';
 
 export function isSamplingActive(settings: SamplingSettings): boolean {
   return (settings.temperature ?? 1) !== 1 || (settings.topK ?? 0) > 0 || (settings.topP ?? 1) < 1;

@@ -1,10 +1,9 @@
 import type { Engine } from './engine';
-import { generate, sampleContinuations } from './generation';
+import { generate } from './generation';
 import type { GeneratedToken } from './generation';
-import type { SamplingSettings } from './distribution';
 import type { CompletionStop } from '../shared/engineTypes';
 export type { CompletionStop } from '../shared/engineTypes';
-import { findStop, samplingStops, stopsAfter } from './stopRules';
+import { findStop, stopsAfter } from './stopRules';
 import type { StopOptions } from './stopRules';
 
 export interface CompletionOptions extends StopOptions {
@@ -71,27 +70,4 @@ export async function completeGreedy(engine: Engine, prompt: number[], options: 
     },
   });
   return finishCompletion(row?.tokens ?? [], engine.model.info.eosTokenId, row?.stopReason ?? 'length', options);
-}
-
-/** Sampled alternatives to the greedy completion, cut by the same stop rules, duplicates removed. */
-export async function completeSampled(
-  engine: Engine,
-  prompt: number[],
-  options: CompletionOptions & SamplingSettings & { n: number; seed?: number },
-): Promise<Completion[]> {
-  const stops = samplingStops(options);
-  const sequences = await sampleContinuations(engine, prompt, {
-    ...options,
-    maxNewTokens: options.maxNewTokens ?? 16,
-    stopAfter: stopRule(stops),
-  });
-  const seen = new Set<string>();
-  const completions: Completion[] = [];
-  for (const sequence of sequences) {
-    const completion = finishCompletion(sequence.tokens, engine.model.info.eosTokenId, sequence.stopReason, stops);
-    if (completion.text.trim() === '' || seen.has(completion.text)) continue;
-    seen.add(completion.text);
-    completions.push(completion);
-  }
-  return completions;
 }

@@ -5,6 +5,7 @@ import { PrefixCache, sliceKv } from './prefixCache';
 import { ScoringHead } from './scoringHead';
 import type { RowStats } from './scoringHead';
 import type { PrefixCacheStats } from './prefixCache';
+import { Scheduler, currentWork } from './scheduler';
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -25,19 +26,24 @@ export interface ContextRun {
 
 /** Tokens per forward call during prefill: a cancellation is noticed at most one chunk late. */
 export const PREFILL_CHUNK = 128;
+/**
+ * Tokens per forward call of background work (sentence scoring, comparisons): a keystroke waits
+ * for at most one such step (plus its scoring-head pass), so it is kept small; see bench W12-W15.
+ */
+export const BACKGROUND_CHUNK = 32;
 
 export interface EngineOptions {
   cacheBytes?: number;
 }
 
 /**
- * The model plus its prefix-KV cache, with every forward pass serialised: requests from the
- * panel, ghost text and scoring interleave at step boundaries instead of blocking each other
- * for a whole request.
+ * The model plus its prefix-KV cache, with every forward pass a step of one scheduler: requests
+ * from the panel, ghost text and scoring interleave at step boundaries, the person typing first
+ * (see scheduler.ts).
  */
 export class Engine {
   readonly cache: PrefixCache;
-  private queue: Promise<unknown> = Promise.resolve();
+  readonly scheduler = new Scheduler();
   private head: Promise<ScoringHead> | undefined;
 
   constructor(
@@ -57,47 +63,30 @@ export class Engine {
     return this.model.info.contextSize;
   }
 
-  /** One forward pass, queued behind the ones already running. */
+  /** One forward pass, a step of the scheduler under the caller's class and owner. */
   forward(inputIds: number[][], past: KvState | undefined, options: ForwardOptions & { signal?: AbortSignal } = {}): Promise<ForwardResult> {
-    const run = this.queue.then(() => {
+    return this.scheduler.run(() => {
       throwIfAborted(options.signal);
       return this.model.forward(inputIds, past, options);
-    });
-    // Keep only the ordering, not the result: holding it pinned ~100 MB of KV state and logits.
-    this.queue = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    }, options.signal);
   }
 
-  /** One lens step (LanguageModel.lensForward), queued like forward(). */
+  /** One lens step (LanguageModel.lensForward), a step of the scheduler like forward(). */
   lensForward(inputIds: number[], past: KvState | undefined, top: number, signal?: AbortSignal): Promise<LensForward> {
-    const run = this.queue.then(() => {
+    return this.scheduler.run(() => {
       throwIfAborted(signal);
       return this.model.lensForward(inputIds, past, top);
-    });
-    this.queue = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    }, signal);
   }
 
   /** Log-prob, entropy, rank and top-k of logits rows against targets, computed by ORT (see ScoringHead). */
   rowStats(logits: Float32Array, rows: number, targets: ArrayLike<number>, k: number, signal?: AbortSignal): Promise<RowStats> {
     this.head ??= ScoringHead.create(this.model.info.threads);
     const head = this.head;
-    const run = this.queue.then(async () => {
+    return this.scheduler.run(async () => {
       throwIfAborted(signal);
       return (await head).analyze(logits, rows, this.vocabSize, targets, k);
-    });
-    // Keep only the ordering, not the result: holding it pinned ~100 MB of KV state and logits.
-    this.queue = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    }, signal);
   }
 
   /**
@@ -117,30 +106,39 @@ export class Engine {
     }
 
     const start = Math.min(match?.length ?? 0, logitsFrom);
+    const work = currentWork().class;
+    const chunk = work === 'background' ? BACKGROUND_CHUNK : PREFILL_CHUNK;
     let kv: KvState | undefined = start > 0 && match ? sliceKv(match.entry.kv, start) : undefined;
     let lastLogits = new Float32Array(0);
-    for (let chunkStart = start; chunkStart < n; chunkStart += PREFILL_CHUNK) {
-      throwIfAborted(options.signal);
-      const chunkEnd = Math.min(n, chunkStart + PREFILL_CHUNK);
-      const wanted = chunkEnd - Math.max(chunkStart, logitsFrom);
-      const keep = Math.max(1, wanted);
-      if (kv && kv.length > 0 && chunkStart === start) {
-        // The past this run starts from is itself a reusable context (typing usually edits the last token).
-        this.cache.put(ids.slice(0, start), kv);
+    try {
+      for (let chunkStart = start; chunkStart < n; chunkStart += chunk) {
+        throwIfAborted(options.signal);
+        const chunkEnd = Math.min(n, chunkStart + chunk);
+        const wanted = chunkEnd - Math.max(chunkStart, logitsFrom);
+        const keep = Math.max(1, wanted);
+        if (kv && kv.length > 0 && chunkStart === start && !options.noCache) {
+          // The past this run starts from is itself a reusable context (typing usually edits the last token).
+          this.cache.put(ids.slice(0, start), kv, undefined, work);
+        }
+        const result = await this.forward([ids.slice(chunkStart, chunkEnd)], kv, { logitsToKeep: keep, signal: options.signal });
+        kv = result.present;
+        const rows = result.keptPositions;
+        const firstRowPosition = chunkEnd - rows;
+        lastLogits = result.logits.slice((rows - 1) * vocab, rows * vocab);
+        if (options.onLogits && wanted > 0) {
+          const skip = Math.max(chunkStart, logitsFrom) - firstRowPosition;
+          await options.onLogits(Math.max(chunkStart, logitsFrom), result.logits.subarray(skip * vocab, rows * vocab), rows - skip);
+        }
       }
-      const result = await this.forward([ids.slice(chunkStart, chunkEnd)], kv, { logitsToKeep: keep, signal: options.signal });
-      kv = result.present;
-      const rows = result.keptPositions;
-      const firstRowPosition = chunkEnd - rows;
-      lastLogits = result.logits.slice((rows - 1) * vocab, rows * vocab);
-      if (options.onLogits && wanted > 0) {
-        const skip = Math.max(chunkStart, logitsFrom) - firstRowPosition;
-        await options.onLogits(Math.max(chunkStart, logitsFrom), result.logits.subarray(skip * vocab, rows * vocab), rows - skip);
-      }
+    } catch (error) {
+      // A superseded keystroke's prefill is the next keystroke's prefix: keep what it computed,
+      // so typing faster than a prefill still converges instead of restarting it every key.
+      if (kv && kv.length > start && !options.noCache) this.cache.put(ids.slice(0, kv.length), kv, undefined, work);
+      throw error;
     }
     if (!kv) throw new Error('run() needs at least one token');
     if (!options.noCache) {
-      this.cache.put(ids, kv, lastLogits);
+      this.cache.put(ids, kv, lastLogits, work);
       this.cache.recordWork(start, n - start);
     }
     return { kv, lastLogits, reusedTokens: start, computedTokens: n - start };

@@ -3,6 +3,7 @@ import { KvBuffer, capacityFor, firstSlots } from './local/ownedKv';
 import type { KvState } from './model';
 import type { PrefixCacheStats } from '../shared/engineTypes';
 export type { PrefixCacheStats } from '../shared/engineTypes';
+import type { WorkClass } from './scheduler';
 
 export interface CachedContext {
   ids: number[];
@@ -10,6 +11,8 @@ export interface CachedContext {
   /** Logits after the last id, when known: a request for exactly `ids` then costs nothing. */
   lastLogits?: Float32Array;
   bytes: number;
+  /** The class of work that computed it: background work never evicts interactive contexts. */
+  work: WorkClass;
 }
 
 export interface PrefixMatch {
@@ -19,8 +22,11 @@ export interface PrefixMatch {
 }
 
 /**
- * Recent contexts and their KV state, least recently used first out, bounded in bytes.
- * A request re-runs only the tokens after its longest common prefix with an entry.
+ * Recent contexts and their KV state, bounded in bytes. A request re-runs only the tokens after
+ * its longest common prefix with an entry. Eviction serves the person typing: a new entry first
+ * pushes out the least recently used entries of its own class of work; interactive work may then
+ * take background entries' room, but background work (scoring a document on every pause) never
+ * evicts the context the next keystroke extends; what it cannot fit it does not keep.
  */
 export class PrefixCache {
   private readonly entries: CachedContext[] = [];
@@ -53,14 +59,18 @@ export class PrefixCache {
     this.counters.computedTokens += computedTokens;
   }
 
-  put(ids: number[], kv: KvState, lastLogits?: Float32Array): void {
+  put(ids: number[], kv: KvState, lastLogits?: Float32Array, work: WorkClass = 'interactive'): void {
     if (ids.length === 0 || kv.batch !== 1 || kv.length !== ids.length) return;
     const existing = this.entries.findIndex((entry) => sameIds(entry.ids, ids));
     if (existing >= 0) this.entries.splice(existing, 1);
     const bytes = kvBytes(kv) + (lastLogits?.byteLength ?? 0) + ids.length * 8;
     if (bytes > this.maxBytes) return;
-    this.entries.push({ ids: [...ids], kv, lastLogits, bytes });
-    while (this.entries.length > this.maxEntries || this.totalBytes() > this.maxBytes) this.entries.shift();
+    const added: CachedContext = { ids: [...ids], kv, lastLogits, bytes, work };
+    this.entries.push(added);
+    while (this.entries.length > this.maxEntries || this.totalBytes() > this.maxBytes) {
+      const victim = this.entries.find((entry) => entry !== added && entry.work === work) ?? (work === 'interactive' ? this.entries.find((entry) => entry !== added) : added);
+      this.entries.splice(this.entries.indexOf(victim ?? added), 1);
+    }
   }
 
   clear(): void {

@@ -1,10 +1,9 @@
-import { compareText } from '../core/compare';
 import type { ComparedTextToken } from '../core/compare';
 import { COMPARE_SERVER_HINTS, scoreSentencesOnServer } from '../core/compareServer';
 import type { ServerScores } from '../core/compareServer';
 import { loadEngine } from '../core/engine';
-import type { Engine } from '../core/engine';
 import type { Backend } from '../core/backend';
+import { LocalBackend } from '../core/local/localBackend';
 import { LmLensError } from '../core/errors';
 import { createRemoteBackend } from '../core/remote';
 import type { SentenceSpan } from '../core/sentences';
@@ -18,16 +17,18 @@ import type { CompareServer, ModelSettings } from '../shared/hostProtocol';
  * connection (model list, start token, caps) is learnt once.
  */
 export class ComparisonModel {
-  private current: { key: string; engine: Promise<Engine> } | undefined;
+  private current: { key: string; engine: Promise<LocalBackend> } | undefined;
   private server: { key: string; backend: Backend } | undefined;
 
   constructor(private readonly log: (message: string) => void = () => undefined) {}
 
-  async compare(main: Engine, settings: ModelSettings, model: string, dtype: string, text: string, signal: AbortSignal): Promise<{ modelB: string; tokens: ComparedTextToken[] }> {
+  async compare(main: Backend, settings: ModelSettings, model: string, dtype: string, text: string, signal: AbortSignal): Promise<{ modelB: string; tokens: ComparedTextToken[] }> {
     const key = JSON.stringify([model, dtype, settings.cacheDir, settings.allowDownloads, settings.threads, settings.network]);
     if (this.current?.key !== key) {
       await this.dispose();
-      const engine = loadEngine({ model, dtype, allowDownloads: settings.allowDownloads, cacheDir: settings.cacheDir || undefined, threads: settings.threads, network: settings.network, signal });
+      const engine = loadEngine({ model, dtype, allowDownloads: settings.allowDownloads, cacheDir: settings.cacheDir || undefined, threads: settings.threads, network: settings.network, signal }).then(
+        (loaded) => new LocalBackend(loaded),
+      );
       const current = { key, engine };
       this.current = current;
       // A model that failed to load (missing, corrupt, cancelled) is tried again on the next request.
@@ -38,7 +39,7 @@ export class ComparisonModel {
     const other = await this.current.engine.catch((error: unknown) => {
       throw error instanceof LmLensError ? forComparison(error) : error;
     });
-    return { modelB: other.model.info.id, tokens: await compareText(main, other, text, { signal }) };
+    return { modelB: other.info.model, tokens: await main.compareText(other, text, signal) };
   }
 
   /** Each sentence's loss under a server's model; a server that failed is asked again next time (its backend reconnects). */

@@ -13,6 +13,8 @@ import type { CancellationToken, RequestType } from 'vscode-jsonrpc/node';
 import { LmLensError, errorMessage, isCancelled } from '../core/errors';
 import { buildIdOf, endpointFor } from '../shared/endpoint';
 import { EXIT_ALREADY_RUNNING, READY_LINE } from '../shared/handshake';
+import { withWork } from '../core/scheduler';
+import type { WorkClass } from '../core/scheduler';
 import { abortOnCancel } from '../shared/cancellation';
 import { DocumentStore } from './documentStore';
 import { ReportService } from './reportService';
@@ -32,6 +34,8 @@ import {
   logNotification,
   nextTokenRequest,
   lensRequest,
+  progressNotification,
+  PROGRESS_BEAT_MS,
   reportExportRequest,
   sampleRequest,
   scoreSentencesRequest,
@@ -83,7 +87,9 @@ function collectWhenIdle(): void {
  */
 function serveWindow(session: Session, service: ModelService, state: () => ModelState, stores: Set<DocumentStore>): void {
   const { connection } = session;
-  const documents = new DocumentStore((text, options) => service.scoreDocument(text, options), {
+  // Windows take turns within a class of work (see core/scheduler.ts).
+  const owner = String(session.id);
+  const documents = new DocumentStore((text, options) => withWork({ class: 'background', owner }, () => service.scoreDocument(text, options)), {
     scores: (params) => void connection.sendNotification(sentenceScoresNotification, params),
     status: (params) => void connection.sendNotification(documentStatusNotification, params),
   });
@@ -101,7 +107,8 @@ function serveWindow(session: Session, service: ModelService, state: () => Model
   session.onClose(() => {
     for (const controller of all) controller.abort();
   });
-  const handle = <P, R>(type: RequestType<P, R, ErrorData>, run: (params: P, signal: AbortSignal) => Promise<R>, latestWins = true): void => {
+  /** `work`: the person is waiting for it (`interactive`, first in the model's queue) or not (`background`). */
+  const handle = <P, R>(type: RequestType<P, R, ErrorData>, run: (params: P, signal: AbortSignal) => Promise<R>, latestWins = true, work: WorkClass = 'interactive'): void => {
     connection.onRequest(type, async (params: P, token: CancellationToken): Promise<R | ResponseError<ErrorData>> => {
       const controller = new AbortController();
       if (latestWins) {
@@ -112,7 +119,7 @@ function serveWindow(session: Session, service: ModelService, state: () => Model
       const cancel = abortOnCancel(token, controller);
       active++;
       try {
-        return await run(params, controller.signal);
+        return await withWork({ class: work, owner }, () => run(params, controller.signal));
       } catch (error) {
         return toResponseError(error);
       } finally {
@@ -131,13 +138,13 @@ function serveWindow(session: Session, service: ModelService, state: () => Model
   handle(lensRequest, (params, signal) => service.lens(params, signal));
   handle(sampleRequest, (params, signal) => service.sample(params, signal));
   handle(completeRequest, (params, signal) => service.complete(params, signal));
-  handle(scoreSentencesRequest, (params, signal) => service.scoreSentences(params, signal));
+  handle(scoreSentencesRequest, (params, signal) => service.scoreSentences(params, signal), true, 'background');
   handle(scoreTextRequest, (params, signal) => service.scoreText(params, signal));
   handle(statsRequest, async () => ({ ...(await service.stats()), documents: documents.stats() }), false);
   // The report page's script and styles are built beside this bundle.
   const reports = new ReportService(documents, service, __dirname);
   handle(documentReportRequest, (params) => reports.report(params));
-  handle(compareRequest, (params, signal) => reports.compare(params, signal));
+  handle(compareRequest, (params, signal) => reports.compare(params, signal), true, 'background');
   handle(reportExportRequest, (params) => reports.export(params), false);
   // A window that connects while the model loads or after it loaded learns where it stands.
   void connection.sendNotification(stateNotification, state());
@@ -172,6 +179,23 @@ async function main(): Promise<void> {
   if (!server) process.exit(EXIT_ALREADY_RUNNING);
   started.server = server;
   process.stdout.write(`${READY_LINE} ${endpoint.address}\n`);
+  beatWhileWorking(service, server);
+}
+
+/**
+ * Tells every window, every PROGRESS_BEAT_MS, that the model finished steps since the last beat:
+ * a window's hang timer then measures lack of progress, never time queued behind other windows'
+ * work, so one window's timeout cannot restart a server still working for the others.
+ */
+function beatWhileWorking(service: ModelService, server: ModelSocketServer): void {
+  let last: number | undefined;
+  setInterval(() => {
+    void service.steps().then((steps) => {
+      if (steps !== undefined && last !== undefined && steps > last) void server.broadcast(progressNotification, { steps });
+      last = steps;
+    });
+    // Tests beat faster than a window's (shortened) hang timer.
+  }, Number(process.env.LM_LENS_PROGRESS_BEAT_MS) || PROGRESS_BEAT_MS).unref();
 }
 
 main().catch((error: unknown) => {

@@ -120,6 +120,15 @@ export interface BackendNextToken {
   top: BackendTopToken[];
   /** The distribution sampling draws from, when a transform is active; null if it cannot be known. */
   sampling?: { entropy: number | null; keptTokens: number | null; top: BackendSampledToken[] } | null;
+  /** The last `tailTokens` context tokens, each with its probability given the ones before it where the backend can say cheaply. */
+  tail?: BackendContextToken[];
+}
+
+export interface BackendContextToken {
+  id: number;
+  text: string;
+  /** Absent for the first token of the context, or where knowing it would cost a request per token. */
+  prob?: number;
 }
 
 export interface BackendGeneratedToken {

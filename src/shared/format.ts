@@ -28,6 +28,11 @@ export function formatJointProbability(prob: number | null): string {
   return withMinus(prob.toExponential(2));
 }
 
+/** The CLI's plain numbers: fixed decimals, `n/a` where there is none (a server's entropy) or it is not finite. */
+export function formatFixed(value: number | null, digits = 3): string {
+  return value !== null && Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+}
+
 /** Log-probabilities, logits and entropies: fixed decimals, a real minus sign, ∞ for impossible tokens. */
 export function formatNumber(value: number | null, digits = 3): string {
   // null: a number the engine could not give (a server's entropy, logits).

@@ -340,5 +340,13 @@ export const documentStatusNotification = new NotificationType<DocumentStatusPar
 
 /** Server → client: the model's state changed (loading progress, ready, error). */
 export const stateNotification = new NotificationType<ModelState>('lmLens/state');
+/**
+ * Server → client: the model finished steps since the last beat (sent at most every
+ * PROGRESS_BEAT_MS while it works). A request's hang timer measures lack of progress, not time
+ * queued behind other windows' work: every beat re-arms it.
+ */
+export const progressNotification = new NotificationType<{ steps: number }>('lmLens/progress');
+/** How often a working server says it is making progress. */
+export const PROGRESS_BEAT_MS = 5000;
 /** Server → client: a line for the "LM Lens" output channel. */
 export const logNotification = new NotificationType<{ level: 'info' | 'warn' | 'error'; message: string }>('lmLens/log');

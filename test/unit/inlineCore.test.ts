@@ -111,12 +111,11 @@ describe('ghost text on the real core', () => {
   it('keeps the model process reusing the KV state of a long document while the user types', async () => {
     let prefix = '';
     for (let i = 0; prefix.length < 3 * PROMPT_CHARS; i++) prefix += `${i}. ${PROSE}`;
-    const engine = await service.ready();
     await firstItem(prefix, true);
-    const before = engine.cacheStats();
+    const before = (await service.stats()).cache;
     // Characters no suggestion starts with, so every keystroke asks the model.
     for (const typed of ['~', '~~', '~~ ~', '~~ ~~', '~~ ~~ ~']) await firstItem(prefix + typed, true);
-    const after = engine.cacheStats();
+    const after = (await service.stats()).cache;
     assert.equal(sent.length, 6);
     const reused = after.reusedTokens - before.reusedTokens;
     const computed = after.computedTokens - before.computedTokens;

@@ -13,6 +13,8 @@ import type { ScoredToken } from '../../src/shared/hostProtocol';
 import { MAX_TEXT_CHARS } from '../../src/shared/settings';
 import { openReport, rejectsWith } from '../support/reportSetup';
 import { ensureTestModel } from '../support/testModel';
+import { ProtocolFixture } from '../support/serverFixture';
+import { loadEngine } from '../../src/core/engine';
 
 const URI = 'untitled:report.md';
 const TEXT = `# Notes
@@ -171,9 +173,17 @@ describe('document report in the model process', function () {
   });
 
   it('on a server backend: one line saying the report needs the local engine', async () => {
+    // The server answers (the backend learns what it can give by connecting), yet cannot give whole distributions.
+    const engine = await loadEngine({ model: await ensureTestModel({ layers: 2, dim: 64, heads: 4 }), allowDownloads: false, threads: 1 });
+    const fixture = await ProtocolFixture.start({ api: 'openai', engine });
     const remote = new ModelService(() => undefined, () => undefined);
-    await remote.configure({ model: '', dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: 1, backend: 'openai', serverUrl: 'http://127.0.0.1:9' });
-    await rejectsWith(new ReportService(store, remote, scratch).report({ uri: URI }), 'internal', /only the local engine gives: switch lmLens\.backend to local/u);
-    await remote.dispose();
+    try {
+      await remote.configure({ model: '', dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: 1, backend: 'openai', serverUrl: fixture.url });
+      await rejectsWith(new ReportService(store, remote, scratch).report({ uri: URI }), 'internal', /only the local engine gives: switch lmLens\.backend to local/u);
+    } finally {
+      await remote.dispose();
+      await fixture.close();
+      await engine.dispose();
+    }
   });
 });

@@ -6,7 +6,9 @@ import * as assert from 'node:assert/strict';
 import type { BackendGeneratedToken, BackendNextToken, BackendSequence, BackendTokenScore, TokenizedText } from '../../src/core/backend';
 import { commands } from '../../src/cli/commands';
 import type { CliValues } from '../../src/cli/commands';
-import { completeSampled, finishCompletion } from '../../src/core/completion';
+import { finishCompletion } from '../../src/core/completion';
+import { completeWithAlternatives } from '../../src/core/ghostText';
+import { LocalBackend } from '../../src/core/local/localBackend';
 import type { CompletionOptions } from '../../src/core/completion';
 import { RemoteBackend } from '../../src/core/remote/remoteBackend';
 import type { GreedyResult } from '../../src/core/remote/remoteBackend';
@@ -35,6 +37,7 @@ function tokensOf(script: readonly Step[]): StopToken[] {
 /** Plays a script as a streaming server would: token by token, closing once `stop` holds. */
 class ScriptedBackend extends RemoteBackend {
   generated = 0;
+  protected readonly scoresWindowAtOnce = false;
 
   constructor(private readonly script: readonly Step[]) {
     super('openai', { url: 'http://127.0.0.1:9' }, { maxTopK: 20, entropy: false, logits: false, exactRank: false, samplingView: false, seededSampling: true });
@@ -175,7 +178,7 @@ describe('stop rules', () => {
     const engine = await loadEngine({ model: await ensureTestModel({ layers: 2, dim: 64, heads: 4, seed: 1 }), allowDownloads: false, threads: 1 });
     try {
       const min = 0.05;
-      const alternatives = await completeSampled(engine, promptIds(engine, 'Alice was beginning to get very'), { n: 3, seed: 1, temperature: 0.8, topK: 50, maxNewTokens: 16, minTokenProb: min });
+      const { alternatives } = await completeWithAlternatives(new LocalBackend(engine), promptIds(engine, 'Alice was beginning to get very'), { alternatives: 3, seed: 1, temperature: 0.8, maxNewTokens: 16, stop: { minTokenProb: min } });
       assert.ok(alternatives.every((alternative) => alternative.stopReason !== 'low-confidence'));
       assert.ok(alternatives.some((alternative) => alternative.tokens.some((token) => token.prob < min)), 'no sampled token was below the threshold: the check proves nothing');
       for (const alternative of alternatives) assert.ok(!holdsRepetition(alternative.tokens), alternative.text);

@@ -87,6 +87,7 @@ const FORCE = 1000;
  * asks once per token with `cache_prompt` (each request evaluates about one new token).
  */
 export class LlamaCppBackend extends RemoteBackend {
+  protected readonly scoresWindowAtOnce = false;
   /** A token that decodes to whole characters: forcing it keeps answers from stopping inside a character. */
   private plainId: number | undefined;
 

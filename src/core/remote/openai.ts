@@ -52,6 +52,7 @@ export function parseTokenKey(key: string): { id: number | null; text: string | 
  * token ids so the server sees exactly the tokens LM Lens shows.
  */
 export class OpenAiBackend extends RemoteBackend {
+  protected readonly scoresWindowAtOnce = true;
   /** Whether the server answers vLLM's `prompt_logprobs` (else scoring uses `echo`). */
   private promptLogprobs: boolean | undefined;
 

@@ -2,6 +2,7 @@ import type {
   Backend,
   BackendCapabilities,
   BackendCompletion,
+  BackendContextToken,
   BackendGeneratedToken,
   BackendInfo,
   BackendKind,
@@ -13,7 +14,7 @@ import type {
   ScoreRequest,
   TokenizedText,
 } from '../backend';
-import { LENS_NEEDS_LOCAL, isSamplingActive } from '../backend';
+import { LENS_NEEDS_LOCAL, NEEDS_LOGITS, isSamplingActive } from '../backend';
 import { finishCompletion, stopRule } from '../completion';
 import type { CompletionOptions } from '../completion';
 import { LmLensError, throwIfAborted } from '../errors';
@@ -68,7 +69,7 @@ export abstract class RemoteBackend implements Backend {
   ) {
     this.hints = options.hints ?? DEFAULT_HINTS;
     this.client = new HttpClient({ url: options.url, apiKey: options.apiKey, timeoutMs: options.timeoutMs, retries: options.retries, retryDelayMs: options.retryDelayMs, hints: this.hints });
-    this.info = { kind, model: options.model ?? '', host: this.client.host, vocabSize: null, contextSize: null, startTokenId: null };
+    this.info = { kind, model: options.model ?? '', host: this.client.host, vocabSize: null, contextSize: null, startTokenId: null, dtype: null };
     this.capabilities = { kind, ...capabilities, lens: false };
     this.texts = new TokenTextCache((id, signal) => this.detokenizeOne(id, signal));
   }
@@ -162,8 +163,20 @@ export abstract class RemoteBackend implements Backend {
     const entries = await this.withinCap(wanted, (k) => this.distribution(fitted.ids, k, request.signal));
     const result: BackendNextToken = { contextTokens: fitted.ids.length, contextIds: fitted.ids, truncated: fitted.truncated, entropy: null, top: topTokens(entries, rows) };
     if (sampling) result.sampling = samplingView(entries, settings, rows) ?? (await this.samplingFallback(fitted.ids, settings, rows, request.signal));
+    if (request.tailTokens !== undefined) result.tail = await this.tail(fitted.ids, Math.max(0, fitted.ids.length - request.tailTokens), request.signal);
     return result;
   }
+
+  /** The chips' probabilities: one scoring request on servers that score a window at once (`scoresWindowAtOnce`); none where each token costs a request. */
+  private async tail(ids: number[], from: number, signal?: AbortSignal): Promise<BackendContextToken[]> {
+    const texts = await Promise.all(ids.slice(from).map((id) => this.tokenText(id, signal)));
+    const scores = this.scoresWindowAtOnce && ids.length > 1 ? await this.score(ids, { fromToken: Math.max(1, from), signal }) : [];
+    const byIndex = new Map(scores.map((score) => [score.index, score.prob]));
+    return ids.slice(from).map((id, offset) => ({ id, text: texts[offset] ?? '', prob: byIndex.get(from + offset) }));
+  }
+
+  /** Whether one request scores a whole window (the completions API's echo); llama-server needs one per token. */
+  protected abstract readonly scoresWindowAtOnce: boolean;
 
   async score(ids: number[], request: ScoreRequest = {}): Promise<BackendTokenScore[]> {
     await this.ready(request.signal);
@@ -201,6 +214,14 @@ export abstract class RemoteBackend implements Backend {
       topP: request.topP ?? HF_SAMPLING_DEFAULTS.topP,
     };
     return withShares(await this.sampleRows(this.fit(prompt, maxNewTokens).ids, { ...request, n, maxNewTokens }, settings));
+  }
+
+  async compareText(): Promise<never> {
+    throw new LmLensError('text-invalid', NEEDS_LOGITS);
+  }
+
+  workStats(): null {
+    return null;
   }
 
   computedTokens(): null {
