@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
+import { LLAMA_FAMILY_TYPES, llamaReference } from './referenceLlama';
 
 export interface ReferenceConfig {
   layers: number;
@@ -26,7 +27,7 @@ export interface TopEntry {
   prob: number;
 }
 
-type Matrix = { rows: number; cols: number; data: Float64Array };
+export type Matrix = { rows: number; cols: number; data: Float64Array };
 
 function toNumber(value: number | { toNumber(): number }): number {
   return typeof value === 'number' ? value : value.toNumber();
@@ -143,9 +144,10 @@ class Gpt2Reference implements ReferenceModel {
   }
 }
 
-/** Loads config.json and onnx/model.onnx of a GPT-2 folder into the float64 reference. */
+/** Loads config.json and onnx/model.onnx of a GPT-2 or Llama-family folder into the float64 reference. */
 export async function loadReference(folder: string): Promise<ReferenceModel> {
   const raw = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as Record<string, number>;
+  if (LLAMA_FAMILY_TYPES.includes(String(raw.model_type))) return llamaReference(raw, readOnnxFloatInitializers(join(folder, 'onnx', 'model.onnx')));
   const config: ReferenceConfig = {
     layers: raw.n_layer,
     dim: raw.n_embd,

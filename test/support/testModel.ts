@@ -121,13 +121,18 @@ export function repoRoot(): string {
  * so an interrupted build never leaves a folder that looks finished.
  */
 export async function ensureTestModel(shape: TestModelShape): Promise<string> {
+  return ensureCachedFolder(testModelName(shape), (out) => writeTestModel({ ...shape, out }));
+}
+
+/** <repo>/.cache/test-models/<name>, written by `write` into a temporary folder on first use. */
+export async function ensureCachedFolder(name: string, write: (out: string) => Promise<void> | void): Promise<string> {
   const cache = join(repoRoot(), '.cache', 'test-models');
-  const folder = join(cache, testModelName(shape));
+  const folder = join(cache, name);
   if (existsSync(folder)) return folder;
   mkdirSync(cache, { recursive: true });
   const temporary = `${folder}.tmp-${process.pid}-${Date.now()}`;
   try {
-    await writeTestModel({ ...shape, out: temporary });
+    await write(temporary);
     try {
       renameSync(temporary, folder);
     } catch (error) {
