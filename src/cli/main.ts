@@ -184,6 +184,8 @@ async function openBackend(values: CliValues, onProgress: LoadOptions['onProgres
     threads: values.threads,
     network: { hubEndpoint: values.hubEndpoint },
     onProgress,
+    // Which graph runs changes speed, not results: not a line before every answer.
+    onDiagnostic: () => undefined,
   });
   return new LocalBackend(engine);
 }
