@@ -1,0 +1,194 @@
+// The Llama family (llama with Llama 3's tokenizer, qwen2, qwen3) through the same loading and
+// features as GPT-2, checked against the float64 reference written from the math.
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadEngine } from '../../src/core/engine';
+import type { Engine } from '../../src/core/engine';
+import { sampleContinuations } from '../../src/core/generation';
+import { LocalBackend } from '../../src/core/local/localBackend';
+import { parseModelConfig } from '../../src/core/modelSource';
+import { nextTokenDistribution } from '../../src/core/nextToken';
+import { scoreText } from '../../src/core/scoring';
+import { scoreTextOn } from '../../src/core/textScore';
+import { specialIds } from '../support/llamaModel';
+import { ensureLlamaTestModel, llamaTestModelName } from '../support/llamaTestModel';
+import type { LlamaTestShape } from '../support/llamaTestModel';
+import { loadReference, logSoftmax, softmax, topK } from '../support/reference';
+import type { ReferenceModel } from '../support/reference';
+
+const TOLERANCE = 1e-4;
+// About 60 tokens in both vocabularies: long enough for RoPE's rescaled frequencies to matter.
+const TEXT =
+  'The old lighthouse keeper climbed the spiral stairs every evening, counting one hundred and twelve steps. ' +
+  'From the lamp room he could see the harbour, the fishing boats returning, and the storm clouds gathering over the hills.';
+
+const SHAPES: LlamaTestShape[] = [
+  { family: 'qwen3' },
+  { family: 'qwen2', tied: false },
+  { family: 'llama' },
+];
+
+function assertClose(actual: number, expected: number, what: string, tolerance = TOLERANCE): void {
+  assert.ok(Math.abs(actual - expected) < tolerance, `${what}: ${actual} vs reference ${expected}`);
+}
+
+/** The tokenizer.json vocabulary entry of each piece, read straight from the file (byte-level: a space is Ġ). */
+function vocabularyIds(folder: string, pieces: string[]): number[] {
+  const file = JSON.parse(readFileSync(join(folder, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } };
+  return pieces.map((piece) => {
+    const id = file.model.vocab[piece];
+    assert.ok(id !== undefined, `${piece} is not in the vocabulary`);
+    return id;
+  });
+}
+
+for (const shape of SHAPES) {
+  describe(`${shape.family} test model ${llamaTestModelName(shape)}`, function () {
+    let folder: string;
+    let engine: Engine;
+    let backend: LocalBackend;
+    let reference: ReferenceModel;
+    const logs: string[] = [];
+    const startIds = shape.family === 'llama' ? [specialIds('llama').bos] : [];
+
+    before(async () => {
+      folder = await ensureLlamaTestModel(shape);
+      engine = await loadEngine({ model: folder, threads: 1, onLog: (line) => logs.push(line) });
+      backend = new LocalBackend(engine);
+      reference = await loadReference(folder);
+    });
+
+    after(async () => {
+      await engine?.model.dispose();
+    });
+
+    it('loads with its own shape, and says in one line which graph runs when the owned-KV rewrite does not fit', () => {
+      const info = engine.model.info;
+      assert.equal(info.kvHeads, 2);
+      assert.equal(info.headDim, 24);
+      assert.equal(info.startTokenId, specialIds(shape.family).bos);
+      assert.ok(logs.length <= 1, logs.join('\n'));
+      if (info.decodePath === 'export') assert.match(logs[0] ?? '', /owned-KV decode path.*using the export's graph/);
+    });
+
+    it("tokenizes as tokenizer(text): Llama 3's <|begin_of_text|> first, nothing added for Qwen", async () => {
+      const tokenized = await backend.tokenize('Hello, world!');
+      assert.deepEqual(tokenized.ids, [...startIds, ...vocabularyIds(folder, ['Hello', ',', 'Ġworld', '!'])]);
+      // The ids Hugging Face's tokenizers publish for this text (Llama 3 / Qwen2.5 model cards and issues).
+      assert.deepEqual(tokenized.ids, shape.family === 'llama' ? [128000, 9906, 11, 1917, 0] : [9707, 11, 1879, 0]);
+      assert.equal(tokenized.added, startIds.length);
+      assert.deepEqual(tokenized.spans[startIds.length], { start: 0, end: 5 });
+      if (startIds.length > 0) assert.deepEqual(tokenized.spans[0], { start: 0, end: 0 });
+    });
+
+    it('gives the next-token top 10 of the reference (ids, and probabilities within 1e-4)', async () => {
+      const ids = [...startIds, ...engine.model.tokenizer.encode(TEXT)];
+      const result = await nextTokenDistribution(engine, TEXT, { top: 10 });
+      const expected = topK(reference.logits(ids).at(-1) as Float64Array, 10);
+      assert.deepEqual(
+        result.top.map((t) => t.id),
+        expected.map((t) => t.id),
+      );
+      result.top.forEach((t, i) => assertClose(t.prob, (expected[i] as { prob: number }).prob, `prob of ${t.id}`));
+    });
+
+    it('scores every token after the first as labels=input_ids does, within 1e-4', async () => {
+      const scored = await scoreText(engine, TEXT);
+      assert.deepEqual(scored.ids, [...startIds, ...engine.model.tokenizer.encode(TEXT)]);
+      assert.ok(scored.ids.length >= 40 && scored.ids.length <= 70, `${scored.ids.length} tokens`);
+      const rows = reference.logits(scored.ids);
+      let total = 0;
+      for (const token of scored.tokens) {
+        const expected = logSoftmax(rows[token.index - 1] as Float64Array)[token.id] as number;
+        assertClose(token.logprob, expected, `log-prob of token ${token.index}`);
+        total -= expected;
+      }
+      assert.equal(scored.tokens.length, scored.ids.length - 1);
+      assertClose(scored.loss, total / scored.tokens.length, 'loss');
+    });
+
+    it("--bos prepends the model's bos_token_id only where the tokenizer added none", async () => {
+      const plain = await scoreTextOn(backend, 'Hello, world!');
+      const withBos = await scoreTextOn(backend, 'Hello, world!', { bos: true });
+      const textIds = vocabularyIds(folder, ['Hello', ',', 'Ġworld', '!']);
+      const start = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')).bos_token_id as number;
+      assert.deepEqual(withBos.ids, [start, ...textIds]);
+      assert.equal(withBos.tokens.length, textIds.length);
+      assert.deepEqual(plain.ids, [...startIds, ...textIds]);
+      assert.equal(plain.bos, startIds.length > 0);
+    });
+
+    it('decodes after a reused prefix exactly as from scratch', async () => {
+      const prefix = TEXT.slice(0, 60);
+      await engine.run(engine.model.tokenizer.contextIds(prefix, engine.model.info.startTokenId, false));
+      const ids = engine.model.tokenizer.contextIds(`${prefix} and then`, engine.model.info.startTokenId, false);
+      const run = await engine.run(ids);
+      assert.ok(run.reusedTokens > 0, 'the prefix was not reused');
+      const expected = softmax(reference.logits(ids).at(-1) as Float64Array);
+      const actual = softmax(run.lastLogits);
+      for (const { id } of topK(expected, 10)) assertClose(actual[id] as number, expected[id] as number, `prob of ${id}`);
+    });
+
+    it('runs a left-padded batch with positions from the mask, each row as on its own', async () => {
+      const short = engine.model.tokenizer.contextIds('The storm', engine.model.info.startTokenId, false);
+      const long = engine.model.tokenizer.contextIds('Every evening the keeper climbed', engine.model.info.startTokenId, false);
+      const pad = long.length - short.length;
+      assert.ok(pad > 0);
+      const result = await engine.model.forward([[...new Array<number>(pad).fill(short[0] as number), ...short], long], undefined, {
+        attentionMask: [[...new Array<number>(pad).fill(0), ...short.map(() => 1)], long.map(() => 1)],
+      });
+      const vocab = engine.model.info.vocabSize;
+      const positions = result.keptPositions;
+      [short, long].forEach((ids, row) => {
+        const last = result.logits.subarray((row * positions + positions - 1) * vocab, (row * positions + positions) * vocab);
+        const expected = softmax(reference.logits(ids).at(-1) as Float64Array);
+        const actual = softmax(last);
+        for (const { id } of topK(expected, 10)) assertClose(actual[id] as number, expected[id] as number, `row ${row} prob of ${id}`);
+      });
+    });
+
+    it("samples whose token probabilities are the reference's given the prompt and the tokens before", async () => {
+      const prompt = engine.model.tokenizer.contextIds('The lighthouse', engine.model.info.startTokenId, false);
+      const samples = await sampleContinuations(engine, prompt, { n: 3, maxNewTokens: 4, seed: 7 });
+      assert.equal(samples.length, 3);
+      for (const sample of samples) {
+        const ids = [...prompt, ...sample.tokens.map((t) => t.id)];
+        const rows = reference.logits(ids);
+        let logprob = 0;
+        sample.tokens.forEach((token, step) => {
+          const expected = logSoftmax(rows[prompt.length + step - 1] as Float64Array)[token.id] as number;
+          assertClose(Math.log(token.prob), expected, `step ${step}`);
+          logprob += expected;
+        });
+        assertClose(sample.logprob, logprob, 'sequence log-prob');
+      }
+    });
+  });
+}
+
+describe('config.json of the Llama family', () => {
+  const base = { model_type: 'qwen3', architectures: ['Qwen3ForCausalLM'], vocab_size: 1000, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4 };
+
+  it('reads num_key_value_heads, head_dim and bos_token_id (else eos_token_id)', () => {
+    const config = parseModelConfig(JSON.stringify({ ...base, num_key_value_heads: 2, head_dim: 24, eos_token_id: [7, 8] }), 'config.json');
+    assert.deepEqual([config.kvHeads, config.headDim, config.eosTokenId, config.startTokenId], [2, 24, 7, 7]);
+    const withBos = parseModelConfig(JSON.stringify({ ...base, bos_token_id: 3, eos_token_id: 7 }), 'config.json');
+    assert.deepEqual([withBos.kvHeads, withBos.headDim, withBos.startTokenId], [4, 16, 3]);
+  });
+
+  it('refuses KV heads that do not divide the heads, in one line', () => {
+    assert.throws(
+      () => parseModelConfig(JSON.stringify({ ...base, num_key_value_heads: 3 }), 'config.json'),
+      (error: Error) => /num_key_value_heads \(3\) must divide num_attention_heads \(4\)/.test(error.message) && !error.message.includes('\n'),
+    );
+  });
+
+  it("names the family's own keys when one is missing", () => {
+    assert.throws(() => parseModelConfig(JSON.stringify({ ...base, hidden_size: undefined }), 'config.json'), /lacks vocab_size, hidden_size, num_hidden_layers or num_attention_heads/);
+  });
+
+  it('refuses a head width that is not a whole number', () => {
+    assert.throws(() => parseModelConfig(JSON.stringify({ ...base, num_attention_heads: 5 }), 'config.json'), /head width .* not a positive whole number/);
+  });
+});
