@@ -61,6 +61,8 @@ export interface ModelInfo {
   /** What the user asked for: hub id or absolute folder. */
   id: string;
   source: 'hub' | 'folder';
+  /** config.json's model_type: gpt2, llama, qwen2, qwen3 … */
+  family: string;
   dtype: Dtype;
   vocabSize: number;
   contextSize: number;
@@ -206,6 +208,7 @@ export class LanguageModel {
     const info: ModelInfo = {
       id: name,
       source: source.kind,
+      family: config.modelType,
       // q8-fast without its decode path ran the fp32 file: say what runs.
       dtype: dtype === 'q8-fast' && !decode?.info.int8 ? 'fp32' : dtype,
       vocabSize: config.vocabSize,

@@ -11,6 +11,10 @@ import { parseModelConfig } from '../../src/core/modelSource';
 import { nextTokenDistribution } from '../../src/core/nextToken';
 import { scoreText } from '../../src/core/scoring';
 import { scoreTextOn } from '../../src/core/textScore';
+import type { ModelInfo } from '../../src/core/model';
+import { describeState } from '../../src/extension/statusText';
+import { CATALOG_MODELS, LARGE_DOWNLOAD_MB, describeSizes } from '../../src/shared/modelCatalog';
+import type { ModelState } from '../../src/shared/hostProtocol';
 import { specialIds } from '../support/llamaModel';
 import { ensureLlamaTestModel, llamaTestModelName } from '../support/llamaTestModel';
 import type { LlamaTestShape } from '../support/llamaTestModel';
@@ -204,5 +208,23 @@ describe('config.json of the Llama family', () => {
 
   it('refuses a head width that is not a whole number', () => {
     assert.throws(() => parseModelConfig(JSON.stringify({ ...base, num_attention_heads: 5 }), 'config.json'), /head width .* not a positive whole number/);
+  });
+});
+
+describe('Select model and the status bar for the Llama family', () => {
+  it('offers SmolLM2-135M/360M, Qwen2.5-0.5B and Qwen3-0.6B with their download size per precision, large files marked', () => {
+    assert.deepEqual(
+      CATALOG_MODELS.map((entry) => entry.label),
+      ['SmolLM2-135M-Instruct', 'SmolLM2-360M-Instruct', 'Qwen2.5-0.5B-Instruct', 'Qwen3-0.6B'],
+    );
+    const qwen = CATALOG_MODELS.find((entry) => entry.family === 'qwen2') as (typeof CATALOG_MODELS)[number];
+    const sizes = describeSizes(qwen);
+    for (const [dtype, mb] of Object.entries(qwen.sizesMb)) assert.ok(sizes.includes(mb >= LARGE_DOWNLOAD_MB ? `${dtype} ${(mb / 1000).toFixed(1)} GB (large)` : `${dtype} ${mb} MB`), sizes);
+  });
+
+  it('names the family once a non-GPT-2 model is ready, and leaves GPT-2 as it was', () => {
+    const ready = (family: string): ModelState => ({ state: 'ready', info: { family } as ModelInfo });
+    assert.equal(describeState(ready('qwen3'), 'onnx-community/Qwen3-0.6B-ONNX', 'q4').text, '$(check) Qwen3-0.6B-ONNX · Qwen3 · q4');
+    assert.equal(describeState(ready('gpt2'), 'Xenova/gpt2', 'fp32').text, '$(check) gpt2 · fp32');
   });
 });
