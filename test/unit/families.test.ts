@@ -1,7 +1,8 @@
 // The Llama family (llama with Llama 3's tokenizer, qwen2, qwen3) through the same loading and
 // features as GPT-2, checked against the float64 reference written from the math.
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
@@ -18,6 +19,7 @@ import type { ModelState } from '../../src/shared/hostProtocol';
 import { specialIds } from '../support/llamaModel';
 import { ensureLlamaTestModel, llamaTestModelName } from '../support/llamaTestModel';
 import type { LlamaTestShape } from '../support/llamaTestModel';
+import { repoRoot } from '../support/testModel';
 import { loadReference, logSoftmax, softmax, topK } from '../support/reference';
 import type { ReferenceModel } from '../support/reference';
 
@@ -226,5 +228,31 @@ describe('Select model and the status bar for the Llama family', () => {
     const ready = (family: string): ModelState => ({ state: 'ready', info: { family } as ModelInfo });
     assert.equal(describeState(ready('qwen3'), 'onnx-community/Qwen3-0.6B-ONNX', 'q4').text, '$(check) Qwen3-0.6B-ONNX · Qwen3 · q4');
     assert.equal(describeState(ready('gpt2'), 'Xenova/gpt2', 'fp32').text, '$(check) gpt2 · fp32');
+  });
+});
+
+describe('lm-lens on a Llama 3-tokenizer model', () => {
+  const cliBundle = join(repoRoot(), 'dist', 'cli.js');
+  const run = (args: string[]): { status: number | null; stdout: string; stderr: string } => {
+    const result = spawnSync(process.execPath, [cliBundle, ...args, '--json'], { encoding: 'utf8', timeout: 120_000 });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  };
+
+  it('tokens gives tokenizer(text) with <|begin_of_text|>, loss scores every text token, and nothing is printed on stderr', async () => {
+    assert.ok(existsSync(cliBundle), 'dist/cli.js is missing: run `npm run build` first');
+    const folder = await ensureLlamaTestModel({ family: 'llama' });
+    const textIds = vocabularyIds(folder, ['Hello', ',', 'Ġworld', '!']);
+    const tokens = run(['tokens', 'Hello, world!', '--model', folder]);
+    assert.equal(tokens.status, 0, tokens.stderr);
+    assert.equal(tokens.stderr, '');
+    assert.deepEqual((JSON.parse(tokens.stdout) as { ids: number[] }).ids, [specialIds('llama').bos, ...textIds]);
+    for (const args of [[], ['--bos']]) {
+      const loss = run(['loss', 'Hello, world!', '--model', folder, ...args]);
+      assert.equal(loss.status, 0, loss.stderr);
+      assert.equal(loss.stderr, '');
+      const parsed = JSON.parse(loss.stdout) as { predicted: number; tokens: Array<{ id: number }> };
+      assert.deepEqual(parsed.tokens.map((t) => t.id), [specialIds('llama').bos, ...textIds]);
+      assert.equal(parsed.predicted, textIds.length);
+    }
   });
 });
