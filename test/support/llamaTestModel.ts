@@ -1,5 +1,5 @@
 // Writes a Llama-family test model folder in the hub's layout (config.json, generation_config.json,
-// the family's real tokenizer files, onnx/model.onnx) from seeded weights, cached like GPT-2's.
+// the family's real tokenizer files, onnx/model.onnx and model_q4.onnx) from seeded weights, cached like GPT-2's.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FAMILY_VOCAB, llamaConfigJson, llamaTokenizerFiles, specialIds } from './llamaModel';
@@ -9,7 +9,7 @@ import { DEFAULT_SEED, ensureCachedFolder } from './testModel';
 import { seededWeights } from './weights';
 
 /** Bump when this builder's output changes, so cached folders from older builders are not reused. */
-export const LLAMA_TEST_MODEL_FORMAT = 1;
+export const LLAMA_TEST_MODEL_FORMAT = 2;
 
 export interface LlamaTestShape extends Partial<Omit<LlamaDims, 'family' | 'vocabSize'>> {
   family: LlamaFamily;
@@ -61,6 +61,7 @@ export function writeLlamaTestModel(shape: LlamaTestShape, out: string): void {
   writeFileSync(join(folder, 'tokenizer.json'), tokenizer.tokenizerJson);
   writeFileSync(join(folder, 'tokenizer_config.json'), tokenizer.tokenizerConfigJson);
   writeLlamaOnnx(join(folder, 'onnx', 'model.onnx'), dims, seededWeights(seed));
+  writeLlamaOnnx(join(folder, 'onnx', 'model_q4.onnx'), dims, seededWeights(seed), true);
 }
 
 /** Builds the model into <repo>/.cache/test-models/<name> on first use and returns the folder. */

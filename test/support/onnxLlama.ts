@@ -32,6 +32,33 @@ export function ropeInverseFrequencies(dims: LlamaDims): Float32Array {
   return out;
 }
 
+export const Q4_BLOCK = 32;
+const MS_DOMAIN = 'com.microsoft';
+
+/**
+ * Symmetric 4-bit blocks of a [K, N] matrix in MatMulNBits' layout: B [N, K/32, 16] (two values a
+ * byte, the even one in the low nibble, stored as q + 8) and scales [N · K/32]; the default zero
+ * point 8 is left implicit.
+ */
+export function quantizeQ4(values: Float32Array, k: number, n: number): { blocks: Uint8Array; scales: Float32Array } {
+  const perRow = k / Q4_BLOCK;
+  const blocks = new Uint8Array(n * perRow * (Q4_BLOCK / 2));
+  const scales = new Float32Array(n * perRow);
+  for (let col = 0; col < n; col++) {
+    for (let b = 0; b < perRow; b++) {
+      let amax = 0;
+      for (let i = 0; i < Q4_BLOCK; i++) amax = Math.max(amax, Math.abs(values[(b * Q4_BLOCK + i) * n + col] as number));
+      const scale = amax > 0 ? amax / 7 : 1;
+      scales[col * perRow + b] = scale;
+      for (let i = 0; i < Q4_BLOCK; i++) {
+        const q = Math.min(15, Math.max(0, Math.round((values[(b * Q4_BLOCK + i) * n + col] as number) / scale) + 8));
+        blocks[(col * perRow + b) * (Q4_BLOCK / 2) + (i >> 1)] |= i % 2 === 0 ? q : q << 4;
+      }
+    }
+  }
+  return { blocks, scales };
+}
+
 class LlamaGraph {
   readonly g = new GraphBuilder();
   private readonly specs: Map<string, WeightSpec>;
@@ -41,9 +68,34 @@ class LlamaGraph {
   constructor(
     readonly dims: LlamaDims,
     weights: WeightSource,
+    private readonly q4: boolean,
   ) {
     this.specs = new Map(llamaWeightSpecs(dims).map((s) => [s.name, s]));
     this.weights = rememberLast(weights);
+  }
+
+  /** MatMulNBits (4 bits, blocks of 32) over the weight `name` ([K, N]): `name`_Q4 and `name`_scales, as the hub's q4 files name them. */
+  q4MatMul(x: string, name: string): string {
+    const spec = this.specs.get(name);
+    if (!spec) throw new Error(`unknown weight ${name}`);
+    const [k, n] = spec.shape as [number, number];
+    let scales: Float32Array = new Float32Array(0);
+    this.g.addLarge({
+      name: `${name}_Q4`,
+      dims: [n, k / Q4_BLOCK, Q4_BLOCK / 2],
+      dataType: DataType.UINT8,
+      byteLength: (n * k) / 2,
+      produce: () => {
+        const quantized = quantizeQ4(this.weights(spec), k, n);
+        scales = quantized.scales;
+        return quantized.blocks;
+      },
+    });
+    this.g.addLarge({ name: `${name}_scales`, dims: [(n * k) / Q4_BLOCK], dataType: DataType.FLOAT, byteLength: ((n * k) / Q4_BLOCK) * 4, produce: () => scales });
+    const node = this.g.op('MatMulNBits', [x, `${name}_Q4`, `${name}_scales`], { K: k, N: n, bits: 4, block_size: Q4_BLOCK });
+    const added = this.g.nodes.at(-1);
+    if (added) added.domain = MS_DOMAIN;
+    return node[0] as string;
   }
 
   weight(name: string): string {
@@ -57,7 +109,7 @@ class LlamaGraph {
   }
 
   linear(x: string, name: string, withBias = false): string {
-    const product = this.g.one('MatMul', [x, this.weight(`${name}.weight`)]);
+    const product = this.q4 ? this.q4MatMul(x, `${name}.weight`) : this.g.one('MatMul', [x, this.weight(`${name}.weight`)]);
     return withBias ? this.g.one('Add', [product, this.weight(`${name}.bias`)]) : product;
   }
 
@@ -166,14 +218,18 @@ export function checkLlamaDims(dims: LlamaDims): void {
   if (dims.headDim % 2 !== 0) throw new Error(`headDim ${dims.headDim} must be even for RoPE`);
 }
 
-/** Writes the model as an ONNX ModelProto (opset 17, IR 8), streaming weights from `weights`. */
-export function writeLlamaOnnx(path: string, dims: LlamaDims, weights: WeightSource): void {
+/**
+ * Writes the model as an ONNX ModelProto (opset 17, IR 8), streaming weights from `weights`; `q4`:
+ * the projections as MatMulNBits 4-bit blocks (model_q4.onnx), embedding, norms and head in fp32.
+ */
+export function writeLlamaOnnx(path: string, dims: LlamaDims, weights: WeightSource, q4 = false): void {
   checkLlamaDims(dims);
-  const m = new LlamaGraph(dims, weights);
+  const m = new LlamaGraph(dims, weights, q4);
   buildGraph(m);
   const { inputs, outputs } = declarations(dims);
+  const opsets = [{ domain: '', version: ONNX_OPSET }, ...(q4 ? [{ domain: MS_DOMAIN, version: 1 }] : [])];
   writeModelFile(path, {
-    model: { irVersion: ONNX_IR_VERSION, opsetImport: [{ domain: '', version: ONNX_OPSET }], producerName: 'lm-lens-test-model', producerVersion: '1' },
+    model: { irVersion: ONNX_IR_VERSION, opsetImport: opsets, producerName: 'lm-lens-test-model', producerVersion: '1' },
     graph: { name: dims.family, node: m.g.nodes, initializer: m.g.initializers, input: inputs.map(valueInfo), output: outputs.map(valueInfo) },
     large: m.g.large,
   });

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
-import { LLAMA_FAMILY_TYPES, llamaReference } from './referenceLlama';
+import { LLAMA_FAMILY_TYPES, llamaReference, readLlamaWeights } from './referenceLlama';
 
 export interface ReferenceConfig {
   layers: number;
@@ -144,10 +144,13 @@ class Gpt2Reference implements ReferenceModel {
   }
 }
 
-/** Loads config.json and onnx/model.onnx of a GPT-2 or Llama-family folder into the float64 reference. */
-export async function loadReference(folder: string): Promise<ReferenceModel> {
+/**
+ * Loads config.json and onnx/model.onnx (or `file`) of a GPT-2 or Llama-family folder into the
+ * float64 reference; 4-bit MatMulNBits weights (Llama family) are dequantised by their format.
+ */
+export async function loadReference(folder: string, file = 'onnx/model.onnx'): Promise<ReferenceModel> {
   const raw = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as Record<string, number>;
-  if (LLAMA_FAMILY_TYPES.includes(String(raw.model_type))) return llamaReference(raw, readOnnxFloatInitializers(join(folder, 'onnx', 'model.onnx')));
+  if (LLAMA_FAMILY_TYPES.includes(String(raw.model_type))) return llamaReference(raw, readLlamaWeights(join(folder, file)));
   const config: ReferenceConfig = {
     layers: raw.n_layer,
     dim: raw.n_embd,

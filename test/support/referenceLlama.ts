@@ -1,8 +1,40 @@
 // The float64 oracle for the Llama family (llama, qwen2, qwen3), written from the published math
 // (HF modeling_llama / modeling_qwen2 / modeling_qwen3 and _compute_llama3_parameters), never from
 // the builder's graph: shape and options come from config.json, weights by name from the ONNX file.
+import { readFileSync } from 'node:fs';
+import { onnx } from 'onnx-proto';
 import type { Matrix, ReferenceConfig, ReferenceModel } from './reference';
-import { softmax } from './reference';
+import { readOnnxFloatInitializers, softmax } from './reference';
+
+/**
+ * The float weights of an ONNX file by name, plus every 4-bit MatMulNBits weight dequantised
+ * from `<name>_Q4` ([N, K/block, block/2] bytes, low nibble first, zero point 8) and
+ * `<name>_scales` ([N · K/block]) into `<name>` as [K, N], per com.microsoft's MatMulNBits spec.
+ */
+export function readLlamaWeights(file: string): Map<string, Matrix> {
+  const weights = readOnnxFloatInitializers(file);
+  const model = onnx.ModelProto.decode(readFileSync(file));
+  for (const tensor of model.graph?.initializer ?? []) {
+    const name = tensor.name ?? '';
+    if (!name.endsWith('_Q4') || !tensor.rawData) continue;
+    const [n, blocks, half] = (tensor.dims ?? []).map(Number) as [number, number, number];
+    const base = name.slice(0, -'_Q4'.length);
+    const scales = weights.get(`${base}_scales`);
+    if (!scales) throw new Error(`${base}_scales not found`);
+    const block = half * 2;
+    const k = blocks * block;
+    const data = new Float64Array(k * n);
+    for (let col = 0; col < n; col++) {
+      for (let row = 0; row < k; row++) {
+        const byte = tensor.rawData[col * blocks * half + Math.floor(row / 2)] as number;
+        const q = row % 2 === 0 ? byte & 0x0f : byte >> 4;
+        data[row * n + col] = (q - 8) * (scales.data[col * blocks + Math.floor(row / block)] as number);
+      }
+    }
+    weights.set(base, { rows: k, cols: n, data });
+  }
+  return weights;
+}
 
 interface LlamaReferenceConfig extends ReferenceConfig {
   kvHeads: number;

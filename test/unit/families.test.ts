@@ -63,8 +63,15 @@ function memoised(folder: string, model: ReferenceModel): ReferenceModel {
   };
 }
 
-for (const shape of SHAPES) for (const decodePath of ['owned-kv', 'export'] as const) {
-  describe(`${shape.family} test model ${llamaTestModelName(shape)}, ${decodePath} graph`, function () {
+// fp32 on both graphs; q4 (MatMulNBits) against the reference on its dequantised weights.
+const RUNS = [
+  { decodePath: 'owned-kv', dtype: 'fp32', file: 'onnx/model.onnx' },
+  { decodePath: 'export', dtype: 'fp32', file: 'onnx/model.onnx' },
+  { decodePath: 'owned-kv', dtype: 'q4', file: 'onnx/model_q4.onnx' },
+] as const;
+
+for (const shape of SHAPES) for (const { decodePath, dtype, file } of RUNS) {
+  describe(`${shape.family} test model ${llamaTestModelName(shape)}, ${dtype} on the ${decodePath} graph`, function () {
     let folder: string;
     let engine: Engine;
     let backend: LocalBackend;
@@ -74,9 +81,9 @@ for (const shape of SHAPES) for (const decodePath of ['owned-kv', 'export'] as c
 
     before(async () => {
       folder = await ensureLlamaTestModel(shape);
-      engine = await loadEngine({ model: folder, threads: 1, decodePath, onLog: (line) => logs.push(line) });
+      engine = await loadEngine({ model: folder, dtype, threads: 1, decodePath, onLog: (line) => logs.push(line) });
       backend = new LocalBackend(engine);
-      reference = memoised(folder, await loadReference(folder));
+      reference = memoised(join(folder, file), await loadReference(folder, file));
     });
 
     after(async () => {
