@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { FAMILY_VOCAB, llamaConfigJson, llamaTokenizerFiles, specialIds } from './llamaModel';
 import type { LlamaDims, LlamaFamily } from './llamaModel';
 import { checkLlamaDims, writeLlamaOnnx } from './onnxLlama';
+import type { LlamaGraphForm } from './onnxLlama';
 import { DEFAULT_SEED, ensureCachedFolder } from './testModel';
 import { seededWeights } from './weights';
 
@@ -14,6 +15,8 @@ export const LLAMA_TEST_MODEL_FORMAT = 2;
 export interface LlamaTestShape extends Partial<Omit<LlamaDims, 'family' | 'vocabSize'>> {
   family: LlamaFamily;
   seed?: number;
+  /** Which exporter's graph (default optimum). */
+  form?: LlamaGraphForm;
 }
 
 /**
@@ -45,7 +48,7 @@ export function llamaDims(shape: LlamaTestShape): LlamaDims {
 export function llamaTestModelName(shape: LlamaTestShape): string {
   const d = llamaDims(shape);
   const rope = d.ropeScaling ? `-r${d.ropeScaling.factor}x${d.ropeScaling.originalContext}` : '';
-  return `${d.family}-L${d.layers}-D${d.hidden}-H${d.heads}kv${d.kvHeads}x${d.headDim}-I${d.intermediate}-C${d.contextSize}-t${d.ropeTheta}${rope}${d.tied ? '' : '-untied'}-s${shape.seed ?? DEFAULT_SEED}-f${LLAMA_TEST_MODEL_FORMAT}`;
+  return `${d.family}-L${d.layers}-D${d.hidden}-H${d.heads}kv${d.kvHeads}x${d.headDim}-I${d.intermediate}-C${d.contextSize}-t${d.ropeTheta}${rope}${d.tied ? '' : '-untied'}${shape.form === 'genai' ? '-gqa' : ''}-s${shape.seed ?? DEFAULT_SEED}-f${LLAMA_TEST_MODEL_FORMAT}`;
 }
 
 export function writeLlamaTestModel(shape: LlamaTestShape, out: string): void {
@@ -60,8 +63,9 @@ export function writeLlamaTestModel(shape: LlamaTestShape, out: string): void {
   const tokenizer = llamaTokenizerFiles(dims.family, dims.contextSize);
   writeFileSync(join(folder, 'tokenizer.json'), tokenizer.tokenizerJson);
   writeFileSync(join(folder, 'tokenizer_config.json'), tokenizer.tokenizerConfigJson);
-  writeLlamaOnnx(join(folder, 'onnx', 'model.onnx'), dims, seededWeights(seed));
-  writeLlamaOnnx(join(folder, 'onnx', 'model_q4.onnx'), dims, seededWeights(seed), true);
+  const form = shape.form ?? 'optimum';
+  writeLlamaOnnx(join(folder, 'onnx', 'model.onnx'), dims, seededWeights(seed), false, form);
+  writeLlamaOnnx(join(folder, 'onnx', 'model_q4.onnx'), dims, seededWeights(seed), true, form);
 }
 
 /** Builds the model into <repo>/.cache/test-models/<name> on first use and returns the folder. */

@@ -32,6 +32,9 @@ export function ropeInverseFrequencies(dims: LlamaDims): Float32Array {
   return out;
 }
 
+/** `optimum`: plain ops, present = Concat(past, new); `genai`: the onnxruntime-genai builder's GroupQueryAttention. */
+export type LlamaGraphForm = 'optimum' | 'genai';
+
 export const Q4_BLOCK = 32;
 const MS_DOMAIN = 'com.microsoft';
 
@@ -69,6 +72,7 @@ class LlamaGraph {
     readonly dims: LlamaDims,
     weights: WeightSource,
     private readonly q4: boolean,
+    readonly form: LlamaGraphForm,
   ) {
     this.specs = new Map(llamaWeightSpecs(dims).map((s) => [s.name, s]));
     this.weights = rememberLast(weights);
@@ -146,6 +150,29 @@ function declarations(dims: LlamaDims): { inputs: ValueDecl[]; outputs: ValueDec
   return { inputs, outputs };
 }
 
+/**
+ * The onnxruntime-genai builder's attention: com.microsoft GroupQueryAttention on [B, S, heads·dim]
+ * rows (RoPE applied before it, as when q/k norms keep it from being fused), with the past
+ * lengths it needs derived from attention_mask in the graph, and present.N.* as its outputs.
+ */
+function groupQueryAttention(m: LlamaGraph, layer: number, q: string, k: string, v: string): string {
+  const { g, dims } = m;
+  const rows = (x: string, shape: string): string => g.one('Reshape', [g.one('Transpose', [x], { perm: [0, 2, 1, 3] }), shape]);
+  if (!g.initializers.some((t) => t.name === 'q_rows_shape')) {
+    g.int64('q_rows_shape', [0, 0, dims.heads * dims.headDim]);
+    g.int64('kv_rows_shape', [0, 0, dims.kvHeads * dims.headDim]);
+    const valid = g.one('ReduceSum', ['attention_mask', 'axes_1'], { keepdims: 0 });
+    g.one('Cast', [g.one('Sub', [valid, 'one'])], { to: DataType.INT32 }, 'gqa_seqlens_k');
+    g.one('Cast', [g.one('Gather', [g.one('Shape', ['attention_mask']), 'one'], { axis: 0 })], { to: DataType.INT32 }, 'gqa_total_sequence_length');
+  }
+  const inputs = [rows(q, 'q_rows_shape'), rows(k, 'kv_rows_shape'), v, `past_key_values.${layer}.key`, `past_key_values.${layer}.value`, 'gqa_seqlens_k', 'gqa_total_sequence_length'];
+  const attrs = { num_heads: dims.heads, kv_num_heads: dims.kvHeads, scale: { float: 1 / Math.sqrt(dims.headDim) } };
+  const [output] = g.op('GroupQueryAttention', inputs, attrs, [`gqa_${layer}_output`, `present.${layer}.key`, `present.${layer}.value`]);
+  const node = g.nodes.at(-1);
+  if (node) node.domain = MS_DOMAIN;
+  return output as string;
+}
+
 function buildGraph(m: LlamaGraph): void {
   const { g, dims } = m;
   const { heads, kvHeads, headDim } = dims;
@@ -167,7 +194,8 @@ function buildGraph(m: LlamaGraph): void {
   g.float('attention_scale', [1 / Math.sqrt(headDim)], []);
   g.float('inv_freq', [...ropeInverseFrequencies(dims)], [1, 1, headDim / 2]);
 
-  const { visible } = causalPaddingMask(g);
+  // GroupQueryAttention masks by itself (causal, and past the lengths it is given).
+  const visible = m.form === 'optimum' ? causalPaddingMask(g).visible : '';
   // cos/sin [B, 1, S, headDim] from position_ids, the frequencies repeated for both halves.
   const angles = g.one('Mul', [g.one('Unsqueeze', [g.one('Cast', ['position_ids'], { to: DataType.FLOAT }), 'axes_2']), 'inv_freq']);
   const both = g.one('Concat', [angles, angles], { axis: -1 });
@@ -190,6 +218,9 @@ function buildGraph(m: LlamaGraph): void {
     }
     q = m.rope(g.one('Transpose', [q], { perm: [0, 2, 1, 3] }), cos, sin);
     k = m.rope(g.one('Transpose', [k], { perm: [0, 2, 1, 3] }), cos, sin);
+    if (m.form === 'genai') {
+      h = g.one('Add', [h, m.linear(groupQueryAttention(m, layer, q, k, m.linear(x, `${p}.self_attn.v_proj`, bias)), `${p}.self_attn.o_proj`)]);
+    } else {
     const v = toHeads(m.linear(x, `${p}.self_attn.v_proj`, bias), 'kv_heads_shape');
     const keys = g.one('Concat', [`past_key_values.${layer}.key`, k], { axis: 2 }, `present.${layer}.key`);
     const values = g.one('Concat', [`past_key_values.${layer}.value`, v], { axis: 2 }, `present.${layer}.value`);
@@ -197,6 +228,7 @@ function buildGraph(m: LlamaGraph): void {
     const probs = g.one('Softmax', [g.one('Where', [visible, scores, 'masked_score'])], { axis: -1 });
     const context = g.one('Transpose', [g.one('MatMul', [probs, repeatKv(values)])], { perm: [0, 2, 1, 3] });
     h = g.one('Add', [h, m.linear(g.one('Reshape', [context, 'merged_shape']), `${p}.self_attn.o_proj`)]);
+    }
     const y = m.rmsNorm(h, `${p}.post_attention_layernorm.weight`);
     const gate = m.linear(y, `${p}.mlp.gate_proj`);
     const silu = g.one('Mul', [gate, g.one('Sigmoid', [gate])]);
@@ -222,12 +254,12 @@ export function checkLlamaDims(dims: LlamaDims): void {
  * Writes the model as an ONNX ModelProto (opset 17, IR 8), streaming weights from `weights`; `q4`:
  * the projections as MatMulNBits 4-bit blocks (model_q4.onnx), embedding, norms and head in fp32.
  */
-export function writeLlamaOnnx(path: string, dims: LlamaDims, weights: WeightSource, q4 = false): void {
+export function writeLlamaOnnx(path: string, dims: LlamaDims, weights: WeightSource, q4 = false, form: LlamaGraphForm = 'optimum'): void {
   checkLlamaDims(dims);
-  const m = new LlamaGraph(dims, weights, q4);
+  const m = new LlamaGraph(dims, weights, q4, form);
   buildGraph(m);
   const { inputs, outputs } = declarations(dims);
-  const opsets = [{ domain: '', version: ONNX_OPSET }, ...(q4 ? [{ domain: MS_DOMAIN, version: 1 }] : [])];
+  const opsets = [{ domain: '', version: ONNX_OPSET }, ...(q4 || form === 'genai' ? [{ domain: MS_DOMAIN, version: 1 }] : [])];
   writeModelFile(path, {
     model: { irVersion: ONNX_IR_VERSION, opsetImport: opsets, producerName: 'lm-lens-test-model', producerVersion: '1' },
     graph: { name: dims.family, node: m.g.nodes, initializer: m.g.initializers, input: inputs.map(valueInfo), output: outputs.map(valueInfo) },

@@ -30,6 +30,7 @@ const TEXT =
   'From the lamp room he could see the harbour, the fishing boats returning, and the storm clouds gathering over the hills.';
 
 const SHAPES: LlamaTestShape[] = [
+  { family: 'qwen3', form: 'genai' },
   { family: 'qwen3' },
   { family: 'qwen2', tied: false },
   { family: 'llama' },
@@ -78,6 +79,7 @@ for (const shape of SHAPES) for (const { decodePath, dtype, file } of RUNS) {
     let reference: ReferenceModel;
     const logs: string[] = [];
     const startIds = shape.family === 'llama' ? [specialIds('llama').bos] : [];
+    const gqa = shape.form === 'genai';
 
     before(async () => {
       folder = await ensureLlamaTestModel(shape);
@@ -90,13 +92,20 @@ for (const shape of SHAPES) for (const { decodePath, dtype, file } of RUNS) {
       await engine?.model.dispose();
     });
 
-    it('loads with its own shape on the graph asked for (the owned-KV rewrite recognises the Optimum Llama form)', () => {
+    it('loads with its own shape on the graph asked for; a GroupQueryAttention export runs on its own graph with one log line', () => {
       const info = engine.model.info;
       assert.equal(info.kvHeads, 2);
       assert.equal(info.headDim, 24);
       assert.equal(info.startTokenId, specialIds(shape.family).bos);
-      assert.equal(info.decodePath, decodePath);
-      assert.deepEqual(logs, []);
+      if (gqa && decodePath === 'owned-kv') {
+        // The owned-KV rewrite does not know GroupQueryAttention yet (present.* is the op's output).
+        assert.equal(info.decodePath, 'export');
+        assert.equal(logs.length, 1, logs.join('\n'));
+        assert.match(logs[0] as string, /present\.0\.key is not Concat.*using the export's graph/);
+      } else {
+        assert.equal(info.decodePath, decodePath);
+        assert.deepEqual(logs, []);
+      }
     });
 
     it("tokenizes as tokenizer(text): Llama 3's <|begin_of_text|> first, nothing added for Qwen", async () => {
@@ -157,7 +166,10 @@ for (const shape of SHAPES) for (const { decodePath, dtype, file } of RUNS) {
       for (const { id } of topK(expected, 10)) assertClose(actual[id] as number, expected[id] as number, `prob of ${id}`);
     });
 
-    it('runs a left-padded batch with positions from the mask, each row as on its own', async () => {
+    it('runs a left-padded batch with positions from the mask, each row as on its own', async function () {
+      // onnxruntime's CPU GroupQueryAttention takes seqlens_k as the valid positions from the left
+      // (right padding): a left-padded row attends to its pads. LM Lens pads no local batch today.
+      if (gqa) this.skip();
       const short = engine.model.tokenizer.contextIds('The storm', engine.model.info.startTokenId, false);
       const long = engine.model.tokenizer.contextIds('Every evening the keeper climbed', engine.model.info.startTokenId, false);
       const pad = long.length - short.length;
