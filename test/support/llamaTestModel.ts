@@ -1,12 +1,14 @@
 // Writes a Llama-family test model folder in the hub's layout (config.json, generation_config.json,
 // the family's real tokenizer files, onnx/model.onnx and model_q4.onnx) from seeded weights, cached like GPT-2's.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import type { GgufWeightType } from './ggufGpt2';
+import { writeLlamaGguf } from './ggufLlama';
 import { join, resolve } from 'node:path';
 import { FAMILY_VOCAB, llamaConfigJson, llamaTokenizerFiles, specialIds } from './llamaModel';
 import type { LlamaDims, LlamaFamily } from './llamaModel';
 import { checkLlamaDims, writeLlamaOnnx } from './onnxLlama';
 import type { LlamaGraphForm } from './onnxLlama';
-import { DEFAULT_SEED, ensureCachedFolder } from './testModel';
+import { DEFAULT_SEED, ensureCachedFolder, ensureFile } from './testModel';
 import { seededWeights } from './weights';
 
 /** Bump when this builder's output changes, so cached folders from older builders are not reused. */
@@ -71,4 +73,12 @@ export function writeLlamaTestModel(shape: LlamaTestShape, out: string): void {
 /** Builds the model into <repo>/.cache/test-models/<name> on first use and returns the folder. */
 export function ensureLlamaTestModel(shape: LlamaTestShape): Promise<string> {
   return ensureCachedFolder(llamaTestModelName(shape), (out) => writeLlamaTestModel(shape, out));
+}
+
+/** The same seeded weights as `ensureLlamaTestModel(shape)` as a GGUF file for llama.cpp (gguf/model-<type>.gguf in its folder). */
+export async function ensureLlamaTestGguf(shape: LlamaTestShape, type: GgufWeightType): Promise<string> {
+  const folder = await ensureLlamaTestModel(shape);
+  const file = join(folder, 'gguf', `model-${type}.gguf`);
+  ensureFile(file, (temporary) => writeLlamaGguf(temporary, folder, llamaDims(shape), seededWeights(shape.seed ?? DEFAULT_SEED), type));
+  return file;
 }

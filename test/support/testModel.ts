@@ -150,16 +150,20 @@ export async function ensureCachedFolder(name: string, write: (out: string) => P
  * that model's folder (gguf/model-<type>.gguf) on first use; returns its absolute path.
  */
 export async function ensureTestGguf(shape: TestModelShape, type: GgufWeightType): Promise<string> {
-  const folder = await ensureTestModel(shape);
-  const file = join(folder, 'gguf', `model-${type}.gguf`);
-  if (existsSync(file)) return file;
+  const file = join(await ensureTestModel(shape), 'gguf', `model-${type}.gguf`);
+  ensureFile(file, (temporary) => writeGpt2Gguf(temporary, dimsOf(shape), seededWeights(shape.seed ?? DEFAULT_SEED), type));
+  return file;
+}
+
+/** Writes `file` through a temporary sibling renamed into place, unless it exists. */
+export function ensureFile(file: string, write: (temporary: string) => void): void {
+  if (existsSync(file)) return;
   mkdirSync(dirname(file), { recursive: true });
   const temporary = `${file}.tmp-${process.pid}-${Date.now()}`;
   try {
-    writeGpt2Gguf(temporary, dimsOf(shape), seededWeights(shape.seed ?? DEFAULT_SEED), type);
+    write(temporary);
     renameSync(temporary, file);
   } finally {
     rmSync(temporary, { force: true });
   }
-  return file;
 }
