@@ -4,6 +4,7 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { compareText } from '../../src/core/compare';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
 import { sampleContinuations } from '../../src/core/generation';
@@ -294,6 +295,30 @@ describe('q8-fast on a Llama-family export (int8 MatMulNBits on the owned-KV gra
       for (const { id } of top) assertClose(actual[id] as number, expected[id] as number, `prob of ${id}`, 0.05);
     } finally {
       await engine.model.dispose();
+    }
+  });
+});
+
+describe('comparison of two Llama-family models', () => {
+  it('Qwen3 against Qwen2 (one tokenizer): per-token log-probs and cross-entropy of both equal the references; Llama 3 against Qwen is refused in one line', async () => {
+    const [folderA, folderB, folderC] = await Promise.all([ensureLlamaTestModel({ family: 'qwen3' }), ensureLlamaTestModel({ family: 'qwen2', tied: false }), ensureLlamaTestModel({ family: 'llama' })]);
+    const [a, b, c] = await Promise.all([folderA, folderB, folderC].map((model) => loadEngine({ model, threads: 1 })));
+    try {
+      const text = TEXT.slice(0, 80);
+      const compared = await compareText(a as Engine, b as Engine, text);
+      const ids = (a as Engine).model.tokenizer.contextIds(text, (a as Engine).model.info.startTokenId, true);
+      assert.equal(compared.length, ids.length - 1);
+      const [rowsA, rowsB] = [(await loadReference(folderA)).logits(ids), (await loadReference(folderB)).logits(ids)];
+      for (const token of compared) {
+        const [lpA, lpB] = [logSoftmax(rowsA[token.index - 1] as Float64Array), logSoftmax(rowsB[token.index - 1] as Float64Array)];
+        assertClose(token.logprobA, lpA[token.id] as number, `A at ${token.index}`);
+        assertClose(token.logprobB, lpB[token.id] as number, `B at ${token.index}`);
+        const cross = lpA.reduce((sum, lp, v) => sum - Math.exp(lp) * (lpB[v] as number), 0);
+        assertClose(token.crossEntropy, cross, `cross-entropy at ${token.index}`);
+      }
+      await assert.rejects(compareText(c as Engine, a as Engine, text), (error: Error) => /same tokenizer/.test(error.message) && !error.message.includes('\n'));
+    } finally {
+      await Promise.all([a, b, c].map((engine) => engine?.model.dispose()));
     }
   });
 });
