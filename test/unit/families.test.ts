@@ -12,6 +12,7 @@ import { LocalBackend } from '../../src/core/local/localBackend';
 import { parseModelConfig } from '../../src/core/modelSource';
 import { nextTokenDistribution } from '../../src/core/nextToken';
 import { scoreText } from '../../src/core/scoring';
+import { scoreSentences } from '../../src/core/sentenceLoss';
 import { scoreTextOn } from '../../src/core/textScore';
 import type { ModelInfo } from '../../src/core/model';
 import { describeState } from '../../src/extension/statusText';
@@ -154,6 +155,26 @@ for (const shape of SHAPES) for (const { decodePath, dtype, file } of RUNS) {
       assert.equal(withBos.tokens.length, textIds.length);
       assert.deepEqual(plain.ids, [...startIds, ...textIds]);
       assert.equal(plain.bos, startIds.length > 0);
+    });
+
+    it("scores sentences after one start token (the tokenizer's own, else the model's): every text token counted, losses as the reference's", async () => {
+      const document = await scoreSentences(backend, TEXT);
+      const ids = engine.model.tokenizer.contextIds(TEXT, engine.model.info.startTokenId, true);
+      // Exactly one start token in front of the text's tokens, never two.
+      assert.equal(ids.length, engine.model.tokenizer.encode(TEXT).length + 1);
+      const rows = reference.logits(ids);
+      const counted = document.sentences.reduce((sum, sentence) => sum + sentence.tokenCount, 0);
+      assert.equal(counted, ids.length - 1);
+      let index = 1;
+      for (const sentence of document.sentences) {
+        let total = 0;
+        for (const token of sentence.tokens) {
+          assert.equal(token.id, ids[index]);
+          total -= logSoftmax(rows[index - 1] as Float64Array)[token.id] as number;
+          index++;
+        }
+        assertClose(sentence.loss, total / sentence.tokenCount, `loss of "${sentence.text.slice(0, 20)}…"`);
+      }
     });
 
     it('decodes after a reused prefix exactly as from scratch', async () => {
