@@ -24,7 +24,7 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|sample|complete|sentences> TEXT 
   --redownload         delete the cached copy of a hub model and download it again
   --threads N          intra-op threads (0 = all cores)
   --json               machine-readable output
-  loss:      --bos (prepend <|endoftext|> so the first token is scored) --stride N
+  loss:      --bos (prepend the model's start token, unless its tokenizer adds one, so the first token is scored) --stride N
   next:      --top K --temperature T --top-k K --top-p P --bos
   sample:    -n N --max-new-tokens T --seed S --temperature T --top-k K (default 50, as HF) --top-p P
   complete:  --max-new-tokens T
