@@ -3,18 +3,22 @@
 // The Llama family's rows, on a seeded model of a real model's shape (test/support/llamaTestModel.ts)
 // and llama.cpp on GGUF copies of the same weights: decode step at past 512 and 64 and prefill of
 // 512 for fp32 against llama.cpp F32 and the bandwidth floor, then fast int8 against Q8_0 with its
-// agreement with fp32 (the rows of `npm run bench`'s R/P/A groups, run by bench/peerRows.ts).
+// agreement with fp32 (the rows of `npm run bench`'s R/P/A groups, run by bench/peerRows.ts), and
+// W6/W7 through the model process (bench/host.ts).
 import { statSync } from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { AutoTokenizer } from '@huggingface/transformers';
 import { loadEngine } from '../src/core/engine';
+import { GptTokenizer } from '../src/core/tokenizer';
 import { ensureLlamaTestGguf, ensureLlamaTestModel, llamaTestModelName } from '../test/support/llamaTestModel';
 import type { LlamaTestShape } from '../test/support/llamaTestModel';
 import type { LlamaFamily } from '../test/support/llamaModel';
 import { repoRoot } from '../test/support/testModel';
 import { agreementRow } from './agreement';
 import { measureOrtBandwidth } from './floor';
+import { hostRows } from './host';
 import { loadPeer } from './peer';
 import type { Peer } from './peer';
 import { peerRows } from './peerRows';
@@ -67,6 +71,11 @@ async function startPeer(shape: LlamaTestShape, type: 'f32' | 'q8_0', threads: n
   }
 }
 
+/** The folder's tokenizer alone (the engines are released before the model process runs). */
+async function tokenizerOf(folder: string): Promise<GptTokenizer> {
+  return new GptTokenizer(await AutoTokenizer.from_pretrained(folder, { local_files_only: true }));
+}
+
 async function main(): Promise<void> {
   const family = args.family as LlamaFamily;
   const entry = SHAPES[family];
@@ -109,6 +118,9 @@ async function main(): Promise<void> {
     await int8.dispose();
     await engine.dispose();
   }
+  // W6 (RSS of the model process ÷ weights, after the editor's kinds of requests) and W7, as for GPT-2.
+  log('W6/W7 through the model process…');
+  rows.push(...(await hostRows({ root: repoRoot(), folder, threads, weightBytes, texts: buildTexts(await tokenizerOf(folder), smoke ? 1600 : 4000), runs, log })));
   const rssMb = process.memoryUsage().rss / 1e6;
   const out = args.out ?? join(repoRoot(), 'bench', `results-${family}.json`);
   machine.loadAverageEnd = os.loadavg();
