@@ -91,7 +91,7 @@ const loss: CliCommand = async (backend, text, values) => {
     ['#', 'id', 'token', 'logprob', 'prob', 'rank'],
     rows.map((row, i) => [String(i), String(row.id), quoted(row.text), row.logprob === null ? '—' : fixed(row.logprob), row.prob === null ? '—' : formatProbability(row.prob), row.rank === null ? '—' : String(row.rank)]),
   );
-  return `${body}\nloss ${fixed(result.loss)}  perplexity ${fixed(result.perplexity, 2)}  (${result.tokens.length} predicted tokens${result.bos ? ', after <|endoftext|>' : ''})`;
+  return `${body}\nloss ${fixed(result.loss)}  perplexity ${fixed(result.perplexity, 2)}  (${result.tokens.length} predicted tokens${result.bos ? `, after ${quoted(result.texts[0] ?? '')}` : ''})`;
 };
 
 const next: CliCommand = async (backend, text, values) => {

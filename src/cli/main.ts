@@ -28,7 +28,7 @@ const USAGE = `Usage: lm-lens <tokens|loss|next|lens|sample|complete|sentences> 
   --threads N          intra-op threads (0 = all cores)
   --json               machine-readable output
   --verbose            also print notices on stderr (e.g. why the fast decode path is not used)
-  loss:      --bos (prepend <|endoftext|> so the first token is scored) --stride N
+  loss:      --bos (prepend the model's start token, unless its tokenizer adds one, so the first token is scored) --stride N
   next:      --top K --temperature T --top-k K --top-p P --bos
   lens:      --top K (default 5) --bos: what each layer predicts next (logit lens) and its attention; local engine only
   sample:    -n N --max-new-tokens T --seed S --temperature T --top-k K (default 50, as HF) --top-p P

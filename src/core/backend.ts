@@ -39,6 +39,8 @@ export interface TokenizedText {
   texts: string[];
   /** UTF-16 spans in the text; a token inside a character covers the whole character. */
   spans: TokenSpan[];
+  /** How many of `ids` the tokenizer put in front of the text (Llama 3's `<|begin_of_text|>`; spans 0..0); absent = 0. */
+  added?: number;
 }
 
 export interface NextTokenRequest extends SamplingSettings {

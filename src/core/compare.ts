@@ -114,11 +114,12 @@ export interface ComparedTextToken extends ComparedToken {
   end: number;
 }
 
-/** A document after `<|endoftext|>` (as the sentence-loss feature scores it), with each token's offsets. */
+/** A document after its start token (as the sentence-loss feature scores it), with each token's offsets. */
 export async function compareText(a: Engine, b: Engine, text: string, options: Omit<CompareOptions, 'fromToken'> = {}): Promise<ComparedTextToken[]> {
   const textIds = a.model.tokenizer.encode(text);
   const spans = a.model.tokenizer.spans(text, textIds);
-  const tokens = await compareIds(a, b, [a.model.info.eosTokenId, ...textIds], options);
+  // One start token in front either way: the tokenizer's own (Llama 3) or the model's.
+  const tokens = await compareIds(a, b, a.model.tokenizer.contextIds(text, a.model.info.startTokenId, true), options);
   return tokens.map((token) => {
     const span = spans[token.index - 1] ?? { start: text.length, end: text.length };
     return { ...token, start: span.start, end: span.end };

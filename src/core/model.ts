@@ -41,8 +41,13 @@ export interface LoadOptions {
    */
   fastInt8?: boolean;
   onProgress?: (progress: LoadProgress) => void;
-  /** One-line notices (e.g. why the owned-KV decode path is not used); default: stderr. */
+  /** One-line notices (e.g. q8-fast running in fp32); default: stderr. */
   onLog?: (line: string) => void;
+  /**
+   * Why the owned-KV decode path is not used (the results are the same, only slower); default:
+   * `onLog`. The CLI drops these so that its stderr holds only what the user must act on.
+   */
+  onDiagnostic?: (line: string) => void;
   /** Hub endpoint and proxy for downloads. */
   network?: NetworkSettings;
   /** Cancels a download (its partial files are removed). */
@@ -187,7 +192,7 @@ export class LanguageModel {
       if ((options.decodePath ?? 'owned-kv') === 'owned-kv') {
         const onnxFile = path.join(source.kind === 'folder' ? source.folder : modelCacheFolder(cacheDir, source.id), onnxFileFor(dtype));
         const weights = (options.fastInt8 || dtype === 'q8-fast') && fileDtype(dtype) === 'fp32' ? 'int8' : 'float';
-        decode = await openDecodePath(onnxFile, config, sessionOptions, log, cacheDir, weights);
+        decode = await openDecodePath(onnxFile, config, sessionOptions, options.onDiagnostic ?? log, cacheDir, weights);
       }
       if (!decode && dtype === 'q8-fast') log(`q8-fast needs the owned-KV decode path; ${where} runs in fp32 instead.`);
       if (!decode) model = await AutoModelForCausalLM.from_pretrained(name, { ...hubOptions, dtype: fileDtype(dtype), device: 'cpu', session_options: sessionOptions });
@@ -208,14 +213,17 @@ export class LanguageModel {
     const info: ModelInfo = {
       id: name,
       source: source.kind,
+      family: config.modelType,
       // q8-fast without its decode path ran the fp32 file: say what runs.
       dtype: dtype === 'q8-fast' && !decode?.info.int8 ? 'fp32' : dtype,
       vocabSize: config.vocabSize,
       contextSize: config.contextSize,
       layers: config.layers,
       heads: config.heads,
-      headDim: config.hiddenSize / config.heads,
+      kvHeads: config.kvHeads,
+      headDim: config.headDim,
       eosTokenId: config.eosTokenId,
+      startTokenId: config.startTokenId,
       threads,
       supportsLogitsToKeep: decode ? decode.info.hasLogitsToKeep : (session?.inputNames.includes('num_logits_to_keep') ?? false),
       decodePath: decode ? 'owned-kv' : 'export',

@@ -66,8 +66,14 @@ export interface ModelConfig {
   contextSize: number;
   layers: number;
   heads: number;
+  /** Heads of the KV cache: fewer than `heads` under grouped-query attention (Llama, Qwen). */
+  kvHeads: number;
+  /** Width of one head: Qwen3 sets it apart from hiddenSize / heads. */
+  headDim: number;
   hiddenSize: number;
   eosTokenId: number;
+  /** The token a text is scored after (`--bos`): bos_token_id, else eos_token_id. */
+  startTokenId: number;
   raw: Record<string, unknown>;
 }
 
@@ -86,7 +92,7 @@ export function parseModelConfig(text: string, where: string, isCausalType: Caus
     throw new LmLensError('config-invalid', `${where} is not valid JSON. Re-download the model or fix the file, then run "LM Lens: Restart model".`);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new LmLensError('config-invalid', `${where} is not a model configuration object. Point lmLens.model to a GPT-2 model folder.`);
+    throw new LmLensError('config-invalid', `${where} is not a model configuration object. Point lmLens.model to a GPT-2, Llama, Qwen2 or Qwen3 model folder.`);
   }
   const modelType = typeof raw.model_type === 'string' ? raw.model_type : '';
   const architectures = Array.isArray(raw.architectures) ? raw.architectures.map(String) : [];
@@ -97,7 +103,7 @@ export function parseModelConfig(text: string, where: string, isCausalType: Caus
     const despite = modelType && claimsCausal ? ` (whatever its architectures say: the model type decides)` : '';
     throw new LmLensError(
       'not-causal-lm',
-      `${where} describes a "${modelType || 'unknown'}" model, not a causal language model like GPT-2${despite}. Set lmLens.model (or --model) to a GPT-2 model (e.g. Xenova/gpt2).`,
+      `${where} describes a "${modelType || 'unknown'}" model, not a causal language model${despite}. Set lmLens.model (or --model) to a GPT-2, Llama, Qwen2 or Qwen3 model (e.g. Xenova/gpt2).`,
     );
   }
   const number = (...keys: string[]): number | undefined => {
@@ -109,17 +115,30 @@ export function parseModelConfig(text: string, where: string, isCausalType: Caus
   const layers = number('n_layer', 'num_hidden_layers');
   const heads = number('n_head', 'num_attention_heads');
   if (!vocabSize || !hiddenSize || !layers || !heads) {
-    throw new LmLensError('config-invalid', `${where} lacks vocab_size, n_embd, n_layer or n_head. Point lmLens.model to a complete GPT-2 model folder.`);
+    const names = modelType === 'gpt2' ? 'vocab_size, n_embd, n_layer or n_head' : 'vocab_size, hidden_size, num_hidden_layers or num_attention_heads';
+    throw new LmLensError('config-invalid', `${where} lacks ${names}. Point lmLens.model to a complete model folder.`);
   }
-  const eos = raw.eos_token_id;
+  const kvHeads = number('num_key_value_heads') ?? heads;
+  const headDim = number('head_dim') ?? hiddenSize / heads;
+  if (!Number.isInteger(kvHeads) || kvHeads <= 0 || heads % kvHeads !== 0) {
+    throw new LmLensError('config-invalid', `${where}: num_key_value_heads (${kvHeads}) must divide num_attention_heads (${heads}). Fix the file or re-download the model.`);
+  }
+  if (!Number.isInteger(headDim) || headDim <= 0) {
+    throw new LmLensError('config-invalid', `${where}: the head width (head_dim, or hidden_size / num_attention_heads = ${headDim}) is not a positive whole number. Add head_dim or fix the file.`);
+  }
+  const firstId = (value: unknown): number | undefined => (typeof value === 'number' ? value : Array.isArray(value) && typeof value[0] === 'number' ? value[0] : undefined);
+  const eosTokenId = firstId(raw.eos_token_id) ?? vocabSize - 1;
   return {
     modelType,
     vocabSize,
     contextSize: number('n_positions', 'n_ctx', 'max_position_embeddings') ?? 1024,
     layers,
     heads,
+    kvHeads,
+    headDim,
     hiddenSize,
-    eosTokenId: typeof eos === 'number' ? eos : Array.isArray(eos) && typeof eos[0] === 'number' ? eos[0] : vocabSize - 1,
+    eosTokenId,
+    startTokenId: firstId(raw.bos_token_id) ?? eosTokenId,
     raw,
   };
 }

@@ -42,11 +42,9 @@ export function isIdentitySampling(settings: SamplingSettings): boolean {
   return (settings.temperature ?? 1) === 1 && !(settings.topK ?? 0) && (settings.topP ?? 1) >= 1;
 }
 
-/** Ids a generation conditions on: the text's tokens, or `<|endoftext|>` for an empty text. */
+/** Ids a generation conditions on: `tokenizer(text)`'s, after the start token when asked or the text is empty (`contextIds`). */
 export function promptIds(engine: Engine, text: string, bos = false): number[] {
-  const ids = engine.model.tokenizer.encode(text);
-  const eos = engine.model.info.eosTokenId;
-  return bos || ids.length === 0 ? [eos, ...ids] : ids;
+  return engine.model.tokenizer.contextIds(text, engine.model.info.startTokenId, bos);
 }
 
 /** Cuts a prompt so that it plus `newTokens` fits the model's window. */

@@ -173,7 +173,7 @@ export function meanLoss(scores: ReadonlyArray<{ logprob: number }>): number {
 
 export interface TextScore {
   ids: number[];
-  /** Whether `<|endoftext|>` was prepended so the first real token is scored too. */
+  /** Whether ids[0] is a start token (`--bos`, or Llama 3's own), so the first text token is scored too. */
   bos: boolean;
   loss: number;
   perplexity: number;
@@ -181,12 +181,14 @@ export interface TextScore {
 }
 
 export async function scoreText(engine: Engine, text: string, options: ScoreOptions & { bos?: boolean } = {}): Promise<TextScore> {
-  const textIds = engine.model.tokenizer.encode(text);
-  const bos = options.bos ?? false;
-  if (textIds.length === 0 && !bos) {
+  const tokenizer = engine.model.tokenizer;
+  const textIds = tokenizer.encode(text);
+  if (textIds.length === 0 && !options.bos) {
     throw new LmLensError('text-invalid', 'The text is empty: give at least one token (or use --bos to score from the start of a text).');
   }
-  const ids = bos ? [engine.model.info.eosTokenId, ...textIds] : textIds;
+  const ids = tokenizer.contextIds(text, engine.model.info.startTokenId, options.bos ?? false);
+  // Whether ids[0] is a start token (prepended, or the tokenizer's own), so every text token is scored.
+  const bos = ids.length > textIds.length;
   const tokens = await scoreIds(engine, ids, options);
   const loss = meanLoss(tokens);
   return { ids, bos, loss, perplexity: Math.exp(loss), tokens };

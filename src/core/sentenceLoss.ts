@@ -41,7 +41,8 @@ export async function scoreSentences(source: Engine | Backend, text: string, opt
   const tokenized = await backend.tokenize(text, options.signal);
   const tokenSpans = tokenized.spans;
   // After the start token every text token is scored; a model without one cannot score the first.
-  const start = backend.info.startTokenId;
+  // A tokenizer that adds its own start token (Llama 3) gets no second one.
+  const start = (tokenized.added ?? 0) > 0 ? null : backend.info.startTokenId;
   const offset = start === null ? 0 : 1;
   const ids = start === null ? tokenized.ids : [start, ...tokenized.ids];
   // Token k of the text is id k + offset; score from the first token touching the first wanted sentence.

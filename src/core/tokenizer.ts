@@ -7,7 +7,7 @@ export interface TokenSpan {
 }
 
 /**
- * GPT-2's byte-level BPE as the rest of LM Lens needs it: ids, display text per token, and
+ * A byte-level BPE (GPT-2, Llama 3, Qwen, SmolLM2) as the rest of LM Lens needs it: ids, display text per token, and
  * exact character offsets. transformers.js has no offset mapping, but byte-level BPE makes
  * one cheap to compute by hand: every character of a vocabulary entry stands for exactly
  * one UTF-8 byte of the input.
@@ -18,12 +18,39 @@ export class GptTokenizer {
   private readonly specialIds = new Set<number>();
   private readonly textCache = new Map<number, string>();
 
+  /**
+   * Ids the tokenizer itself puts in front of every text (`tokenizer(text)`): Llama 3's
+   * `<|begin_of_text|>`; none for GPT-2, Qwen and SmolLM2.
+   */
+  readonly startIds: number[];
+
   constructor(readonly inner: PreTrainedTokenizer) {
     const vocab = inner.get_vocab() as Map<string, number> | Record<string, number>;
     const entries = vocab instanceof Map ? [...vocab.entries()] : Object.entries(vocab);
     for (const [token, id] of entries) this.tokenStrings[id] = token;
     this.vocabSize = this.tokenStrings.length;
     for (const id of inner.all_special_ids) this.specialIds.add(Number(id));
+    // Read off the post-processor's behaviour instead of trusting add_bos_token flags, which
+    // tokenizer.json files (the only thing transformers.js applies) often contradict.
+    const probe = 'a';
+    const plain = this.encode(probe);
+    const full = (inner.encode(probe, { add_special_tokens: true }) as number[]).map(Number);
+    const prefixLength = full.length - plain.length;
+    this.startIds = prefixLength > 0 && plain.every((id, i) => full[prefixLength + i] === id) ? full.slice(0, prefixLength) : [];
+  }
+
+  /** The ids `tokenizer(text)` gives: `startIds`, then the text's own. */
+  encodeWithStart(text: string): number[] {
+    return [...this.startIds, ...this.encode(text)];
+  }
+
+  /**
+   * What a model reads for `text`: `tokenizer(text)`'s ids, after `startId` when `prepend` is
+   * asked (or the text is empty) and the tokenizer put no start token there itself.
+   */
+  contextIds(text: string, startId: number, prepend: boolean): number[] {
+    const ids = this.encodeWithStart(text);
+    return (prepend || ids.length === 0) && this.startIds.length === 0 ? [startId, ...ids] : ids;
   }
 
   get eosTokenId(): number {

@@ -22,7 +22,7 @@ export function predictionToMarkdown(prediction: PredictionView, controls: Panel
     `${prediction.contextTokens} context tokens${prediction.truncated ? ' (cut to the window)' : ''}`,
     `entropy ${formatNumber(prediction.entropy)} nats`,
   ];
-  if (prediction.emptyContext) facts.push('empty context: conditioned on `<|endoftext|>`');
+  if (prediction.emptyContext) facts.push('empty context: conditioned on the start token');
   const lines = [`**Next token** after ${prediction.fileName} Ln ${prediction.line}, Col ${prediction.column}: ${facts.join(', ')}`];
   if (prediction.sampling) {
     lines.push('', `Sampling (${samplingSummary(controls)}): ${prediction.sampling.keptTokens} tokens kept, entropy ${formatNumber(prediction.sampling.entropy)} nats`);

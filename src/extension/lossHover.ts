@@ -129,11 +129,12 @@ export function selectionMessage(score: TextScoreSummary): string {
 }
 
 /**
- * `bos: true` semantics: every token of the text is predicted, the first one after
- * <|endoftext|> (which `tokenCount` includes, so the text's own count is `predicted`).
+ * `bos: true` semantics: every token of the text is predicted, the first one after the start
+ * token (`<|endoftext|>` for GPT-2, `<|begin_of_text|>` for Llama 3; `tokenCount` includes it, so
+ * the text's own count is `predicted`).
  */
 export function documentMessage(name: string, score: TextScoreSummary): string {
-  return `LM Lens: ${name} — loss ${formatLoss(score.loss)} nats/token, perplexity ${formatPerplexity(score.perplexity)}, ${plural(score.predicted, 'token')} (each predicted, the first after <|endoftext|>).`;
+  return `LM Lens: ${name} — loss ${formatLoss(score.loss)} nats/token, perplexity ${formatPerplexity(score.perplexity)}, ${plural(score.predicted, 'token')} (each predicted, the first after the start token).`;
 }
 
 export function documentStatusText(score: TextScoreSummary): string {

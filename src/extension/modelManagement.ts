@@ -7,6 +7,7 @@ import type { Dtype } from '../core/modelSource';
 import { formatMegabytes } from '../shared/format';
 import { describeDownload, fileFraction } from '../core/download/progressText';
 import { cancelDownloadRequest, loadRequest } from '../shared/hostProtocol';
+import { CATALOG_MODELS, FAMILY_LABELS, describeSizes } from '../shared/modelCatalog';
 import { DEFAULT_MODEL, SETTINGS } from '../shared/settings';
 import type { RemoteApi } from '../core/remote';
 import type { ModelState } from '../shared/hostProtocol';
@@ -163,6 +164,12 @@ export class ModelManagement implements vscode.Disposable {
       const items: Array<vscode.QuickPickItem & { value: string }> = [
         { label: 'GPT-2', description: `${DEFAULT_MODEL} · 124M parameters (default)`, detail: current(DEFAULT_MODEL), value: DEFAULT_MODEL },
         { label: 'DistilGPT-2', description: 'Xenova/distilgpt2 · 82M, faster', detail: current('Xenova/distilgpt2'), value: 'Xenova/distilgpt2' },
+        ...CATALOG_MODELS.map((entry) => ({
+          label: entry.label,
+          description: `${entry.id} · ${entry.parameters} · ${FAMILY_LABELS[entry.family]} family`,
+          detail: `${current(entry.id) ? 'current · ' : ''}${describeSizes(entry)}`,
+          value: entry.id,
+        })),
         { label: '$(edit) Enter a hub id…', value: 'hub' },
         { label: '$(folder-opened) Choose a local folder…', value: 'folder' },
         { label: '$(remote) Use a server…', description: 'vLLM, SGLang or llama-server', detail: config.backend === 'local' ? undefined : `current: ${config.backend} at ${config.server.url}`, value: 'server' },
@@ -179,7 +186,12 @@ export class ModelManagement implements vscode.Disposable {
           validateInput: (value) => (/^[\w.-]+\/[\w.-]+$/.test(value.trim()) ? undefined : `Expected owner/name, e.g. ${DEFAULT_MODEL}`),
         });
         model = model?.trim();
-      } else model = choice.value;
+      } else {
+        model = choice.value;
+        // Only the precisions the hub has as a single file LM Lens loads.
+        const entry = CATALOG_MODELS.find((candidate) => candidate.id === model);
+        if (entry) offered = Object.keys(entry.sizesMb) as Dtype[];
+      }
     }
     if (!model) return;
     const dtype = await this.pickPrecision(offered, config.dtype);
@@ -210,7 +222,7 @@ export class ModelManagement implements vscode.Disposable {
 
   private async pickFolder(): Promise<{ model: string; offered: Dtype[] } | undefined> {
     const [uri] =
-      (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use this model folder', title: 'LM Lens: choose a GPT-2 model folder' })) ?? [];
+      (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use this model folder', title: 'LM Lens: choose a model folder (GPT-2, Llama, Qwen2, Qwen3)' })) ?? [];
     if (!uri) return undefined;
     const folder = uri.fsPath;
     const check = inspectModelFolder(folder, 'fp32');
@@ -227,7 +239,7 @@ export class ModelManagement implements vscode.Disposable {
     if (choices.length === 1) return choices[0]?.dtype;
     const picked = await vscode.window.showQuickPick(
       choices.map((precision) => ({ label: precision.dtype, description: precision.dtype === current ? 'current' : undefined, detail: precision.detail, dtype: precision.dtype })),
-      { title: 'LM Lens: precision', placeHolder: offered ? 'Precisions this folder offers' : 'Precision to download' },
+      { title: 'LM Lens: precision', placeHolder: offered ? 'Precisions this model offers' : 'Precision to download' },
     );
     return picked && Object.hasOwn(DTYPE_SUFFIXES, picked.dtype) ? picked.dtype : undefined;
   }

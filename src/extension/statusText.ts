@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { formatMegabytes } from '../shared/format';
+import { FAMILY_LABELS } from '../shared/modelCatalog';
 import type { HostStats, ModelState } from '../shared/hostProtocol';
 
 /** Pure text for the model status bar item and its tooltip (unit-tested without VS Code). */
@@ -20,8 +21,12 @@ export function describeState(state: ModelState, model: string, dtype: string): 
       }
       return { text: `$(loading~spin) ${name} · loading`, severity: 'normal' };
     }
-    case 'ready':
-      return { text: `$(check) ${name}`, severity: 'normal' };
+    case 'ready': {
+      // GPT-2 is the default and needs no label; another family is named so the user sees what runs.
+      const family = state.info?.family;
+      const label = family && family !== 'gpt2' ? `${shortModelName(model)} · ${FAMILY_LABELS[family] ?? family} · ${dtype}` : name;
+      return { text: `$(check) ${label}`, severity: 'normal' };
+    }
     case 'error':
       return { text: `$(error) ${name}`, severity: 'error' };
   }

@@ -14,13 +14,18 @@ export interface ModelInfo {
   /** What the user asked for: hub id or absolute folder. */
   id: string;
   source: 'hub' | 'folder';
+  /** config.json's model_type: gpt2, llama, qwen2, qwen3 … */
+  family: string;
   dtype: Dtype;
   vocabSize: number;
   contextSize: number;
   layers: number;
   heads: number;
+  kvHeads: number;
   headDim: number;
   eosTokenId: number;
+  /** What `--bos` prepends: the config's bos_token_id, else its eos_token_id. */
+  startTokenId: number;
   threads: number;
   /** Whether the ONNX graph can skip the output projection for positions nobody reads. */
   supportsLogitsToKeep: boolean;

@@ -1,4 +1,5 @@
-// The test model's seeded weights as a GGUF file (architecture `gpt2`, GPT-2's tokenizer), so
+// The test model's seeded weights as a GGUF file (architecture `gpt2`, GPT-2's tokenizer; the file
+// machinery is shared with ggufLlama.ts), so
 // llama.cpp (through node-llama-cpp) runs exactly the model LM Lens runs. Layout follows
 // llama.cpp's own convert_hf_to_gguf.py for GPT-2: ggml's ne[0] is the innermost dimension, and
 // HF's Conv1D weights ([in, out]) are transposed to [out, in] rows.
@@ -25,8 +26,8 @@ const GGML_TYPE = { f32: 0, q8_0: 8 } as const;
 const FILE_TYPE = { f32: 0, q8_0: 7 } as const;
 const Q8_BLOCK = 32;
 const Q8_BLOCK_BYTES = 2 + Q8_BLOCK;
-const TOKEN_TYPE_NORMAL = 1;
-const TOKEN_TYPE_CONTROL = 3;
+export const TOKEN_TYPE_NORMAL = 1;
+export const TOKEN_TYPE_CONTROL = 3;
 
 /** Little-endian byte sink for the header, key/values and tensor infos. */
 class Bytes {
@@ -78,7 +79,7 @@ class Bytes {
   }
 }
 
-type KvValue = { u32: number } | { f32: number } | { str: string } | { strings: string[] } | { i32s: number[] };
+export type KvValue = { u32: number } | { f32: number } | { str: string } | { strings: string[] } | { i32s: number[] };
 
 function writeKv(out: Bytes, key: string, value: KvValue): void {
   out.string(key);
@@ -161,7 +162,7 @@ export function quantizeQ8_0(values: Float32Array): Buffer {
   return out;
 }
 
-interface GgufTensor {
+export interface GgufTensor {
   name: string;
   /** ggml order: ne[0] innermost. */
   ne: number[];
@@ -169,6 +170,10 @@ interface GgufTensor {
   /** HF parameter and whether its [in, out] layout is transposed to [out, in]. */
   spec: WeightSpec;
   transpose: boolean;
+  /** Reorders the rows of the (transposed) matrix: row r of the file is row rowOrder(r) of the weight. */
+  rowOrder?: (row: number) => number;
+  /** A tensor computed by the writer rather than drawn from the seed (llama3's rope_freqs). */
+  values?: Float32Array;
 }
 
 function tensorList(dims: Gpt2Dims, type: GgufWeightType): GgufTensor[] {
@@ -219,17 +224,14 @@ function tensorBytes(tensor: GgufTensor): number {
   return tensor.type === 'f32' ? count * 4 : (count / Q8_BLOCK) * Q8_BLOCK_BYTES;
 }
 
-function header(dims: Gpt2Dims, type: GgufWeightType, tensors: GgufTensor[]): Buffer {
+function gpt2Metadata(dims: Gpt2Dims, type: GgufWeightType): Array<[string, KvValue]> {
   const { vocab, merges } = readGpt2Vocabulary();
   const tokens = new Array<string>(dims.vocabSize).fill('');
   for (const [token, id] of Object.entries(vocab)) tokens[id] = token;
   const eos = vocab['<|endoftext|>'] as number;
   const tokenTypes = tokens.map((_, id) => (id === eos ? TOKEN_TYPE_CONTROL : TOKEN_TYPE_NORMAL));
-  const kvs: Array<[string, KvValue]> = [
-    ['general.architecture', { str: 'gpt2' }],
-    ['general.name', { str: 'lm-lens-test-model' }],
-    ['general.file_type', { u32: FILE_TYPE[type] }],
-    ['general.alignment', { u32: ALIGNMENT }],
+  return [
+    ...generalMetadata('gpt2', type),
     ['gpt2.context_length', { u32: dims.contextSize }],
     ['gpt2.embedding_length', { u32: dims.dim }],
     ['gpt2.feed_forward_length', { u32: 4 * dims.dim }],
@@ -244,6 +246,19 @@ function header(dims: Gpt2Dims, type: GgufWeightType, tensors: GgufTensor[]): Bu
     ['tokenizer.ggml.bos_token_id', { u32: eos }],
     ['tokenizer.ggml.eos_token_id', { u32: eos }],
   ];
+}
+
+/** The general.* keys every file starts with. */
+export function generalMetadata(architecture: string, type: GgufWeightType): Array<[string, KvValue]> {
+  return [
+    ['general.architecture', { str: architecture }],
+    ['general.name', { str: 'lm-lens-test-model' }],
+    ['general.file_type', { u32: FILE_TYPE[type] }],
+    ['general.alignment', { u32: ALIGNMENT }],
+  ];
+}
+
+function header(kvs: Array<[string, KvValue]>, tensors: GgufTensor[]): Buffer {
   const out = new Bytes();
   out.u32(GGUF_MAGIC);
   out.u32(GGUF_VERSION);
@@ -263,18 +278,18 @@ function header(dims: Gpt2Dims, type: GgufWeightType, tensors: GgufTensor[]): Bu
   return out.toBuffer();
 }
 
-/** Writes the GPT-2 weights from `weights` as a GGUF v3 file, tensor by tensor (never the whole model in memory). */
-export function writeGpt2Gguf(path: string, dims: Gpt2Dims, weights: WeightSource, type: GgufWeightType): void {
-  const tensors = tensorList(dims, type);
+/** Writes a GGUF v3 file: `kvs`, then `tensors` drawn from `weights` one by one (never the whole model in memory). */
+export function writeGgufFile(path: string, kvs: Array<[string, KvValue]>, tensors: GgufTensor[], weights: WeightSource): void {
   const fd = openSync(path, 'w');
   try {
-    writeSync(fd, header(dims, type, tensors));
+    writeSync(fd, header(kvs, tensors));
     let last: { name: string; values: Float32Array } | undefined;
     for (const tensor of tensors) {
-      // wte is used twice in a row (token_embd, output): draw it once.
-      if (last?.name !== tensor.spec.name) last = { name: tensor.spec.name, values: weights(tensor.spec) };
+      // A tied embedding is used twice in a row (token_embd, output): draw it once.
+      if (last?.name !== tensor.spec.name) last = { name: tensor.spec.name, values: tensor.values ?? weights(tensor.spec) };
       const [rows, cols] = tensor.spec.shape as [number, number];
-      const values = tensor.transpose ? transpose2d(last.values, rows, cols) : last.values;
+      let values = tensor.transpose ? transpose2d(last.values, rows, cols) : last.values;
+      if (tensor.rowOrder) values = reorderRows(values, tensor.ne[0] as number, tensor.rowOrder);
       const data = tensor.type === 'f32' ? Buffer.from(values.buffer, values.byteOffset, values.byteLength) : quantizeQ8_0(values);
       writeSync(fd, data);
       const pad = (ALIGNMENT - (data.length % ALIGNMENT)) % ALIGNMENT;
@@ -283,4 +298,15 @@ export function writeGpt2Gguf(path: string, dims: Gpt2Dims, weights: WeightSourc
   } finally {
     closeSync(fd);
   }
+}
+
+function reorderRows(values: Float32Array, width: number, rowOrder: (row: number) => number): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let row = 0; row < values.length / width; row++) out.set(values.subarray(rowOrder(row) * width, (rowOrder(row) + 1) * width), row * width);
+  return out;
+}
+
+/** Writes the GPT-2 weights from `weights` as a GGUF v3 file. */
+export function writeGpt2Gguf(path: string, dims: Gpt2Dims, weights: WeightSource, type: GgufWeightType): void {
+  writeGgufFile(path, gpt2Metadata(dims, type), tensorList(dims, type), weights);
 }

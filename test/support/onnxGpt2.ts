@@ -1,6 +1,6 @@
 // GPT-2 (HF GPT2LMHeadModel with KV cache) as an ONNX graph with the hub's (Xenova/gpt2, optimum)
 // input and output names, so transformers.js loads it exactly like the real model.
-import { DataType, GraphBuilder, valueInfo, writeModelFile } from './onnxWriter';
+import { DataType, GraphBuilder, causalPaddingMask, count, rememberLast, valueInfo, writeModelFile } from './onnxWriter';
 import type { LargeInitializer, ValueDecl } from './onnxWriter';
 import { gpt2WeightSpecs } from './weights';
 import type { Gpt2Dims, WeightSource, WeightSpec } from './weights';
@@ -22,7 +22,7 @@ export interface Gpt2OnnxOptions {
 export const ONNX_OPSET = 17;
 export const ONNX_IR_VERSION = 8;
 /** Most negative finite float32: masked scores stay finite, so fully padded rows give no NaN. */
-const MASKED_SCORE = -3.4028234663852886e38;
+export const MASKED_SCORE = -3.4028234663852886e38;
 const LAYER_NORM_EPSILON = 1e-5;
 const INT64_MAX = 9223372036854775807n;
 
@@ -52,18 +52,6 @@ export function transpose2d(values: Float32Array, rows: number, cols: number): F
   return out;
 }
 
-/** Hands out the previous tensor again when the same weight is asked for twice in a row. */
-function rememberLast(source: WeightSource): WeightSource {
-  let last: { name: string; values: Float32Array } | null = null;
-  return (spec: WeightSpec): Float32Array => {
-    if (last?.name !== spec.name) last = { name: spec.name, values: source(spec) };
-    return last.values;
-  };
-}
-
-function count(shape: number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
 
 class Gpt2Graph {
   readonly g = new GraphBuilder();
@@ -226,15 +214,7 @@ function buildGraph(m: Gpt2Graph, dims: Gpt2Dims, options: Gpt2OnnxOptions): voi
   g.float('gelu_half', [0.5], []);
   g.float('gelu_one', [1], []);
 
-  // visible[b, 0, i, j] = (j <= past_len + i) && attention_mask[b, j] == 1, shaped [B, 1, S, T].
-  const seqLen = g.one('Gather', [g.one('Shape', ['input_ids']), 'one'], { axis: 0 });
-  const pastLen = g.one('Gather', [g.one('Shape', ['past_key_values.0.key']), 'two'], { axis: 0 });
-  const totalLen = g.one('Add', [pastLen, seqLen]);
-  const queryPositions = g.one('Unsqueeze', [g.one('Range', [pastLen, totalLen, 'one']), 'axes_1']);
-  const keyPositions = g.one('Range', ['zero', totalLen, 'one']);
-  const causal = g.one('LessOrEqual', [keyPositions, queryPositions]);
-  const padding = g.one('Unsqueeze', [g.one('Cast', ['attention_mask'], { to: DataType.BOOL }), 'axes_1_2']);
-  const visible = g.one('And', [causal, padding]);
+  const { seqLen, pastLen, totalLen, visible } = causalPaddingMask(g);
   const optimum = options.pattern === 'optimum';
   let maskScores = (scores: string, _layer: number): string => g.one('Where', [visible, scores, 'masked_score']);
   let positions = 'position_ids';

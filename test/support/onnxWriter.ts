@@ -3,6 +3,7 @@
 // ~500 MB model as one object plus its encoded copy.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { onnx } from 'onnx-proto';
+import type { WeightSource, WeightSpec } from './weights';
 
 export const DataType = {
   FLOAT: onnx.TensorProto.DataType.FLOAT,
@@ -183,4 +184,33 @@ export function writeModelFile(path: string, parts: ModelFileParts): void {
   } finally {
     closeSync(fd);
   }
+}
+
+export function count(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Hands out the previous tensor again when the same weight is asked for twice in a row. */
+export function rememberLast(source: WeightSource): WeightSource {
+  let last: { name: string; values: Float32Array } | null = null;
+  return (spec: WeightSpec): Float32Array => {
+    if (last?.name !== spec.name) last = { name: spec.name, values: source(spec) };
+    return last.values;
+  };
+}
+
+/**
+ * visible[b, 0, i, j] = (j <= past_len + i) && attention_mask[b, j] == 1, shaped [B, 1, S, T], from
+ * the graph inputs input_ids, attention_mask and past_key_values.0.key. Needs the int64 constants
+ * zero, one, two (scalars), axes_1 and axes_1_2.
+ */
+export function causalPaddingMask(g: GraphBuilder): { seqLen: string; pastLen: string; totalLen: string; visible: string } {
+  const seqLen = g.one('Gather', [g.one('Shape', ['input_ids']), 'one'], { axis: 0 });
+  const pastLen = g.one('Gather', [g.one('Shape', ['past_key_values.0.key']), 'two'], { axis: 0 });
+  const totalLen = g.one('Add', [pastLen, seqLen]);
+  const queryPositions = g.one('Unsqueeze', [g.one('Range', [pastLen, totalLen, 'one']), 'axes_1']);
+  const keyPositions = g.one('Range', ['zero', totalLen, 'one']);
+  const causal = g.one('LessOrEqual', [keyPositions, queryPositions]);
+  const padding = g.one('Unsqueeze', [g.one('Cast', ['attention_mask'], { to: DataType.BOOL }), 'axes_1_2']);
+  return { seqLen, pastLen, totalLen, visible: g.one('And', [causal, padding]) };
 }

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
+import { LLAMA_FAMILY_TYPES, llamaReference, readLlamaWeights } from './referenceLlama';
 
 export interface ReferenceConfig {
   layers: number;
@@ -18,6 +19,10 @@ export interface ReferenceModel {
   readonly config: ReferenceConfig;
   /** One vocab-sized row of logits per position; position ids start at 0. */
   logits(ids: number[]): Float64Array[];
+}
+
+/** A reference that also gives what the logit lens reads (GPT-2's, today). */
+export interface LensReference extends ReferenceModel {
   /** The whole forward pass, with what the logit lens reads: see ReferenceForward. */
   forward(ids: number[]): ReferenceForward;
   /** ln_f then the tied output matrix, for one residual-stream row. */
@@ -38,7 +43,7 @@ export interface TopEntry {
   prob: number;
 }
 
-type Matrix = { rows: number; cols: number; data: Float64Array };
+export type Matrix = { rows: number; cols: number; data: Float64Array };
 
 function toNumber(value: number | { toNumber(): number }): number {
   return typeof value === 'number' ? value : value.toNumber();
@@ -96,7 +101,7 @@ function dot(a: Float64Array, aOffset: number, b: Float64Array, bOffset: number,
   return sum;
 }
 
-class Gpt2Reference implements ReferenceModel {
+class Gpt2Reference implements LensReference {
   constructor(
     readonly config: ReferenceConfig,
     private readonly weights: Map<string, Matrix>,
@@ -168,9 +173,13 @@ class Gpt2Reference implements ReferenceModel {
   }
 }
 
-/** Loads config.json and onnx/model.onnx of a GPT-2 folder into the float64 reference. */
-export async function loadReference(folder: string): Promise<ReferenceModel> {
+/**
+ * Loads config.json and onnx/model.onnx (or `file`) of a GPT-2 or Llama-family folder into the
+ * float64 reference; 4-bit MatMulNBits weights (Llama family) are dequantised by their format.
+ */
+export async function loadReference(folder: string, file = 'onnx/model.onnx'): Promise<ReferenceModel> {
   const raw = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as Record<string, number>;
+  if (LLAMA_FAMILY_TYPES.includes(String(raw.model_type))) return llamaReference(raw, readLlamaWeights(join(folder, file)));
   const config: ReferenceConfig = {
     layers: raw.n_layer,
     dim: raw.n_embd,
@@ -180,6 +189,13 @@ export async function loadReference(folder: string): Promise<ReferenceModel> {
     epsilon: raw.layer_norm_epsilon ?? 1e-5,
   };
   return new Gpt2Reference(config, readOnnxFloatInitializers(join(folder, 'onnx', 'model.onnx')));
+}
+
+/** The reference of a GPT-2 test model, with hidden states and attention for the logit lens. */
+export async function loadLensReference(folder: string): Promise<LensReference> {
+  const reference = await loadReference(folder);
+  if (!('forward' in reference)) throw new Error(`${folder}: the lens reference covers GPT-2 models only`);
+  return reference as LensReference;
 }
 
 export function logSoftmax(row: ArrayLike<number>): Float64Array {

@@ -121,13 +121,18 @@ export function repoRoot(): string {
  * so an interrupted build never leaves a folder that looks finished.
  */
 export async function ensureTestModel(shape: TestModelShape): Promise<string> {
+  return ensureCachedFolder(testModelName(shape), (out) => writeTestModel({ ...shape, out }));
+}
+
+/** <repo>/.cache/test-models/<name>, written by `write` into a temporary folder on first use. */
+export async function ensureCachedFolder(name: string, write: (out: string) => Promise<void> | void): Promise<string> {
   const cache = join(repoRoot(), '.cache', 'test-models');
-  const folder = join(cache, testModelName(shape));
+  const folder = join(cache, name);
   if (existsSync(folder)) return folder;
   mkdirSync(cache, { recursive: true });
   const temporary = `${folder}.tmp-${process.pid}-${Date.now()}`;
   try {
-    await writeTestModel({ ...shape, out: temporary });
+    await write(temporary);
     try {
       renameSync(temporary, folder);
     } catch (error) {
@@ -145,16 +150,20 @@ export async function ensureTestModel(shape: TestModelShape): Promise<string> {
  * that model's folder (gguf/model-<type>.gguf) on first use; returns its absolute path.
  */
 export async function ensureTestGguf(shape: TestModelShape, type: GgufWeightType): Promise<string> {
-  const folder = await ensureTestModel(shape);
-  const file = join(folder, 'gguf', `model-${type}.gguf`);
-  if (existsSync(file)) return file;
+  const file = join(await ensureTestModel(shape), 'gguf', `model-${type}.gguf`);
+  ensureFile(file, (temporary) => writeGpt2Gguf(temporary, dimsOf(shape), seededWeights(shape.seed ?? DEFAULT_SEED), type));
+  return file;
+}
+
+/** Writes `file` through a temporary sibling renamed into place, unless it exists. */
+export function ensureFile(file: string, write: (temporary: string) => void): void {
+  if (existsSync(file)) return;
   mkdirSync(dirname(file), { recursive: true });
   const temporary = `${file}.tmp-${process.pid}-${Date.now()}`;
   try {
-    writeGpt2Gguf(temporary, dimsOf(shape), seededWeights(shape.seed ?? DEFAULT_SEED), type);
+    write(temporary);
     renameSync(temporary, file);
   } finally {
     rmSync(temporary, { force: true });
   }
-  return file;
 }

@@ -8,7 +8,7 @@ import { LENS_NEEDS_LOCAL } from '../../src/core/backend';
 import { LmLensError } from '../../src/core/errors';
 import { createRemoteBackend } from '../../src/core/remote';
 import { formatProbability } from '../../src/shared/format';
-import { loadReference, logSoftmax, topK } from '../support/reference';
+import { loadLensReference, logSoftmax, topK } from '../support/reference';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
 const cliBundle = path.join(repoRoot(), 'dist', 'cli.js');
@@ -56,7 +56,7 @@ describe('lm-lens lens', function () {
     const lines = run.stdout.trim().split('\n');
     assert.match(lines[0] ?? '', /^layer\s+top 1\s+top 2\s+final rank\s+entropy\s+KL to final$/);
     // The embeddings row: its top token from the reference (wte + wpe through ln_f and the tied matrix).
-    const reference = await loadReference(model);
+    const reference = await loadLensReference(model);
     const ids = JSON.parse(cli(['tokens', TEXT, '--model', model, '--offline', '--json']).stdout).ids as number[];
     const embedded = reference.project(reference.forward(ids).hidden[0]?.[ids.length - 1] as Float64Array);
     const best = topK(embedded, 1)[0];

@@ -14,9 +14,9 @@ import { lensAt, meanOverHeads } from '../../src/core/lens';
 import type { LensResult } from '../../src/core/lens';
 import { nextTokenDistribution } from '../../src/core/nextToken';
 import { ModelService } from '../../src/host/modelService';
-import { loadReference, logSoftmax, topK } from '../support/reference';
+import { loadLensReference, logSoftmax, topK } from '../support/reference';
 import { ProtocolFixture } from '../support/serverFixture';
-import type { ReferenceModel } from '../support/reference';
+import type { LensReference } from '../support/reference';
 import { ensureTestModel } from '../support/testModel';
 import type { TestModelShape } from '../support/testModel';
 
@@ -30,7 +30,7 @@ const SHAPES: Array<{ name: string; shape: TestModelShape }> = [
 ];
 
 /** The issue's definitions, computed from the reference's float64 hidden states. */
-function referenceLayers(reference: ReferenceModel, ids: number[]): Array<{ top: ReturnType<typeof topK>; entropy: number; kl: number; finalId: number; finalProb: number; rank: number }> {
+function referenceLayers(reference: LensReference, ids: number[]): Array<{ top: ReturnType<typeof topK>; entropy: number; kl: number; finalId: number; finalProb: number; rank: number }> {
   const forward = reference.forward(ids);
   const rows = forward.hidden.map((layer) => reference.project(layer[ids.length - 1] as Float64Array));
   const logProbs = rows.map((row) => logSoftmax(row));
@@ -55,14 +55,14 @@ for (const { name, shape } of SHAPES) {
   describe(`logit lens on ${name}`, function () {
     this.timeout(120_000);
     let engine: Engine;
-    let reference: ReferenceModel;
+    let reference: LensReference;
     let ids: number[];
     let lens: LensResult;
 
     before(async () => {
       const folder = await ensureTestModel(shape);
       engine = await loadEngine({ model: folder, allowDownloads: false, threads: 1, onLog: (line) => assert.fail(`unexpected fallback: ${line}`) });
-      reference = await loadReference(folder);
+      reference = await loadLensReference(folder);
       ids = engine.model.tokenizer.encode(TEXT);
       lens = await lensAt(engine, TEXT, { top: TOP });
     });
@@ -183,13 +183,13 @@ describe('the model process’s lens request (lmLens/lens)', function () {
 describe('logit lens at the edges', function () {
   this.timeout(120_000);
   let engine: Engine;
-  let reference: ReferenceModel;
+  let reference: LensReference;
   let folder: string;
 
   before(async () => {
     folder = await ensureTestModel({ layers: 3, dim: 48, heads: 3, contextSize: 64, seed: 2, numLogitsToKeep: true });
     engine = await loadEngine({ model: folder, allowDownloads: false, threads: 1 });
-    reference = await loadReference(folder);
+    reference = await loadLensReference(folder);
   });
   after(async () => engine?.dispose());
 

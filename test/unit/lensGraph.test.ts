@@ -9,7 +9,7 @@ import { loadEngine } from '../../src/core/engine';
 import { lensAt } from '../../src/core/lens';
 import { addLensOutputs } from '../../src/core/local/lensGraph';
 import { UnrecognisedExport } from '../../src/core/local/decodeGraph';
-import { loadReference, logSoftmax, topK } from '../support/reference';
+import { loadLensReference, logSoftmax, topK } from '../support/reference';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
 const TEXT = 'Alice was beginning to get very tired of sitting';
@@ -67,7 +67,7 @@ describe('lens graph on other exports', function () {
     writeFileSync(file, onnx.ModelProto.encode(model).finish());
     const engine = await loadEngine({ model: work, allowDownloads: false, threads: 1, onLog: (line) => assert.fail(`unexpected fallback: ${line}`) });
     try {
-      const reference = await loadReference(work);
+      const reference = await loadLensReference(work);
       const ids = engine.model.tokenizer.encode(TEXT);
       const lens = await lensAt(engine, TEXT, { top: 3 });
       const hidden = reference.forward(ids).hidden;

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { loadEngine } from '../../src/core/engine';
 import { scoreWindows } from '../../src/core/scoring';
 import { settledHistogram, settledLayers, settledRow } from '../../src/core/settledLayers';
-import { loadReference, topK } from '../support/reference';
+import { loadLensReference, topK } from '../support/reference';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
 const SHAPE = { layers: 3, dim: 48, heads: 3, contextSize: 64, seed: 2 };
@@ -32,7 +32,7 @@ describe('settled layer per token (logit lens)', function () {
     const folder = await ensureTestModel(SHAPE);
     const engine = await loadEngine({ model: folder, allowDownloads: false, threads: 1 });
     try {
-      const reference = await loadReference(folder);
+      const reference = await loadLensReference(folder);
       const ids = [engine.model.info.eosTokenId, ...engine.model.tokenizer.encode(DOCUMENT + DOCUMENT)];
       const windows = scoreWindows(ids.length, SHAPE.contextSize);
       assert.ok(windows.length >= 3, `${ids.length} tokens`);

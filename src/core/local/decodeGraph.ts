@@ -137,6 +137,9 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
     }
     const newKey = newNames.key as string;
     const newValue = newNames.value as string;
+    // Attention that reads the cache in a way the split below does not know (the Llama family's
+    // repeat_kv: Unsqueeze, Expand, Reshape) gets it whole, concatenated inside the graph.
+    const inGraphConcat = ['key', 'value'].some((part) => edit.consumers(`present.${layer}.${part}`).some((reader) => !readsSplittable(edit, `present.${layer}.${part}`, reader)));
 
     for (const part of ['key', 'value'] as const) {
       const present = `present.${layer}.${part}`;
@@ -155,6 +158,13 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
         if (consumer.opType !== 'Shape') continue;
         edit.op('Identity', [sliceShape(edit, pastWithSharedShape(), consumer)], [], consumer.output?.[0] as string);
         removed.add(consumer);
+      }
+      if (inGraphConcat) {
+        // [shared (broadcast over the rows) | past | new] on the sequence axis: what present was, plus the shared positions.
+        const rows = edit.op('Concat', [edit.op('Slice', [edit.op('Shape', [past]), edit.int64([0]), edit.int64([1]), edit.int64([0])]), edit.int64([1, 1, 1])], [axisAttribute(0)]);
+        const whole = edit.op('Concat', [edit.op('Expand', [shared, rows]), past, fresh], [axisAttribute(2)]);
+        for (const reader of edit.consumers(present)) reader.input = (reader.input ?? []).map((name) => (name === present ? whole : name));
+        continue;
       }
       for (const consumer of edit.consumers(present)) {
         if (consumer.opType === 'Shape') {
@@ -215,6 +225,17 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
   graph.valueInfo = (graph.valueInfo ?? []).filter((v) => !v.name?.startsWith('present.'));
   sortTopologically(graph);
   return { layers, addedPositionIds, hasLogitsToKeep };
+}
+
+const axisAttribute = (axis: number): onnx.IAttributeProto => ({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: axis });
+
+/** Whether `reader` of `present` is one the split rewrite handles: a Shape, MatMul(q, Transpose(key)) or MatMul(probs, value). */
+function readsSplittable(edit: GraphEdit, present: string, reader: Node): boolean {
+  if (reader.opType === 'Shape') return true;
+  if (present.endsWith('.value')) return reader.opType === 'MatMul' && reader.input?.[1] === present;
+  if (reader.opType !== 'Transpose' || (attributeInts(reader, 'perm') ?? []).join() !== '0,1,3,2') return false;
+  const matmuls = edit.consumers(reader.output?.[0] as string);
+  return matmuls.length === 1 && matmuls[0]?.opType === 'MatMul' && matmuls[0].input?.[1] === reader.output?.[0];
 }
 
 /** `shape` cut as the Shape node `reader` would cut its own output (its start/end attributes). */

@@ -37,7 +37,7 @@ export class LocalBackend implements Backend {
 
   constructor(readonly engine: Engine) {
     const model = engine.model.info;
-    this.info = { kind: 'local', model: model.id, host: 'local', vocabSize: model.vocabSize, contextSize: model.contextSize, startTokenId: model.eosTokenId, dtype: model.dtype };
+    this.info = { kind: 'local', model: model.id, host: 'local', vocabSize: model.vocabSize, contextSize: model.contextSize, startTokenId: model.startTokenId, dtype: model.dtype };
     this.capabilities = { kind: 'local', maxTopK: model.vocabSize, entropy: true, logits: true, exactRank: true, samplingView: true, seededSampling: true, lens: true };
   }
 
@@ -46,9 +46,13 @@ export class LocalBackend implements Backend {
   }
 
   async tokenize(text: string): Promise<TokenizedText> {
+    // tokenizer(text)'s ids, as Hugging Face gives them: a start token the tokenizer adds covers no text.
     const tokenizer = this.engine.model.tokenizer;
-    const ids = tokenizer.encode(text);
-    return { ids, texts: ids.map((id) => tokenizer.tokenText(id)), spans: tokenizer.spans(text, ids) };
+    const textIds = tokenizer.encode(text);
+    const added = tokenizer.startIds;
+    const ids = [...added, ...textIds];
+    const spans = [...added.map(() => ({ start: 0, end: 0 })), ...tokenizer.spans(text, textIds)];
+    return { ids, texts: ids.map((id) => tokenizer.tokenText(id)), spans, added: added.length };
   }
 
   async promptIds(text: string, bos = false): Promise<number[]> {
