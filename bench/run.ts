@@ -26,7 +26,7 @@ import { agreementRow } from './agreement';
 import { measureOrtBandwidth } from './floor';
 import { loadPeer } from './peer';
 import type { Peer } from './peer';
-import { peerRows } from './peerRows';
+import { peerRowIds, peerRows } from './peerRows';
 import { measureReadBandwidth, timed } from './stats';
 import type { Bandwidth, RepeatOptions } from './stats';
 import { decodeFloorRows, generationRows, keystrokeRows, rescoreRows, scoringRows } from './workloads';
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
       [['W4', 'W5'], 'W4/W5 generation', () => generationRows(bench)],
       [['D'], 'fp32 decode vs bandwidth floor', async () => decodeFloorRows(raw, 'fp32', weightBytes, await measureBandwidth(threads), texts.longIds, runs)],
       [
-        ['R-floor-512', 'R-f32-512', 'R-prefill-512', 'P-f32-64', 'P-f32-512', 'P-prefill-512'],
+        peerRowIds('f32'),
         'LM Lens fp32 vs llama.cpp F32 and the floor',
         async () => {
           const peer = await startPeer('f32', threads);
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
         },
       ],
       [
-        ['R-q8-512', 'R-floor-q8-512', 'P-q8-64', 'P-q8-512', 'A-int8'],
+        [...peerRowIds('q8'), 'A-int8'],
         'LM Lens fast int8 vs llama.cpp Q8_0, its floor, and its agreement with fp32',
         async () => {
           const int8 = await loadEngine({ model: folder, fastInt8: true, allowDownloads: false, threads });

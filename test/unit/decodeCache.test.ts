@@ -4,6 +4,7 @@
 import * as assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { onnx } from 'onnx-proto';
 import { loadEngine } from '../../src/core/engine';
 import { MAX_DECODE_GRAPHS, decodeGraphFolder, decodeGraphPath, prepareDecodeGraph } from '../../src/core/local/decodeFile';
 import { nextTokenDistribution } from '../../src/core/nextToken';
@@ -69,6 +70,20 @@ describe('decode graph cache', function () {
     const graph = decodeGraphPath(cacheDir, join(model, 'onnx', 'model.onnx'));
     assert.ok(existsSync(graph) && existsSync(`${graph}.json`), 'the rewrite is cached under the cache folder');
     assert.equal(entries(cacheDir).length, 2);
+  });
+
+  it("the token embeddings' Gather reads its own entry of the same bytes as the tied output Gemm (so the Gemm's copy can go once packed)", async () => {
+    const prepared = prepareDecodeGraph(join(model, 'onnx', 'model.onnx'), { contextSize: 1024, hiddenSize: 64, vocabSize: 50257 }, cacheDir);
+    const graph = onnx.ModelProto.decode(prepared.bytes).graph as onnx.IGraphProto;
+    const initializer = (name: string | undefined): onnx.ITensorProto | undefined => graph.initializer?.find((tensor) => tensor.name === name);
+    const where = (tensor: onnx.ITensorProto | undefined): string[] => (tensor?.externalData ?? []).map((entry) => `${entry.key}=${entry.value}`).sort();
+    const gemm = graph.node?.find((node) => node.opType === 'Gemm');
+    const embedding = initializer(gemm?.input?.[1] ?? undefined);
+    assert.ok(embedding && where(embedding).length === 3, 'the output Gemm reads the external token embeddings');
+    const gathers = (graph.node ?? []).filter((node) => node.opType === 'Gather' && where(initializer(node.input?.[0])).join() === where(embedding).join());
+    assert.equal(gathers.length, 1, 'one Gather reads the same bytes');
+    assert.notEqual(gathers[0]?.input?.[0], embedding.name, 'through an entry of its own');
+    await assertMatchesReference(model, cacheDir);
   });
 
   it('reuses the entry while the model file is unchanged, and a changed file (size or mtime) gets a new rewrite that replaces it', async () => {

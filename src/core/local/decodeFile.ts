@@ -15,7 +15,7 @@ import { quantizeMatMuls } from './int8Weights';
 import type { Int8Summary } from './int8Weights';
 
 /** Bump when the rewrite's output changes, so graphs cached by an older version are rebuilt. */
-export const DECODE_GRAPH_VERSION = 5;
+export const DECODE_GRAPH_VERSION = 6;
 /** Initializers smaller than this stay inline: shape constants are not worth a file read each. */
 const EXTERNAL_MIN_BYTES = 1024;
 /** Entries kept at most (a few hundred KB each, an int8 one the size of its int8 weights): least recently used go first. */
@@ -113,6 +113,27 @@ function externalise(model: onnx.IModelProto, bytes: Buffer, location: string): 
       { key: 'offset', value: String(offset) },
       { key: 'length', value: String(raw.byteLength) },
     ];
+  }
+}
+
+/**
+ * Gives each Gather its own initializer entry for an external weight that other nodes read too
+ * (GPT-2's token embeddings: the input Gather and the tied output Gemm). Both entries point at
+ * the same bytes of the model file, which onnxruntime maps once per entry; the Gemm's mapping is
+ * released once its weights are prepacked, and the Gather's brings in only the rows looked up.
+ * One shared entry kept the whole matrix resident beside its packed copy (≈ 154 MB for GPT-2).
+ */
+function separateGatherWeights(model: onnx.IModelProto): void {
+  const graph = model.graph;
+  if (!graph?.node || !graph.initializer) return;
+  const external = new Map(graph.initializer.filter((t) => t.name && t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL).map((t) => [t.name as string, t]));
+  for (const [name, tensor] of external) {
+    const gathers = graph.node.filter((node) => node.opType === 'Gather' && node.input?.[0] === name);
+    const others = graph.node.some((node) => node.opType !== 'Gather' && node.input?.includes(name));
+    if (gathers.length === 0 || !others) continue;
+    const copy = onnx.TensorProto.create({ ...tensor, name: `${name}.gather`, externalData: tensor.externalData?.map((entry) => ({ ...entry })) });
+    graph.initializer.push(copy);
+    for (const node of gathers) if (node.input) node.input[0] = copy.name;
   }
 }
 
@@ -223,6 +244,7 @@ export function prepareDecodeGraph(onnxFile: string, dims: ModelDims, cacheDir: 
   const info = rewriteForOwnedKv(model, dims);
   const int8 = weights === 'int8' ? quantizeMatMuls(model) : undefined;
   externalise(model, bytes, basename(identity.source));
+  separateGatherWeights(model);
   const encoded = onnx.ModelProto.encode(model).finish();
   const stored = storeEntry(file, encoded, { ...identity, info, int8 });
   return { bytes: encoded, dataFolder, info, int8, rebuilt: true, file: stored ? file : undefined };
