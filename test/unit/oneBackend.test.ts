@@ -63,7 +63,9 @@ describe('one Backend: local and server answer the same feature code', function 
     const local = (await services.get('local')?.ready()) as Backend;
     const prompt = await local.promptIds(PROMPTS[0] as string);
     const greedy = await local.complete(prompt, { maxNewTokens: 16 });
-    const token = (text: string): BackendSequence['tokens'][number] => ({ id: 1, text, prob: 0.5, sampledProb: 0.5, normedProb: null });
+    // Distinct texts get distinct ids: the stop rules compare tokens by id (one id for all would read as a loop).
+    const ids = new Map<string, number>();
+    const token = (text: string): BackendSequence['tokens'][number] => ({ id: ids.get(text) ?? ids.set(text, ids.size + 1).get(text) ?? 0, text, prob: 0.5, sampledProb: 0.5, normedProb: null });
     const sequence = (...texts: string[]): BackendSequence => ({ text: texts.join(''), tokens: texts.map(token), prob: 0.1, sampledProb: 0.1, logprob: -1, share: null, normedProd: null, stopReason: 'length' });
     // What every backend's sampler is made to draw: a duplicate, the greedy text, a blank, and text after a line break.
     const drawn = [sequence(' the', ' end'), sequence(' the', ' end'), sequence(...greedy.tokens.map((t) => t.text)), sequence(' ', '\n'), sequence(' a', ' cat', '\n', 'more')];
