@@ -2,7 +2,6 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { summarizeComparison } from '../core/compare';
 import { loadEngine } from '../core/engine';
-import { LENS_NEEDS_LOCAL } from '../core/backend';
 import type { Backend } from '../core/backend';
 import { LocalBackend } from '../core/local/localBackend';
 import { LmLensError } from '../core/errors';
@@ -11,7 +10,7 @@ import type { Histogram } from '../core/report';
 import { readReportAssets, reportJson, standaloneHtml } from '../core/reportExport';
 import type { ReportData } from '../core/reportExport';
 import { scoreSentences } from '../core/sentenceLoss';
-import { settledHistogram, settledLayers } from '../core/settledLayers';
+import { settledLayersOfText, withSettled } from '../core/settledLayers';
 import { splitSentences } from '../core/sentences';
 import type { SentenceSpan } from '../core/sentences';
 import { scoreSentencesOnServer, summarizeServerComparison } from '../core/compareServer';
@@ -85,27 +84,6 @@ async function compareOnServer(server: ServerValues, text: string, spans: readon
   }
 }
 
-/**
- * `--layers`: every token's settled layer, computed over the ids sentence loss scored (the text
- * after <|endoftext|>), matched to the report's tokens by their start offset.
- */
-async function withSettledLayers<S extends ReportSentenceInput>(backend: Backend, text: string, sentences: readonly S[]): Promise<{ sentences: S[]; settled: NonNullable<ReportData['settled']> }> {
-  // Settled layers need the lens inside the model: only the in-process engine has one.
-  if (!backend.capabilities.lens || !(backend instanceof LocalBackend)) throw new LmLensError('lens-unavailable', LENS_NEEDS_LOCAL);
-  const engine = backend.engine;
-  const tokenized = await backend.tokenize(text);
-  const layers = await settledLayers(engine, [engine.model.info.eosTokenId, ...tokenized.ids]);
-  const byStart = new Map<number, number>();
-  tokenized.spans.forEach((span, i) => {
-    const layer = layers[i + 1];
-    if (layer !== null && layer !== undefined && !byStart.has(span.start)) byStart.set(span.start, layer);
-  });
-  const withLayers = sentences.map((sentence): S => ({ ...sentence, tokens: sentence.tokens.map((token) => ({ ...token, settledLayer: byStart.get(token.start) })) }));
-  const count = engine.model.info.layers;
-  const sentenceMeans = withLayers.map((sentence) => settledHistogram(sentence.tokens.map((token) => token.settledLayer), count).mean);
-  return { sentences: withLayers, settled: { ...settledHistogram(withLayers.flatMap((sentence) => sentence.tokens.map((token) => token.settledLayer)), count), sentenceMeans } };
-}
-
 /** `lm-lens report FILE`: the document report as text, JSON (`--json`) or a self-contained page (`--html OUT`). */
 export async function reportCommand(backend: Backend, text: string, values: CliValues): Promise<string> {
   // The report's histograms and the comparison need the model's whole distribution, which only the local engine has.
@@ -115,7 +93,8 @@ export async function reportCommand(backend: Backend, text: string, values: CliV
   let sentences = reportableSentences(scored.sentences);
   const { info } = backend;
   let settled: ReportData['settled'];
-  if (values.layers) ({ sentences, settled } = await withSettledLayers(backend, text, sentences));
+  // `--layers`: every token's settled layer, matched to the report's tokens by start offset.
+  if (values.layers) ({ sentences, settled } = withSettled(sentences, await settledLayersOfText(backend, text)));
   const report = buildReport(sentences, { model: info.model, dtype: info.dtype ?? '', documentChars: text.length, complete: true });
   const data: ReportData = { report, ...(settled ? { settled } : {}) };
   if (values.compareServer) data.comparison = await compareOnServer(values.compareServer, text, spans, sentences);

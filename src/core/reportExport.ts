@@ -58,16 +58,21 @@ export function toCsv<T extends object>(rows: readonly T[], columns: ReadonlyArr
 }
 
 export function tokensCsv(sentences: readonly ExportSentence[]): string {
-  return toCsv(tokenRows(sentences), ['sentence', 'start', 'end', 'text', 'logprob', 'prob', 'rank', 'entropy', 'topProb', 'top10Entropy']);
+  const rows = tokenRows(sentences);
+  // The settled layer's column only when it was computed (a token without one, e.g. beyond the lens, has an empty cell).
+  const settled = rows.some((row) => row.settledLayer !== undefined);
+  return toCsv(rows, ['sentence', 'start', 'end', 'text', 'logprob', 'prob', 'rank', 'entropy', 'topProb', 'top10Entropy', ...(settled ? (['settledLayer'] as const) : [])]);
 }
 
 export function sentencesCsv(data: ReportData): string {
   const comparison = data.comparison?.sentences;
+  const settled = data.settled?.sentenceMeans;
   const rows = data.report.sentences.map((point) => ({
     ...point,
     lossB: comparison?.[point.index]?.lossB ?? Number.NaN,
+    settledLayerMean: settled?.[point.index] ?? Number.NaN,
   }));
-  return toCsv(rows, comparison ? ['index', 'start', 'end', 'loss', 'perplexity', 'tokenCount', 'lossB', 'preview'] : ['index', 'start', 'end', 'loss', 'perplexity', 'tokenCount', 'preview']);
+  return toCsv(rows, ['index', 'start', 'end', 'loss', 'perplexity', 'tokenCount', ...(comparison ? (['lossB'] as const) : []), ...(settled ? (['settledLayerMean'] as const) : []), 'preview']);
 }
 
 /** JSON that survives NaN/Infinity (as null), like the CLI's other outputs. */

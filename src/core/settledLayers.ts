@@ -3,9 +3,13 @@
 // lens (0 = already after the embeddings, L = only the last block gets there). One lens step per
 // position, chained through the KV state, in the scoring windows of scoreIds (HF's strided
 // recipe), so each token sees the context its loss was scored with.
+import { LENS_NEEDS_LOCAL } from './backend';
+import type { Backend } from './backend';
 import type { Engine } from './engine';
-import { throwIfAborted } from './errors';
-import type { Histogram } from './report';
+import { LmLensError, throwIfAborted } from './errors';
+import { LocalBackend } from './local/localBackend';
+import type { Histogram, ReportSentenceInput } from './report';
+import type { ReportData } from '../shared/reportProtocol';
 import { scoreWindows } from './scoring';
 import type { KvState } from './model';
 
@@ -58,4 +62,36 @@ export function settledHistogram(layers: ReadonlyArray<number | null | undefined
   }
   const labels = counts.map((_, layer) => (layer === 0 ? 'embeddings' : `block ${layer}`));
   return { histogram: { edges: [], labels, counts }, mean: known > 0 ? sum / known : Number.NaN };
+}
+
+/** Every token's settled layer in a text, keyed by the token's start offset, and the model's layer count. */
+export interface SettledText {
+  byStart: Map<number, number>;
+  layerCount: number;
+}
+
+/**
+ * The settled layers of `text` as sentence loss scores it (after <|endoftext|>, one window chain),
+ * keyed by start offset so the report's tokens find theirs. Only the in-process engine has the lens
+ * inside the model: any other backend (a server) is refused in one line.
+ */
+export async function settledLayersOfText(backend: Backend, text: string, options: SettledOptions = {}): Promise<SettledText> {
+  if (!backend.capabilities.lens || !(backend instanceof LocalBackend)) throw new LmLensError('lens-unavailable', LENS_NEEDS_LOCAL);
+  const engine = backend.engine;
+  const tokenized = await backend.tokenize(text);
+  const layers = await settledLayers(engine, [engine.model.info.eosTokenId, ...tokenized.ids], options);
+  const byStart = new Map<number, number>();
+  tokenized.spans.forEach((span, i) => {
+    const layer = layers[i + 1];
+    if (layer !== null && layer !== undefined && !byStart.has(span.start)) byStart.set(span.start, layer);
+  });
+  return { byStart, layerCount: engine.model.info.layers };
+}
+
+/** The sentences with each token's settled layer, and the histogram, mean and per-sentence means (ReportData.settled). */
+export function withSettled<S extends ReportSentenceInput>(sentences: readonly S[], settled: SettledText): { sentences: S[]; settled: NonNullable<ReportData['settled']> } {
+  const withLayers = sentences.map((sentence): S => ({ ...sentence, tokens: sentence.tokens.map((token) => ({ ...token, settledLayer: settled.byStart.get(token.start) })) }));
+  const { layerCount } = settled;
+  const sentenceMeans = withLayers.map((sentence) => settledHistogram(sentence.tokens.map((token) => token.settledLayer), layerCount).mean);
+  return { sentences: withLayers, settled: { ...settledHistogram(withLayers.flatMap((sentence) => sentence.tokens.map((token) => token.settledLayer)), layerCount), sentenceMeans } };
 }

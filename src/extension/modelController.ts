@@ -43,7 +43,7 @@ const SETTINGS_FOR_ERROR: Partial<Record<string, string>> = {
 /** Where the server's API key lives: VS Code's SecretStorage (the OS keychain), never settings or logs. */
 export const API_KEY_SECRET = 'lmLens.server.apiKey';
 
-export type Feature = 'panel' | 'inline' | 'loss' | 'command' | 'report' | 'compare' | 'export';
+export type Feature = 'panel' | 'inline' | 'loss' | 'command' | 'report' | 'compare' | 'settled' | 'export';
 
 /** Turns a VS Code CancellationToken into the AbortSignal the host client understands. */
 export function toAbortSignal(token: vscode.CancellationToken | undefined, disposables: vscode.Disposable[]): AbortSignal | undefined {

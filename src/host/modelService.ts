@@ -7,6 +7,8 @@ import { scoreSentences } from '../core/sentenceLoss';
 import { sentenceIndexAt, splitSentences } from '../core/sentences';
 import type { DocumentScore, SentenceScoreOptions } from '../core/sentenceLoss';
 import { scoreTextOn } from '../core/textScore';
+import { settledLayersOfText } from '../core/settledLayers';
+import type { SettledText } from '../core/settledLayers';
 import { ComparisonModel } from './comparison';
 import { openBackend } from './openBackend';
 import type { OpenedBackend } from './openBackend';
@@ -210,6 +212,11 @@ export class ModelService {
   /** Each sentence's loss under a server's model (the report's comparison with a server); the main model stays local. */
   async compareOnServer(text: string, spans: readonly SentenceSpan[], server: CompareServer, signal: AbortSignal): Promise<ServerScores> {
     return this.comparison.compareOnServer(server, checkText(text), spans, signal);
+  }
+
+  /** Every token's settled layer in `text` (the report's logit-lens column); a server backend is refused in one line. */
+  async settledLayers(text: string, signal: AbortSignal, onProgress: (done: number, total: number) => void): Promise<SettledText> {
+    return settledLayersOfText(await this.ready(), checkText(text), { signal, onProgress });
   }
 
   /** Steps the model finished so far (the progress beat), or undefined while nothing is loaded. */

@@ -14,7 +14,9 @@ import { LmLensError, errorMessage } from '../core/errors';
 import { MAX_SENTENCE_POINTS, buildReport, reportableSentences, thinSentences } from '../core/report';
 import { readReportAssets, reportJson, sentencesCsv, standaloneHtml, tokensCsv } from '../core/reportExport';
 import type { ExportSentence, ReportData } from '../core/reportExport';
-import type { CompareParams, CompareResponse, CompareServer, DocumentReportParams, DocumentReportResponse, ReportExportParams, ReportExportResponse } from '../shared/hostProtocol';
+import { withSettled } from '../core/settledLayers';
+import type { SettledText } from '../core/settledLayers';
+import type { CompareParams, CompareResponse, CompareServer, DocumentReportParams, DocumentReportResponse, ReportExportParams, ReportExportResponse, SettledLayersParams, SettledLayersResponse, SettledProgressParams } from '../shared/hostProtocol';
 import type { DocumentState } from './documentState';
 
 /** What the report needs of the model service (ModelService fits). */
@@ -22,6 +24,14 @@ export interface ReportModel {
   reportModel(): Promise<{ model: string; dtype: string }>;
   compareText(text: string, model: string, dtype: string, signal: AbortSignal): Promise<{ modelB: string; tokens: ComparedTextToken[] }>;
   compareOnServer(text: string, spans: readonly SentenceSpan[], server: CompareServer, signal: AbortSignal): Promise<ServerScores>;
+  settledLayers(text: string, signal: AbortSignal, onProgress: (done: number, total: number) => void): Promise<SettledText>;
+}
+
+/** Settled layers of one version of a document under one main model; an edit or a model switch leaves them stale (not shown). */
+interface Settled {
+  version: number;
+  modelA: string;
+  value: SettledText;
 }
 
 interface Compared {
@@ -38,6 +48,7 @@ export const NOT_SCORED_MESSAGE = 'LM Lens does not score this document: turn on
 
 export class ReportService {
   private readonly compared = new Map<string, Compared>();
+  private readonly settled = new Map<string, Settled>();
 
   constructor(
     private readonly documents: { get(uri: string): DocumentState | undefined },
@@ -50,6 +61,7 @@ export class ReportService {
     const document = this.documents.get(uri);
     if (!document) {
       this.compared.delete(uri);
+      this.settled.delete(uri);
       throw new LmLensError('text-invalid', NOT_SCORED_MESSAGE);
     }
     return document;
@@ -57,16 +69,20 @@ export class ReportService {
 
   /** The report of what is held now; call with the model already resolved, so nothing moves underneath. */
   private build(document: DocumentState, model: { model: string; dtype: string }): { data: ReportData; sentences: ExportSentence[]; comparedVersion?: number } {
-    const sentences = reportableSentences(document.sentences);
+    let sentences: ExportSentence[] = reportableSentences(document.sentences);
+    let settled: ReportData['settled'];
+    const layers = this.settled.get(document.uri);
+    if (layers && layers.version === document.version && layers.modelA === modelKey(model)) ({ sentences, settled } = withSettled(sentences, layers.value));
     const report = buildReport(sentences, { ...model, documentChars: document.text.length, complete: document.complete });
+    const data: ReportData = { report, ...(settled ? { settled } : {}) };
     const compared = this.compared.get(document.uri);
-    if (!compared || compared.modelA !== modelKey(model)) return { data: { report }, sentences };
-    if (compared.version !== document.version) return { data: { report }, sentences, comparedVersion: compared.version };
+    if (!compared || compared.modelA !== modelKey(model)) return { data, sentences };
+    if (compared.version !== document.version) return { data, sentences, comparedVersion: compared.version };
     if (compared.summary?.sentences !== sentences.length) {
       const { of } = compared;
       compared.summary = { sentences: sentences.length, value: 'server' in of ? summarizeServerComparison(of.server, sentences) : summarizeComparison(of.modelB, of.tokens, sentences) };
     }
-    return { data: { report, comparison: compared.summary.value }, sentences, comparedVersion: compared.version };
+    return { data: { ...data, comparison: compared.summary.value }, sentences, comparedVersion: compared.version };
   }
 
   async report(params: DocumentReportParams): Promise<DocumentReportResponse> {
@@ -94,6 +110,27 @@ export class ReportService {
       : await this.model.compareText(text, params.model ?? '', params.dtype ?? 'fp32', signal);
     if (this.documents.get(params.uri) !== document) throw new LmLensError('text-invalid', 'The document was closed while it was being compared.');
     this.compared.set(params.uri, { version, modelA, of });
+    return { version, elapsedMs: performance.now() - started };
+  }
+
+  /**
+   * Every token's settled layer (one lens step per token: several times the scoring's cost, so only
+   * when asked), for the document's current text; later reports and exports of that version carry it.
+   * Progress comes about every 1% of the tokens.
+   */
+  async settle(params: SettledLayersParams, signal: AbortSignal, onProgress: (progress: SettledProgressParams) => void): Promise<SettledLayersResponse> {
+    const started = performance.now();
+    const document = this.document(params.uri);
+    const { version, text } = document;
+    const modelA = modelKey(await this.model.reportModel());
+    let reported = 0;
+    const value = await this.model.settledLayers(text, signal, (done, total) => {
+      if (done < total && done - reported < total / 100) return;
+      reported = done;
+      onProgress({ uri: params.uri, done, total });
+    });
+    if (this.documents.get(params.uri) !== document) throw new LmLensError('text-invalid', 'The document was closed while its settled layers were computed.');
+    this.settled.set(params.uri, { version, modelA, value });
     return { version, elapsedMs: performance.now() - started };
   }
 

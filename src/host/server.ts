@@ -22,6 +22,8 @@ import { ModelService } from './modelService';
 import {
   completeRequest,
   compareRequest,
+  settledLayersRequest,
+  settledProgressNotification,
   cancelDownloadRequest,
   configureRequest,
   didChangeNotification,
@@ -145,6 +147,7 @@ function serveWindow(session: Session, service: ModelService, state: () => Model
   const reports = new ReportService(documents, service, __dirname);
   handle(documentReportRequest, (params) => reports.report(params));
   handle(compareRequest, (params, signal) => reports.compare(params, signal), true, 'background');
+  handle(settledLayersRequest, (params, signal) => reports.settle(params, signal, (progress) => void connection.sendNotification(settledProgressNotification, progress)), true, 'background');
   handle(reportExportRequest, (params) => reports.export(params), false);
   // A window that connects while the model loads or after it loaded learns where it stands.
   void connection.sendNotification(stateNotification, state());

@@ -258,6 +258,24 @@ export interface CompareResponse {
   elapsedMs: number;
 }
 
+/** The logit lens's settled layer of every token of an open document (one lens step per token); it joins later reports and exports. */
+export interface SettledLayersParams {
+  uri: string;
+}
+
+export interface SettledLayersResponse {
+  /** The document version the layers are of. */
+  version: number;
+  elapsedMs: number;
+}
+
+export interface SettledProgressParams {
+  uri: string;
+  /** Tokens done of `total`. */
+  done: number;
+  total: number;
+}
+
 export interface ReportExportParams {
   uri: string;
   format: ExportFormat;
@@ -322,6 +340,10 @@ export const statsRequest = new RequestType<null, HostStats, ErrorData>('lmLens/
 export const documentReportRequest = new RequestType<DocumentReportParams, DocumentReportResponse, ErrorData>('lmLens/documentReport');
 /** Client → server: compare an open document with a second model (cross-perplexity), or stop comparing; the result joins later reports. */
 export const compareRequest = new RequestType<CompareParams, CompareResponse, ErrorData>('lmLens/compare');
+/** Client → server: every token's settled layer for the report (background work; a server backend answers `lens-unavailable`). */
+export const settledLayersRequest = new RequestType<SettledLayersParams, SettledLayersResponse, ErrorData>('lmLens/settledLayers');
+/** Server → client: how far a settled-layers request has got (about every 1% of the tokens). */
+export const settledProgressNotification = new NotificationType<SettledProgressParams>('lmLens/settledProgress');
 /** Client → server: an export of an open document's report (HTML, CSV or JSON of every token), written to `path` or answered. */
 export const reportExportRequest = new RequestType<ReportExportParams, ReportExportResponse, ErrorData>('lmLens/reportExport');
 
