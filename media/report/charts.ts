@@ -46,8 +46,8 @@ function axes(palette: Palette, x: string, y: string): ChartConfiguration['optio
   };
 }
 
-function configs(data: ReportViewData, palette: Palette, reveal: RevealHandler): Record<ReportChartName, ChartConfiguration> {
-  const { report, comparison } = data;
+function configs(data: ReportViewData, palette: Palette, reveal: RevealHandler): Partial<Record<ReportChartName, ChartConfiguration>> {
+  const { report, comparison, settled } = data;
   const bars = (labels: string[], counts: number[], colours: string | string[], x: string): ChartConfiguration => ({
     type: 'bar',
     data: { labels, datasets: [{ label: 'tokens', data: counts, backgroundColor: colours, borderWidth: 0 }] },
@@ -67,14 +67,21 @@ function configs(data: ReportViewData, palette: Palette, reveal: RevealHandler):
   if (comparison) {
     lossDatasets.push({ label: comparison.modelB, data: sentences.map((point) => ({ x: point.index + 1, y: comparison.sentences[point.index]?.lossB ?? null })), borderColor: palette.secondary, backgroundColor: palette.secondary, pointRadius: sentences.length > 300 ? 0 : 3, borderWidth: 1.5 });
   }
+  // The mean settled layer per sentence on its own axis at the right (layers, not nats).
+  const lossScales: Record<string, unknown> = { ...axes(palette, 'sentence', 'mean loss (nats)')?.scales, x: { type: 'linear', title: { display: true, text: 'sentence', color: palette.foreground }, ticks: { color: palette.foreground, precision: 0 }, grid: { color: palette.grid } } };
+  if (settled) {
+    lossDatasets.push({ label: 'mean settled layer', data: sentences.map((point) => ({ x: point.index + 1, y: Number.isFinite(settled.sentenceMeans[point.index]) ? (settled.sentenceMeans[point.index] as number) : null })), borderColor: palette.buckets[3] as string, backgroundColor: palette.buckets[3] as string, pointRadius: sentences.length > 300 ? 0 : 3, borderWidth: 1.5, yAxisID: 'settled' } as (typeof lossDatasets)[number]);
+    lossScales.settled = { position: 'right', beginAtZero: true, max: settled.histogram.counts.length - 1, title: { display: true, text: 'mean settled layer', color: palette.foreground }, ticks: { color: palette.foreground, precision: 0 }, grid: { drawOnChartArea: false } };
+  }
   return {
+    ...(settled ? { 'settled-layers': bars(settled.histogram.labels, settled.histogram.counts, palette.buckets[3] as string, 'settled at layer (logit lens)') } : {}),
     'rank-buckets': bars(report.rankBuckets.labels, report.rankBuckets.counts, palette.buckets, 'rank of the actual token'),
     frac: bars(report.fracHistogram.labels, report.fracHistogram.counts, palette.primary, 'p(token) ÷ p(top 1)'),
     'top10-entropy': bars(report.top10EntropyHistogram.labels, report.top10EntropyHistogram.counts, palette.primary, 'entropy of the top 10 (nats)'),
     'sentence-loss': {
       type: 'line',
       data: { datasets: lossDatasets as never },
-      options: { ...axes(palette, 'sentence', 'mean loss (nats)'), parsing: false, spanGaps: false, onClick: onSentenceClick, interaction: { mode: 'nearest', intersect: false, axis: 'x' }, scales: { ...axes(palette, 'sentence', 'mean loss (nats)')?.scales, x: { type: 'linear', title: { display: true, text: 'sentence', color: palette.foreground }, ticks: { color: palette.foreground, precision: 0 }, grid: { color: palette.grid } } } },
+      options: { ...axes(palette, 'sentence', 'mean loss (nats)'), parsing: false, spanGaps: false, onClick: onSentenceClick, interaction: { mode: 'nearest', intersect: false, axis: 'x' }, scales: lossScales },
     } as ChartConfiguration,
     'surprisal-entropy': {
       type: 'scatter',
@@ -94,7 +101,14 @@ export class ReportCharts {
     const palette = themePalette();
     Chart.defaults.font.family = palette.font;
     Chart.defaults.color = palette.foreground;
-    for (const [name, config] of Object.entries(configs(data, palette, this.reveal)) as Array<[ReportChartName, ChartConfiguration]>) {
+    const all = configs(data, palette, this.reveal);
+    // A chart whose data went away (settled layers of an older version) goes with it.
+    for (const [name, chart] of this.charts) {
+      if (all[name]) continue;
+      chart.destroy();
+      this.charts.delete(name);
+    }
+    for (const [name, config] of Object.entries(all) as Array<[ReportChartName, ChartConfiguration]>) {
       const canvas = document.getElementById(`chart-${name}`) as HTMLCanvasElement | null;
       const existing = this.charts.get(name);
       if (existing && existing.canvas === canvas) {

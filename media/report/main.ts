@@ -17,13 +17,18 @@ const vscode = typeof acquireVsCodeApi === 'function' ? acquireVsCodeApi() : und
 const app = document.getElementById('app') as HTMLElement;
 const charts = new ReportCharts((start, end) => vscode?.postMessage({ type: 'reveal', start, end }));
 let current: { data: ReportViewData; documentName: string } | undefined;
-let status = { text: '', busy: false };
+let status = { text: '', busy: false, settling: false };
 
 function showStatus(): void {
   const line = document.getElementById('status');
   if (!line) return;
   line.textContent = status.text;
   line.classList.toggle('busy', status.busy);
+  const settled = app.querySelector<HTMLButtonElement>('[data-action="settled"]');
+  if (settled) {
+    settled.dataset.label ??= settled.textContent ?? '';
+    settled.textContent = status.settling ? 'Cancel settled layers' : settled.dataset.label;
+  }
 }
 
 /** Re-renders the page, keeping open tables, the focused control and the scroll position. */
@@ -70,6 +75,7 @@ app.addEventListener('click', (event) => {
   else if (action === 'export') vscode?.postMessage({ type: 'export', format: target.dataset.format as 'html' });
   else if (action === 'compare') vscode?.postMessage({ type: 'compare' });
   else if (action === 'clearCompare') vscode?.postMessage({ type: 'clearCompare' });
+  else if (action === 'settled') vscode?.postMessage({ type: status.settling ? 'cancelSettled' : 'settled' });
 });
 
 // Theme switches change the body's class: redraw with the new colours.
@@ -82,7 +88,7 @@ if (vscode) {
     const message = event.data;
     if (message.type === 'report') show(message.data, message.documentName);
     else if (message.type === 'status') {
-      status = { text: message.text, busy: message.busy };
+      status = { text: message.text, busy: message.busy, settling: message.settling ?? false };
       showStatus();
     } else if (message.type === 'png') savePng(message.chart);
   });

@@ -43,6 +43,7 @@ function summaryHtml(data: ReportViewData): string {
     ['mean entropy', `${fixed(s.meanEntropy)} nats`],
     ...report.rankBuckets.labels.map((label, i): [string, string] => [label, percent(s.bucketShares[i] as number)]),
   ];
+  if (data.settled) items.push(['mean settled layer', fixed(data.settled.mean, 2)]);
   if (comparison) items.push([`loss under ${escapeHtml(comparison.modelB)}`, `${fixed(comparison.lossB)} nats`]);
   if (comparison && comparison.ratio !== null) items.push(['cross-entropy', `${fixed(comparison.crossEntropy)} nats`], ['cross-perplexity ratio', fixed(comparison.ratio, 4)]);
   const scored = `${count(report.sentenceCount)} sentences scored, ${percent(coverage)} of ${count(report.documentChars)} characters${report.complete ? '' : ' — re-scoring, the numbers are partial'}`;
@@ -63,11 +64,13 @@ function comparisonLines({ report, comparison }: ReportViewData): string {
 
 /** The whole page body for one report; `interactive` adds the buttons that talk to the extension. */
 export function renderReport(data: ReportViewData, documentName: string, interactive: boolean): string {
-  const { report, comparison } = data;
+  const { report, comparison, settled } = data;
+  // Its label turns into "Cancel settled layers" while they are computed (main.ts, from the status).
+  const settledButton = `<button type="button" data-action="settled" title="The first layer from which each token’s final prediction stays the top guess (logit lens; about six times the scoring’s cost)">${settled ? 'Recompute settled layers' : 'Settled layers'}</button>`;
   const toolbar = interactive
-    ? `<div class="toolbar" role="toolbar" aria-label="Report actions"><button type="button" data-action="compare">${comparison ? 'Compare with another model…' : 'Compare with a second model…'}</button>${comparison ? '<button type="button" data-action="clearCompare">Stop comparing</button>' : ''}<button type="button" data-action="export" data-format="html">Export HTML</button><button type="button" data-action="export" data-format="tokens-csv">CSV: tokens</button><button type="button" data-action="export" data-format="sentences-csv">CSV: sentences</button><button type="button" data-action="export" data-format="json">JSON</button></div>`
+    ? `<div class="toolbar" role="toolbar" aria-label="Report actions"><button type="button" data-action="compare">${comparison ? 'Compare with another model…' : 'Compare with a second model…'}</button>${comparison ? '<button type="button" data-action="clearCompare">Stop comparing</button>' : ''}${settledButton}<button type="button" data-action="export" data-format="html">Export HTML</button><button type="button" data-action="export" data-format="tokens-csv">CSV: tokens</button><button type="button" data-action="export" data-format="sentences-csv">CSV: sentences</button><button type="button" data-action="export" data-format="json">JSON</button></div>`
     : '';
-  const sentenceRows = report.sentences.slice(0, TABLE_ROW_LIMIT).map((point) => [String(point.index + 1), fixed(point.loss), fixed(point.perplexity, 1), String(point.tokenCount), ...(comparison ? [fixed(comparison.sentences[point.index]?.lossB)] : []), interactive ? sentenceButton(point) : escapeHtml(point.preview)]);
+  const sentenceRows = report.sentences.slice(0, TABLE_ROW_LIMIT).map((point) => [String(point.index + 1), fixed(point.loss), fixed(point.perplexity, 1), String(point.tokenCount), ...(comparison ? [fixed(comparison.sentences[point.index]?.lossB)] : []), ...(settled ? [fixed(settled.sentenceMeans[point.index], 2)] : []), interactive ? sentenceButton(point) : escapeHtml(point.preview)]);
   const surprising = report.surprising.map((point) => `<li><span class="num">loss ${fixed(point.loss)} · perplexity ${fixed(point.perplexity, 1)}</span> ${interactive ? sentenceButton(point) : escapeHtml(point.preview)}</li>`).join('');
   // A long document's series comes thinned from the model process: say so.
   const sentenceNote = report.sentences.length < report.sentenceCount ? ` ${count(report.sentences.length)} of ${count(report.sentenceCount)} sentences drawn, evenly spread.` : '';
@@ -80,8 +83,8 @@ export function renderReport(data: ReportViewData, documentName: string, interac
     figure(
       'sentence-loss',
       'Loss per sentence',
-      `${comparison ? `Mean token loss of each sentence under ${report.model} and ${comparison.modelB}` : 'Mean token loss (nats) of each sentence along the document'}; click a point to reveal the sentence.${sentenceNote}`,
-      table('loss per sentence', ['#', 'loss', 'perplexity', 'tokens', ...(comparison ? [`loss (${comparison.modelB})`] : []), 'sentence'], sentenceRows, report.sentenceCount),
+      `${comparison ? `Mean token loss of each sentence under ${report.model} and ${comparison.modelB}` : 'Mean token loss (nats) of each sentence along the document'}${settled ? ', and its mean settled layer (right axis)' : ''}; click a point to reveal the sentence.${sentenceNote}`,
+      table('loss per sentence', ['#', 'loss', 'perplexity', 'tokens', ...(comparison ? [`loss (${comparison.modelB})`] : []), ...(settled ? ['mean settled layer'] : []), 'sentence'], sentenceRows, report.sentenceCount),
       interactive,
     ),
     figure(
@@ -92,5 +95,16 @@ export function renderReport(data: ReportViewData, documentName: string, interac
       interactive,
     ),
   ];
+  if (settled) {
+    charts.push(
+      figure(
+        'settled-layers',
+        'Settled at layer',
+        `Logit lens: for each token, the first layer from which the model’s final prediction stays its top guess (embeddings = already there, the last block = only at the end). Mean ${fixed(settled.mean, 2)}.`,
+        histogramTable('tokens per settled layer', settled.histogram),
+        interactive,
+      ),
+    );
+  }
   return `<header><h1>Document report: ${escapeHtml(documentName)}</h1><p class="status" id="status" role="status" aria-live="polite"></p></header>${toolbar}${summaryHtml(data)}<section class="surprising" aria-label="Most surprising sentences"><h2>Most surprising sentences</h2><ol>${surprising || '<li class="muted">No scored sentences yet.</li>'}</ol></section><section class="charts">${charts.join('')}</section>`;
 }

@@ -7,9 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { LmLensError, errorMessage } from '../core/errors';
+import { LmLensError, errorMessage, isCancelled } from '../core/errors';
 import { COMMANDS } from '../shared/commands';
-import { compareRequest, documentReportRequest, reportExportRequest } from '../shared/hostProtocol';
+import { compareRequest, documentReportRequest, reportExportRequest, settledLayersRequest, settledProgressNotification } from '../shared/hostProtocol';
 import type { DocumentReportResponse, DocumentStatusParams } from '../shared/hostProtocol';
 import { isFromReportView } from '../shared/reportProtocol';
 import type { ExportFormat, FromReportView, ToReportView } from '../shared/reportProtocol';
@@ -41,6 +41,9 @@ const EXPORTS: Record<ExportFormat, [suffix: string, filters: Record<string, str
 /** What a comparison may spend loading its model before the request counts as hung. */
 const COMPARE_LOAD_MS = 30 * 60_000;
 
+/** A settled layer costs about six times a token's scoring (one lens step per token). */
+const SETTLED_COST = 6;
+
 const documentLength = (document: vscode.TextDocument): number => document.offsetAt(document.lineAt(document.lineCount - 1).range.end);
 const percent = (share: number): string => `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
 
@@ -51,6 +54,8 @@ export class ReportPanel implements vscode.Disposable {
   private document: vscode.TextDocument | undefined;
   private last: DocumentReportResponse | undefined;
   private comparingWith: string | undefined;
+  /** The settled-layers request in flight (cancelled from the page) and how far it has got. */
+  private settling: { source: vscode.CancellationTokenSource; line: string } | undefined;
   private problem: string | undefined;
   private readonly feed: ReportFeed;
   /** The tests' view (see the test API in extension.ts). */
@@ -155,6 +160,7 @@ export class ReportPanel implements vscode.Disposable {
     this.document = undefined;
     this.last = undefined;
     this.problem = undefined;
+    this.settling?.source.cancel();
   }
 
   private async handle(message: FromReportView): Promise<void> {
@@ -179,9 +185,43 @@ export class ReportPanel implements vscode.Disposable {
         }
         case 'clearCompare':
           return await this.feed.stopComparing();
+        case 'settled':
+          return await this.settle();
+        case 'cancelSettled':
+          return this.settling?.source.cancel();
       }
     } catch (error) {
       this.showError(errorMessage(error));
+    }
+  }
+
+  /**
+   * Every token's settled layer: one lens step per token (several times the scoring's cost), so on
+   * demand, as background work in the model process, with progress in the status line; the page's
+   * button cancels it. A server backend answers in one line (lens-unavailable), shown as an error.
+   */
+  private async settle(): Promise<void> {
+    const document = this.document;
+    if (!document || this.settling) return;
+    const uri = document.uri.toString();
+    const settling = { source: new vscode.CancellationTokenSource(), line: 'Settled layers: waiting for the model…' };
+    this.settling = settling;
+    this.showStatus();
+    const progress = this.model.client.onNotification(settledProgressNotification, ({ uri: of, done, total }) => {
+      if (of !== uri || this.settling !== settling) return;
+      settling.line = `Settled layers… ${percent(total > 0 ? done / total : 0)} (${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} tokens).`;
+      this.showStatus();
+    });
+    try {
+      await this.model.request('settled', settledLayersRequest, { uri }, settling.source.token, scoringTimeoutMs(SETTLED_COST * documentLength(document)));
+      if (this.feed.watched === uri) this.feed.update(uri, 0);
+    } catch (error) {
+      if (!settling.source.token.isCancellationRequested && !isCancelled(error)) this.showError(`Settled layers: ${errorMessage(error)}`, error instanceof LmLensError ? error.code : undefined);
+    } finally {
+      progress.dispose();
+      settling.source.dispose();
+      if (this.settling === settling) this.settling = undefined;
+      this.showStatus();
     }
   }
 
@@ -215,7 +255,7 @@ export class ReportPanel implements vscode.Disposable {
 
   private showStatus(): void {
     const [text, busy] = this.statusLine();
-    this.post({ type: 'status', text, busy });
+    this.post({ type: 'status', text, busy, settling: this.settling !== undefined });
     this.probe.statusShown(text, busy);
   }
 
@@ -226,6 +266,7 @@ export class ReportPanel implements vscode.Disposable {
     if (this.problem) return [this.problem, false];
     if (status?.state === 'failed' && status.version === this.document?.version) return [`Scoring failed: ${status.message ?? 'see the log'}`, false];
     if (this.comparingWith) return [`Comparing with ${this.comparingWith}…`, true];
+    if (this.settling) return [this.settling.line, true];
     if (report && !report.complete) return [`Scoring… ${percent(report.documentChars > 0 ? report.scoredChars / report.documentChars : 0)} of the document scored so far.`, true];
     if (!report && this.feed.watched) return ['Waiting for the sentence scores…', true];
     return ['', false];

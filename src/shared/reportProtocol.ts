@@ -100,7 +100,7 @@ export type ToReportView =
   /** Extension → webview: the report of the document's latest scores (sent again after every re-score). */
   | { type: 'report'; documentName: string; data: ReportViewData }
   /** Extension → webview: one line about scoring, comparing or an error (empty clears it). */
-  | { type: 'status'; text: string; busy: boolean }
+  | { type: 'status'; text: string; busy: boolean; /** Settled layers are being computed: their button cancels. */ settling?: boolean }
   /** Extension → webview: send this chart's picture back (as the PNG button does). */
   | { type: 'png'; chart: ReportChartName };
 
@@ -113,10 +113,13 @@ export type FromReportView =
   /** Webview → extension: save this chart's picture (a `data:image/png;base64,` URL). */
   | { type: 'png'; chart: string; dataUrl: string }
   | { type: 'compare' }
-  | { type: 'clearCompare' };
+  | { type: 'clearCompare' }
+  /** Webview → extension: compute every token's settled layer (logit lens), or stop computing them. */
+  | { type: 'settled' }
+  | { type: 'cancelSettled' };
 
 /** Names of the report's charts: ids in the page, names of PNG exports. */
-export const REPORT_CHARTS = ['rank-buckets', 'frac', 'top10-entropy', 'sentence-loss', 'surprisal-entropy'] as const;
+export const REPORT_CHARTS = ['rank-buckets', 'frac', 'top10-entropy', 'sentence-loss', 'surprisal-entropy', 'settled-layers'] as const;
 export type ReportChartName = (typeof REPORT_CHARTS)[number];
 
 export function isFromReportView(value: unknown): value is FromReportView {
@@ -126,6 +129,8 @@ export function isFromReportView(value: unknown): value is FromReportView {
     case 'ready':
     case 'compare':
     case 'clearCompare':
+    case 'settled':
+    case 'cancelSettled':
       return true;
     case 'reveal':
       return Number.isInteger(message.start) && Number.isInteger(message.end) && (message.start as number) >= 0 && (message.end as number) >= (message.start as number);
