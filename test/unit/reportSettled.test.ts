@@ -10,6 +10,8 @@ import { createRemoteBackend } from '../../src/core/remote';
 import { settledLayers, settledLayersOfText } from '../../src/core/settledLayers';
 import type { ReportSetup } from '../support/reportSetup';
 import { openReport, rejectsWith } from '../support/reportSetup';
+import { isFromReportView } from '../../src/shared/reportProtocol';
+import { renderReport } from '../../media/report/view';
 import { ensureTestModel } from '../support/testModel';
 
 const URI = 'untitled:settled.md';
@@ -83,6 +85,24 @@ describe('settled layers in the document report (model process)', function () {
     assert.deepEqual(csv.slice(1).map((row) => Number(row.slice(row.lastIndexOf(',') + 1))), all);
     const sentencesCsv = (await setup.reports.export({ uri: URI, format: 'sentences-csv', title: 't' })).content ?? '';
     assert.match(sentencesCsv.split('\r\n')[0] ?? '', /,settledLayerMean,preview$/u);
+  });
+
+  it('the page draws them: the histogram with its table, the per-sentence mean in the sentence table, the button', async () => {
+    const { data } = await setup.reports.report({ uri: URI });
+    assert.ok(data.settled);
+    const page = renderReport(data, 'settled.md', true);
+    assert.match(page, /id="chart-settled-layers"/u);
+    assert.match(page, /<caption>tokens per settled layer<\/caption>/u);
+    const counts = data.settled.histogram.counts;
+    assert.match(page, new RegExp(`<td>block 3</td><td>${counts[3]}</td>`, 'u'));
+    assert.match(page, /<th scope="col">mean settled layer<\/th>/u);
+    assert.match(page, new RegExp(`<td>${(data.settled.sentenceMeans[0] as number).toFixed(2)}</td>`, 'u'));
+    assert.match(page, /data-action="settled"[^>]*>Recompute settled layers</u);
+    const plain = renderReport({ report: data.report }, 'settled.md', true);
+    assert.doesNotMatch(plain, /chart-settled-layers|mean settled layer/u);
+    assert.match(plain, /data-action="settled"[^>]*>Settled layers</u);
+    assert.doesNotMatch(renderReport(data, 'settled.md', false), /data-action="settled"/u, 'an exported page has no button');
+    assert.ok(isFromReportView({ type: 'settled' }) && isFromReportView({ type: 'cancelSettled' }));
   });
 
   it('an edit leaves them stale: the next version’s report has none until asked again', async () => {
