@@ -82,4 +82,33 @@ describe('report export: self-contained HTML', function () {
       await browser.close();
     }
   });
+
+  it('with settled layers (--layers): draws their histogram and the per-sentence mean on a second axis', async function () {
+    const model = await ensureTestModel({ layers: 2, dim: 64, heads: 4, seed: 1 });
+    const layered = path.join(scratch, 'layers.html');
+    const result = spawnSync(process.execPath, [cliBundle, 'report', path.join(scratch, 'notes.md'), '--model', model, '--layers', '--html', layered], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(result.status, 0, result.stderr);
+    const browser = await launchBrowser();
+    try {
+      const tab = await (await browser.newContext({ offline: true })).newPage();
+      const errors: string[] = [];
+      tab.on('pageerror', (error) => errors.push(error.message));
+      await tab.goto(pathToFileURL(layered).href);
+      await tab.waitForFunction(() => document.querySelectorAll('canvas').length === 6);
+      assert.deepEqual(errors, []);
+      const drawn = await tab.evaluate(() => {
+        const canvas = document.getElementById('chart-settled-layers') as HTMLCanvasElement;
+        const pixels = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data ?? [];
+        let inked = 0;
+        for (let i = 3; i < pixels.length; i += 4) if ((pixels[i] as number) > 0) inked++;
+        return inked;
+      });
+      assert.ok(drawn > 100, `${drawn} pixels`);
+      const text = await tab.evaluate(() => document.body.innerText);
+      assert.match(text, /Settled at layer/u);
+      assert.match(text, /mean settled layer/u);
+    } finally {
+      await browser.close();
+    }
+  });
 });
