@@ -2,7 +2,7 @@
  * "LM Lens: Show document report": a webview beside the editor with the report of one document.
  * The model process aggregates it from the sentence scores it already holds (no model work of
  * its own) and this side only passes the aggregate to the webview, again after every re-score
- * (see reportFeed.ts). Compare with a second model, reveal a sentence, and the exports (written
+ * (see reportFeed.ts). Compare with a second model, settled layers on demand, reveal a sentence, and the exports (written
  * by the model process for local files, so a per-token CSV never crosses the extension host).
  */
 import { randomBytes } from 'node:crypto';

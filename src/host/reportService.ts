@@ -1,8 +1,9 @@
 /**
  * The document report of one window's open documents, answered from the scores the document
  * store already holds (no model work; each sentence's share is aggregated once, see
- * core/report.ts), plus the comparison with a second model and the exports. Everything heavy
- * stays here: the window gets the aggregates, never a per-token list.
+ * core/report.ts), plus the comparison with a second model, the settled layers (logit lens, on
+ * demand) and the exports. Everything heavy stays here: the window gets the aggregates, never a
+ * per-token list.
  */
 import { writeFile } from 'node:fs/promises';
 import { summarizeComparison } from '../core/compare';
