@@ -29,6 +29,8 @@ export interface BackendInfo {
   contextSize: number | null;
   /** Token a text starts after (`<|endoftext|>` for GPT-2, BOS for Llama); null if the model has none. */
   startTokenId: number | null;
+  /** Token that ends a generation (the model's EOS); null where the backend does not say (a server). */
+  endTokenId: number | null;
   /** The weights' precision (fp32, q8, …) for `local`; null when a server does not say. */
   dtype: string | null;
 }
@@ -126,6 +128,14 @@ export function degradations(capabilities: BackendCapabilities, asked: { rows?: 
   if (asked.entropy && !capabilities.entropy) notes.push('No entropy: the server gives only the top log-probabilities, not the whole distribution.');
   if (asked.sampling && !capabilities.samplingView) notes.push('The sampling view is shown only where the server’s top tokens determine it (top-k on, within the cap).');
   return notes;
+}
+
+/**
+ * The id a completion's end-of-text token has, to leave it out of the text. A server does not say
+ * its EOS: there the start token is the guess (GPT-2's <|endoftext|> is both); -1 matches nothing.
+ */
+export function endTokenOf(info: Pick<BackendInfo, 'endTokenId' | 'startTokenId'>): number {
+  return info.endTokenId ?? info.startTokenId ?? -1;
 }
 
 /** "model @ host" when a server answered, for the panel; the in-process engine needs no label. */

@@ -1,3 +1,4 @@
+import { endTokenOf } from './backend';
 import type { Backend, BackendCompletion } from './backend';
 import { finishCompletion, stopRule } from './completion';
 import { samplingStops } from './stopRules';
@@ -38,7 +39,7 @@ export async function completeWithAlternatives(backend: Backend, prompt: number[
     signal,
     stopAfter: stopRule(rules),
   });
-  const eos = backend.info.startTokenId ?? -1;
+  const eos = endTokenOf(backend.info);
   const seen = new Set([greedy.text]);
   const alternatives: BackendCompletion[] = [];
   for (const sequence of sequences) {

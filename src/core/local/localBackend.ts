@@ -37,7 +37,7 @@ export class LocalBackend implements Backend {
 
   constructor(readonly engine: Engine) {
     const model = engine.model.info;
-    this.info = { kind: 'local', model: model.id, host: 'local', vocabSize: model.vocabSize, contextSize: model.contextSize, startTokenId: model.startTokenId, dtype: model.dtype };
+    this.info = { kind: 'local', model: model.id, host: 'local', vocabSize: model.vocabSize, contextSize: model.contextSize, startTokenId: model.startTokenId, endTokenId: model.eosTokenId, dtype: model.dtype };
     this.capabilities = { kind: 'local', maxTopK: model.vocabSize, entropy: true, logits: true, exactRank: true, samplingView: true, seededSampling: true, lens: true };
   }
 

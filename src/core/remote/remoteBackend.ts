@@ -14,7 +14,7 @@ import type {
   ScoreRequest,
   TokenizedText,
 } from '../backend';
-import { LENS_NEEDS_LOCAL, NEEDS_LOGITS, isSamplingActive } from '../backend';
+import { LENS_NEEDS_LOCAL, NEEDS_LOGITS, endTokenOf, isSamplingActive } from '../backend';
 import { finishCompletion, stopRule } from '../completion';
 import type { CompletionOptions } from '../completion';
 import { LmLensError, throwIfAborted } from '../errors';
@@ -69,7 +69,7 @@ export abstract class RemoteBackend implements Backend {
   ) {
     this.hints = options.hints ?? DEFAULT_HINTS;
     this.client = new HttpClient({ url: options.url, apiKey: options.apiKey, timeoutMs: options.timeoutMs, retries: options.retries, retryDelayMs: options.retryDelayMs, hints: this.hints });
-    this.info = { kind, model: options.model ?? '', host: this.client.host, vocabSize: null, contextSize: null, startTokenId: null, dtype: null };
+    this.info = { kind, model: options.model ?? '', host: this.client.host, vocabSize: null, contextSize: null, startTokenId: null, endTokenId: null, dtype: null };
     this.capabilities = { kind, ...capabilities, lens: false };
     this.texts = new TokenTextCache((id, signal) => this.detokenizeOne(id, signal));
   }
@@ -200,7 +200,7 @@ export abstract class RemoteBackend implements Backend {
     await this.ready(options.signal);
     const maxNewTokens = options.maxNewTokens ?? 16;
     const { tokens, reason } = await this.greedy(this.fit(prompt, maxNewTokens).ids, maxNewTokens, options.signal, stopRule(options));
-    return finishCompletion(tokens, this.info.startTokenId ?? -1, reason, options);
+    return finishCompletion(tokens, endTokenOf(this.info), reason, options);
   }
 
   async sample(prompt: number[], request: SampleRequest = {}): Promise<BackendSequence[]> {
