@@ -12,7 +12,7 @@ import { openWorkbench } from '../integration/page';
 import type { Workbench } from '../integration/page';
 import { testModelEnvVar } from '../integration/results';
 import { scenarios } from './scenarios';
-import type { Scenario } from './scenarios';
+import type { Scenario } from './scenarioSupport';
 import { dismiss, waitForWorkbench } from './workbench';
 
 const screenshotsDir = path.join(testResultsDir, 'screenshots');
