@@ -59,7 +59,7 @@ TEXTS = [
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        subprocess.run(["npx", "tsx", os.path.join("scripts", "writeTokenizerFiles.ts"), folder], cwd=ROOT, check=True)
+        subprocess.run(["npx", "tsx", os.path.join("test", "support", "writeTokenizerFilesCli.ts"), folder], cwd=ROOT, check=True)
         families = {}
         for family in ("gpt2", "llama", "qwen"):
             path = os.path.join(folder, family, "tokenizer.json")
