@@ -84,7 +84,11 @@ class Edit {
   }
 }
 
-/** Tensors every norm reads, in the graph's (topological) order. */
+/**
+ * Tensors every norm reads, in the graph's (topological) order. A norm is a LayerNormalization
+ * or SimplifiedLayerNormalization node, LayerNorm's decomposition (ReduceMean(x) read with x by
+ * one Sub), or RMSNorm's (ReduceMean(Pow(x, 2)), x then divided or multiplied: no Sub).
+ */
 function normInputs(edit: Edit): string[] {
   const found: string[] = [];
   for (const node of edit.nodes) {
@@ -92,8 +96,34 @@ function normInputs(edit: Edit): string[] {
     if (!x) continue;
     if (node.opType === 'LayerNormalization' || node.opType === 'SimplifiedLayerNormalization') found.push(x);
     else if (node.opType === 'ReduceMean' && edit.consumers(x).some((sub) => sub.opType === 'Sub' && sub.input?.[0] === x && sub.input?.[1] === node.output?.[0])) found.push(x);
+    else if (node.opType === 'ReduceMean' && isRmsMeanSquare(edit, x)) found.push(edit.producer(x)?.input?.[0] as string);
   }
   return found;
+}
+
+/** Whether `squared` is Pow(x, ·) of an x that is also divided or multiplied (RMSNorm's mean of squares). */
+function isRmsMeanSquare(edit: Edit, squared: string): boolean {
+  const pow = edit.producer(squared);
+  const x = pow?.input?.[0];
+  return pow?.opType === 'Pow' && x !== undefined && edit.consumers(x).some((reader) => reader !== pow && (reader.opType === 'Div' || reader.opType === 'Mul') && reader.input?.[0] === x);
+}
+
+/**
+ * The residual stream among the norms' inputs: from the last (the final norm's), back through
+ * the residual Adds to the embeddings. Per-head norms that are not on it (Qwen3's q/k norms) drop
+ * out; for GPT-2 and Llama this is every norm input, L·2 + 1 of them.
+ */
+function residualStream(edit: Edit, inputs: string[]): string[] {
+  const known = new Set(inputs);
+  const last = inputs.at(-1);
+  if (last === undefined) return [];
+  const chain = [last];
+  for (let add = edit.producer(last); add?.opType === 'Add'; add = edit.producer(chain[0] as string)) {
+    const previous = (add.input ?? []).find((input) => known.has(input));
+    if (previous === undefined || chain.includes(previous)) break;
+    chain.unshift(previous);
+  }
+  return chain;
 }
 
 /** Nodes on a path from `from` to `to` (both tensors), in graph order. */
@@ -128,6 +158,31 @@ function cloneNodes(edit: Edit, nodes: Node[], from: string, replacement: string
   return renamed.get(result) ?? fail('the final norm does not reach the projection');
 }
 
+/** Ops that repeat_kv puts between the whole [shared | past | new] values and the attention's MatMul. */
+const REPEAT_KV = new Set(['Unsqueeze', 'Expand', 'Reshape', 'Identity']);
+
+/**
+ * Layer `layer`'s softmax weights over all the attention's columns ([shared | past | new]). The
+ * rewrite either splits them and multiplies Slice(probs, past part) with the past values (GPT-2),
+ * or concatenates the whole values in the graph, which the Llama family's repeat_kv
+ * (Unsqueeze, Expand, Reshape) then widens to every query head before MatMul(probs, values).
+ */
+function attentionWeights(edit: Edit, layer: number): string {
+  const past = `past_key_values.${layer}.value`;
+  const split = edit.consumers(past).find((node) => node.opType === 'MatMul' && node.input?.[1] === past);
+  const slice = split ? edit.producer(split.input?.[0] as string) : undefined;
+  if (slice?.opType === 'Slice') return slice.input?.[0] as string;
+  let values = edit.consumers(past).find((node) => node.opType === 'Concat')?.output?.[0];
+  for (let hops = 0; values !== undefined && hops < 8; hops++) {
+    const readers = edit.consumers(values).filter((node) => node.opType !== 'Shape');
+    const matmul = readers.find((node) => node.opType === 'MatMul' && node.input?.[1] === values);
+    if (matmul) return matmul.input?.[0] as string;
+    values = readers.length === 1 && REPEAT_KV.has(readers[0]?.opType ?? '') ? readers[0]?.output?.[0] : undefined;
+  }
+  if (edit.nodes.some((node) => node.opType === 'GroupQueryAttention')) fail('attention is a fused GroupQueryAttention op, whose weights cannot be read');
+  return fail(`layer ${layer}: no attention weights before the past values`);
+}
+
 /** Adds the lens outputs to a rewritten decode graph (in place); throws UnrecognisedExport when a role is not found. */
 export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSize: number): void {
   const graph = model.graph ?? fail('no graph');
@@ -143,8 +198,8 @@ export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSi
   let normed = head.input?.[0] as string;
   for (let node = edit.producer(normed); node && PASS_THROUGH.has(node.opType ?? ''); node = edit.producer(normed)) normed = node.input?.[0] as string;
 
-  const residuals = normInputs(edit);
-  if (residuals.length !== 2 * layers + 1) fail(`found ${residuals.length} norms, expected ${2 * layers + 1} for ${layers} layers`);
+  const residuals = residualStream(edit, normInputs(edit));
+  if (residuals.length !== 2 * layers + 1) fail(`found ${residuals.length} norms on the residual stream, expected ${2 * layers + 1} for ${layers} layers`);
   const stream = residuals.filter((_, i) => i % 2 === 0);
   const last = stream[layers] as string;
   const finalNorm = nodesBetween(edit, last, normed);
@@ -161,15 +216,8 @@ export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSi
   edit.added.push({ ...head, name: edit.name('head'), input: [stackedNormed, ...(head.input ?? []).slice(1)], output: [logits] });
   addLensStatistics(edit, logits);
 
-  // Attention weights: the rewrite multiplies Slice(probs, past part) with the past values.
   const lastRows: string[] = [];
-  for (let layer = 0; layer < layers; layer++) {
-    const past = `past_key_values.${layer}.value`;
-    const matmul = edit.consumers(past).find((node) => node.opType === 'MatMul' && node.input?.[1] === past);
-    const slice = matmul ? edit.producer(matmul.input?.[0] as string) : undefined;
-    if (slice?.opType !== 'Slice') fail(`layer ${layer}: no attention weights before the past values`);
-    lastRows.push(edit.op('Slice', [slice.input?.[0] as string, lastStart, end, edit.int64([2])]));
-  }
+  for (let layer = 0; layer < layers; layer++) lastRows.push(edit.op('Slice', [attentionWeights(edit, layer), lastStart, end, edit.int64([2])]));
   edit.op('Concat', lastRows, [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }], LENS.attention);
 
   const keptOutputs = (graph.output ?? []).filter((v) => v.name !== 'logits');
