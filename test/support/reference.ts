@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
-import { LLAMA_FAMILY_TYPES, llamaReference, readLlamaWeights } from './referenceLlama';
+import { LLAMA_FAMILY_TYPES, loadLlamaReference } from './referenceLlama';
 
 export interface ReferenceConfig {
   layers: number;
@@ -21,11 +21,11 @@ export interface ReferenceModel {
   logits(ids: number[]): Float64Array[];
 }
 
-/** A reference that also gives what the logit lens reads (GPT-2's, today). */
+/** A reference that also gives what the logit lens reads (GPT-2's and the Llama family's). */
 export interface LensReference extends ReferenceModel {
   /** The whole forward pass, with what the logit lens reads: see ReferenceForward. */
   forward(ids: number[]): ReferenceForward;
-  /** ln_f then the tied output matrix, for one residual-stream row. */
+  /** The final norm (ln_f, or RMSNorm) then the output matrix, for one residual-stream row. */
   project(hidden: Float64Array): Float64Array;
 }
 
@@ -179,7 +179,7 @@ class Gpt2Reference implements LensReference {
  */
 export async function loadReference(folder: string, file = 'onnx/model.onnx'): Promise<ReferenceModel> {
   const raw = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as Record<string, number>;
-  if (LLAMA_FAMILY_TYPES.includes(String(raw.model_type))) return llamaReference(raw, readLlamaWeights(join(folder, file)));
+  if (LLAMA_FAMILY_TYPES.includes(String(raw.model_type))) return loadLlamaReference(folder, file);
   const config: ReferenceConfig = {
     layers: raw.n_layer,
     dim: raw.n_embd,
@@ -191,10 +191,10 @@ export async function loadReference(folder: string, file = 'onnx/model.onnx'): P
   return new Gpt2Reference(config, readOnnxFloatInitializers(join(folder, 'onnx', 'model.onnx')));
 }
 
-/** The reference of a GPT-2 test model, with hidden states and attention for the logit lens. */
+/** The reference of a test model (GPT-2 or Llama family), with hidden states and attention for the logit lens. */
 export async function loadLensReference(folder: string): Promise<LensReference> {
   const reference = await loadReference(folder);
-  if (!('forward' in reference)) throw new Error(`${folder}: the lens reference covers GPT-2 models only`);
+  if (!('forward' in reference)) throw new Error(`${folder}: this reference gives no hidden states`);
   return reference as LensReference;
 }
 
