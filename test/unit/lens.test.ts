@@ -2,7 +2,7 @@
 // against the float64 reference, which computes them from the maths and the weights in the file:
 // hidden states through ln_f and the tied output matrix, softmax attention weights.
 import * as assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
@@ -218,6 +218,19 @@ describe('logit lens at the edges', function () {
       });
       const attention = reference.forward(next.contextIds).attention;
       lens.attention.forEach((heads, l) => heads.forEach((row, h) => row.forEach((w, p) => close(w, attention[l]?.[h]?.[next.contextIds.length - 1]?.[p] as number, 1e-5, `attention ${l}/${h}/${p}`))));
+    }
+  });
+
+  it('a decode graph pruned from the shared cache after loading (another LM Lens process) is rewritten for the lens, not an ENOENT', async () => {
+    const decodeFile = decodeGraphPath(defaultCacheDir(), join(folder, 'onnx', 'model.onnx'));
+    const fresh = await loadEngine({ model: folder, allowDownloads: false, threads: 1 });
+    try {
+      rmSync(decodeFile, { force: true });
+      const lens = await lensAt(fresh, TEXT, { top: 3 });
+      const expected = referenceLayers(reference, promptIds(fresh, TEXT));
+      lens.layers.forEach((layer, i) => assert.deepEqual(layer.top.map((t) => t.id), expected[i]?.top.slice(0, 3).map((t) => t.id), `layer ${i}`));
+    } finally {
+      await fresh.dispose();
     }
   });
 

@@ -101,11 +101,18 @@ function normInputs(edit: Edit): string[] {
   return found;
 }
 
-/** Whether `squared` is Pow(x, ·) of an x that is also divided or multiplied (RMSNorm's mean of squares). */
+/**
+ * Whether `squared` is Pow(x, ·) of an x that is also divided or multiplied (RMSNorm's mean of
+ * squares), x not being LayerNorm's centred input (Sub(y, ReduceMean(y)): that norm reads y).
+ */
 function isRmsMeanSquare(edit: Edit, squared: string): boolean {
   const pow = edit.producer(squared);
   const x = pow?.input?.[0];
-  return pow?.opType === 'Pow' && x !== undefined && edit.consumers(x).some((reader) => reader !== pow && (reader.opType === 'Div' || reader.opType === 'Mul') && reader.input?.[0] === x);
+  if (pow?.opType !== 'Pow' || x === undefined) return false;
+  const centring = edit.producer(x);
+  if (centring?.opType === 'Sub' && edit.producer(centring.input?.[1] as string)?.opType === 'ReduceMean') return false;
+  // x / rms, or x · (1 / rms) as torch writes rsqrt (Reciprocal or Pow(·, −0.5)), in either order.
+  return edit.consumers(x).some((reader) => reader !== pow && ((reader.opType === 'Div' && reader.input?.[0] === x) || reader.opType === 'Mul'));
 }
 
 /**
@@ -179,7 +186,6 @@ function attentionWeights(edit: Edit, layer: number): string {
     if (matmul) return matmul.input?.[0] as string;
     values = readers.length === 1 && REPEAT_KV.has(readers[0]?.opType ?? '') ? readers[0]?.output?.[0] : undefined;
   }
-  if (edit.nodes.some((node) => node.opType === 'GroupQueryAttention')) fail('attention is a fused GroupQueryAttention op, whose weights cannot be read');
   return fail(`layer ${layer}: no attention weights before the past values`);
 }
 
@@ -190,6 +196,7 @@ export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSi
   const opset = Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0);
   if (opset < 13) fail(`opset ${opset} (the lens graph needs 13 or later)`);
   const edit = new Edit(graph.node ?? []);
+  if (edit.nodes.some((node) => node.opType === 'GroupQueryAttention')) fail('attention is a fused GroupQueryAttention op, whose weights cannot be read');
 
   // The projection: the node that makes `logits`, under any reshapes.
   let head = edit.producer('logits');
