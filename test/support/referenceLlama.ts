@@ -111,12 +111,31 @@ class Arithmetic {
     return exps.map((v) => r(v / sum));
   }
 
+  /**
+   * log-softmax of one row of logits. In float32 the exps are summed as a vectorised float32
+   * ReduceSum does (Eigen's packet reduction, which onnxruntime's CPU ReduceSum uses: 16 running
+   * lane sums, two AVX packets of 8, then the lanes added): over 151,936 logits that sum's
+   * rounding (≈1e-5 in log-probs) outweighs the network's, where an exact or pairwise sum would not.
+   */
+  logSoftmax(row: Float64Array): Float64Array {
+    if (this.round === exact) return logSoftmax(row);
+    const r = this.round;
+    let max = -Infinity;
+    for (const v of row) max = Math.max(max, v);
+    const lanes = new Float64Array(SUM_LANES);
+    row.forEach((v, i) => (lanes[i % SUM_LANES] = r(lanes[i % SUM_LANES] + r(Math.exp(r(v - max))))));
+    const sum = lanes.reduce((a, b) => r(a + b), 0);
+    const logZ = r(max + r(Math.log(sum)));
+    return row.map((v) => r(v - logZ));
+  }
+
   silu(g: number): number {
     return this.round(g * this.round(1 / this.round(1 + this.round(Math.exp(-g)))));
   }
 }
 
 const exact: Round = (x) => x;
+const SUM_LANES = 16;
 
 /** theta^(-2i/d), then llama3's piecewise rescaling by wavelength when the config asks for it. */
 export function referenceInverseFrequencies(raw: Record<string, unknown>, headDim: number): Float64Array {
@@ -166,7 +185,9 @@ export class LlamaReference implements LensReference {
     const { dim, epsilon, vocabSize } = this.config;
     const final = this.math.rmsNorm(hidden, 0, dim, this.w('model.norm.weight'), epsilon);
     const head = this.w(this.config.tied ? 'model.embed_tokens.weight' : 'lm_head.weight');
-    return Float64Array.from({ length: vocabSize }, (_, v) => this.math.dot(final, 0, head.data, v * dim, dim));
+    const row = new Float64Array(vocabSize);
+    for (let v = 0; v < vocabSize; v++) row[v] = this.math.dot(final, 0, head.data, v * dim, dim);
+    return row;
   }
 
   forward(ids: number[]): ReferenceForward {
@@ -177,7 +198,7 @@ export class LlamaReference implements LensReference {
   /** Log-probabilities of ids[i] given ids[<i] at the positions asked for only (a row of logits costs vocab · hidden). */
   tokenLogprobs(ids: number[], positions: readonly number[]): number[] {
     const last = this.residualStream(ids).hidden.at(-1) as Float64Array[];
-    return positions.map((i) => logSoftmax(this.project(last[i - 1] as Float64Array))[ids[i] as number] as number);
+    return positions.map((i) => this.math.logSoftmax(this.project(last[i - 1] as Float64Array))[ids[i] as number] as number);
   }
 
   private residualStream(ids: number[]): Omit<ReferenceForward, 'logits'> {
