@@ -250,36 +250,36 @@ export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSi
 /**
  * Each row's statistics from the [L+1, vocab] lens logits, in the graph: only a few hundred
  * numbers leave it instead of 13 × 50,257 logits (copied out, then reduced in JS or a second
- * session, 5–10 ms at GPT-2's size). The log-softmax and the sums over the vocabulary run in
- * float64: a float32 sum of 151,936 terms (Qwen) was 1.6e-4 off a KL of 12, past the lens's 1e-4.
- * The logits themselves stay float32, as the model gives them; the last row also goes out whole,
- * so the model's own distribution is described in float64 by the caller.
+ * session, 5–10 ms at GPT-2's size). Float32 with log-softmax, as ORT's scoring head does, except
+ * the two sums over the vocabulary (entropy, KL), which run in float64: a float32 ReduceSum of
+ * Qwen's 151,936 terms was 1.6e-4 off a KL of 12, past the lens's 1e-4. Only the sums: float64
+ * throughout made a lens request 1.20× slower at GPT-2 124M, the sums alone 1.006× (bench/README).
+ * The last row also goes out whole, so the model's own distribution is described in float64 by the caller.
  */
 function addLensStatistics(edit: Edit, logits: string): void {
   const axis = (i: number): onnx.IAttributeProto => ({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i });
   const to = (type: number): onnx.IAttributeProto => ({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: type });
   const { FLOAT: float, DOUBLE: double } = onnx.TensorProto.DataType;
-  const toFloat = (x: string, output: string): string => edit.op('Cast', [x], [to(float)], output);
   const keepdims = { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 1 };
   const rowAxis = edit.int64([1]);
-  const sumRow = (x: string): string => edit.op('ReduceSum', [x, rowAxis], [keepdims]);
-  const logProbs = edit.op('LogSoftmax', [edit.op('Cast', [logits], [to(double)])], [axis(1)]);
-  toFloat(edit.op('Neg', [sumRow(edit.op('Mul', [edit.op('Exp', [logProbs]), logProbs]))]), LENS.entropy);
+  const sumRow = (x: string, output?: string): string => edit.op('Cast', [edit.op('ReduceSum', [edit.op('Cast', [x], [to(double)]), rowAxis], [keepdims])], [to(float)], output);
+  const logProbs = edit.op('LogSoftmax', [logits], [axis(1)]);
+  edit.op('Neg', [sumRow(edit.op('Mul', [edit.op('Exp', [logProbs]), logProbs]))], [], LENS.entropy);
   const last = (x: string, output?: string): string => edit.op('Slice', [x, edit.int64([-1]), edit.int64([INT64_MAX]), edit.int64([0])], [], output);
   edit.op('Identity', [last(logits)], [], LENS.finalLogits);
   const finalLogProbs = last(logProbs);
   // KL(final ‖ row) = Σ p_final · (log p_final − log p_row), [1, vocab] against [rows, vocab].
-  const kl = toFloat(sumRow(edit.op('Mul', [edit.op('Exp', [finalLogProbs]), edit.op('Sub', [finalLogProbs, logProbs])])), LENS.klToFinal);
+  sumRow(edit.op('Mul', [edit.op('Exp', [finalLogProbs]), edit.op('Sub', [finalLogProbs, logProbs])]), LENS.klToFinal);
   // The final top-1 (first of equals, as top-k breaks ties), its logit in every row, and how many beat it there.
   const finalId = edit.op('ArgMax', [last(logits)], [axis(1), keepdims]);
-  const everyRow = edit.op('Expand', [finalId, edit.op('Shape', [kl])]);
+  const everyRow = edit.op('Expand', [finalId, edit.op('Shape', [LENS.klToFinal])]);
   const finalLogit = edit.op('GatherElements', [logits, everyRow], [axis(1)]);
   edit.op('ReduceSum', [edit.op('Cast', [edit.op('Greater', [logits, finalLogit])], [to(float)]), rowAxis], [keepdims], LENS.aboveFinal);
-  toFloat(edit.op('GatherElements', [logProbs, everyRow], [axis(1)]), LENS.finalLogprob);
+  edit.op('GatherElements', [logProbs, everyRow], [axis(1)], LENS.finalLogprob);
   const topIds = edit.name('top_ids');
   edit.added.push({ opType: 'TopK', input: [logits, LENS.topK], output: [edit.name('top_values'), topIds], name: edit.name('TopK_node'), attribute: [axis(1), { name: 'largest', type: onnx.AttributeProto.AttributeType.INT, i: 1 }, { name: 'sorted', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] });
   edit.op('Identity', [topIds], [], LENS.topIds);
-  toFloat(edit.op('GatherElements', [logProbs, topIds], [axis(1)]), LENS.topLogprobs);
+  edit.op('GatherElements', [logProbs, topIds], [axis(1)], LENS.topLogprobs);
 }
 
 /** Drops the nodes and initializers no output needs (the export's own projection, its shape reads). */
