@@ -190,6 +190,26 @@ describe('the model process’s lens request (lmLens/lens)', function () {
   });
 });
 
+describe('the model process’s lens request on a Llama 3-tokenizer model (the panel’s Layers view)', function () {
+  this.timeout(120_000);
+
+  it('answers L+1 rows, and places every text token in the document (the start token covers no text)', async () => {
+    const service = new ModelService(() => undefined, () => undefined);
+    try {
+      await service.configure({ model: await ensureLlamaTestModel({ family: 'llama' }), dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: 1 });
+      const response = await service.lens({ text: TEXT, top: 3 }, new AbortController().signal);
+      assert.equal(response.layers.length, 3);
+      assert.equal(response.tokens[0]?.text, '<|begin_of_text|>');
+      assert.deepEqual(response.spans[0], [0, 0]);
+      const words = response.spans.slice(1).map((span) => TEXT.slice(...(span as [number, number])));
+      assert.equal(words.join(''), TEXT);
+      assert.deepEqual(words, response.tokens.slice(1).map((t) => t.text));
+    } finally {
+      await service.dispose();
+    }
+  });
+});
+
 describe('logit lens at the edges', function () {
   this.timeout(120_000);
   let engine: Engine;
