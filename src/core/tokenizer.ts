@@ -90,10 +90,12 @@ export class GptTokenizer {
 
   /** Character span of each token of `encode(text)`. */
   spans(text: string, ids: number[]): TokenSpan[] {
-    return spansFromByteLengths(
-      text,
-      ids.map((id) => this.byteLength(id)),
-    );
+    const lengths = ids.map((id) => this.byteLength(id));
+    const total = lengths.reduce((sum, length) => sum + length, 0);
+    // A tokenizer with a normalizer (Qwen's NFC) reads other bytes than the text's when the text
+    // is not already normalised (e.g. accents typed as combining marks): map through that form.
+    if (total !== Buffer.byteLength(text, 'utf8')) return spansThroughNormalization(text, lengths) ?? spansFromByteLengths(text, lengths);
+    return spansFromByteLengths(text, lengths);
   }
 }
 
@@ -109,6 +111,36 @@ export function spansFromByteLengths(text: string, byteLengths: readonly number[
     byte = next;
   }
   return spans;
+}
+
+/**
+ * Spans over `text` of tokens whose bytes are those of `text.normalize(form)` (NFC, then NFKC is
+ * tried, whichever has the tokens' byte total): spans are found in the normalised text, then each
+ * end is widened to the whole base character + combining marks it came from, which normalise on
+ * their own. Undefined when no form fits or the text does not normalise piecewise (Hangul jamo).
+ */
+export function spansThroughNormalization(text: string, byteLengths: readonly number[]): TokenSpan[] | undefined {
+  const total = byteLengths.reduce((sum, length) => sum + length, 0);
+  const clusters = text.match(/\P{M}\p{M}*|\p{M}+/gsu) ?? [];
+  for (const form of ['NFC', 'NFKC'] as const) {
+    const normalised = text.normalize(form);
+    if (Buffer.byteLength(normalised, 'utf8') !== total) continue;
+    // toStart/toEnd[k]: the original offset of the cluster holding normalised offset k, its start or its end.
+    const toStart = new Int32Array(normalised.length + 1);
+    const toEnd = new Int32Array(normalised.length + 1);
+    let [original, at] = [0, 0];
+    for (const cluster of clusters) {
+      const piece = cluster.normalize(form);
+      for (let k = 0; k < piece.length; k++) [toStart[at + k], toEnd[at + k + 1]] = [original, original + cluster.length];
+      at += piece.length;
+      original += cluster.length;
+      toStart[at] = original;
+    }
+    if (at !== normalised.length || clusters.map((cluster) => cluster.normalize(form)).join('') !== normalised) return undefined;
+    toEnd[0] = 0;
+    return spansFromByteLengths(normalised, byteLengths).map(({ start, end }) => ({ start: toStart[start] as number, end: toEnd[end] as number }));
+  }
+  return undefined;
 }
 
 /**

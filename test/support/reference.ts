@@ -4,7 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
-import { LLAMA_FAMILY_TYPES, llamaReference, readLlamaWeights } from './referenceLlama';
+import { Arithmetic, exact } from './arithmetic';
+import type { Precision } from './arithmetic';
+import { LLAMA_FAMILY_TYPES, loadLlamaReference } from './referenceLlama';
 
 export interface ReferenceConfig {
   layers: number;
@@ -21,12 +23,14 @@ export interface ReferenceModel {
   logits(ids: number[]): Float64Array[];
 }
 
-/** A reference that also gives what the logit lens reads (GPT-2's, today). */
+/** A reference that also gives what the logit lens reads (GPT-2's and the Llama family's). */
 export interface LensReference extends ReferenceModel {
   /** The whole forward pass, with what the logit lens reads: see ReferenceForward. */
   forward(ids: number[]): ReferenceForward;
-  /** ln_f then the tied output matrix, for one residual-stream row. */
+  /** The final norm (ln_f, or RMSNorm) then the output matrix, for one residual-stream row. */
   project(hidden: Float64Array): Float64Array;
+  /** log p(ids[i] | ids[<i]) at the positions asked for only (a row of logits costs vocabulary · hidden). */
+  tokenLogprobs(ids: number[], positions: readonly number[]): number[];
 }
 
 export interface ReferenceForward {
@@ -70,42 +74,16 @@ export function readOnnxFloatInitializers(file: string): Map<string, Matrix> {
   return result;
 }
 
-function layerNorm(x: Float64Array, gain: Matrix, bias: Matrix, epsilon: number): Float64Array {
-  let mean = 0;
-  for (const v of x) mean += v;
-  mean /= x.length;
-  let variance = 0;
-  for (const v of x) variance += (v - mean) ** 2;
-  variance /= x.length;
-  const inv = 1 / Math.sqrt(variance + epsilon);
-  return x.map((v, i) => (v - mean) * inv * gain.data[i] + bias.data[i]);
-}
-
-/** x · W + b with W stored [in, out] (HF Conv1D layout). */
-function affine(x: Float64Array, weight: Matrix, bias: Matrix): Float64Array {
-  const out = Float64Array.from(bias.data);
-  for (let i = 0; i < weight.rows; i++) {
-    const xi = x[i];
-    for (let j = 0; j < weight.cols; j++) out[j] += xi * weight.data[i * weight.cols + j];
-  }
-  return out;
-}
-
-function geluNew(x: number): number {
-  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
-}
-
-function dot(a: Float64Array, aOffset: number, b: Float64Array, bOffset: number, length: number): number {
-  let sum = 0;
-  for (let i = 0; i < length; i++) sum += a[aOffset + i] * b[bOffset + i];
-  return sum;
-}
-
 class Gpt2Reference implements LensReference {
+  private readonly math: Arithmetic;
+
   constructor(
     readonly config: ReferenceConfig,
     private readonly weights: Map<string, Matrix>,
-  ) {}
+    precision: Precision = 'float64',
+  ) {
+    this.math = new Arithmetic(precision === 'float32' ? Math.fround : exact);
+  }
 
   private w(name: string): Matrix {
     const found = this.weights.get(name);
@@ -118,22 +96,35 @@ class Gpt2Reference implements LensReference {
   }
 
   project(hidden: Float64Array): Float64Array {
-    const final = layerNorm(hidden, this.w('transformer.ln_f.weight'), this.w('transformer.ln_f.bias'), this.config.epsilon);
+    const final = this.math.layerNorm(hidden, this.w('transformer.ln_f.weight'), this.w('transformer.ln_f.bias'), this.config.epsilon);
     const wte = this.w('transformer.wte.weight');
     const row = new Float64Array(this.config.vocabSize);
-    for (let v = 0; v < row.length; v++) row[v] = dot(final, 0, wte.data, v * this.config.dim, this.config.dim);
+    for (let v = 0; v < row.length; v++) row[v] = this.math.dot(final, 0, wte.data, v * this.config.dim, this.config.dim);
     return row;
   }
 
   forward(ids: number[]): ReferenceForward {
+    const stream = this.residualStream(ids);
+    return { ...stream, logits: (stream.hidden.at(-1) as Float64Array[]).map((x) => this.project(x)) };
+  }
+
+  tokenLogprobs(ids: number[], positions: readonly number[]): number[] {
+    const last = this.residualStream(ids).hidden.at(-1) as Float64Array[];
+    return positions.map((i) => this.math.logSoftmax(this.project(last[i - 1] as Float64Array))[ids[i] as number] as number);
+  }
+
+  private residualStream(ids: number[]): Omit<ReferenceForward, 'logits'> {
     const { dim, heads, layers, epsilon, contextSize } = this.config;
     if (ids.length > contextSize) throw new Error(`${ids.length} tokens exceed the context size ${contextSize}`);
+    const m = this.math;
+    const r = m.round;
     const headDim = dim / heads;
+    const scale = Math.sqrt(headDim);
     const wte = this.w('transformer.wte.weight');
     const wpe = this.w('transformer.wpe.weight');
     let h = ids.map((id, t) => {
       const row = new Float64Array(dim);
-      for (let d = 0; d < dim; d++) row[d] = wte.data[id * dim + d] + wpe.data[t * dim + d];
+      for (let d = 0; d < dim; d++) row[d] = r(wte.data[id * dim + d] + wpe.data[t * dim + d]);
       return row;
     });
     const stream = [h];
@@ -143,33 +134,29 @@ class Gpt2Reference implements LensReference {
       const weights: number[][][] = Array.from({ length: heads }, () => []);
       attention.push(weights);
       const p = `transformer.h.${layer}`;
-      const qkv = h.map((x) =>
-        affine(layerNorm(x, this.w(`${p}.ln_1.weight`), this.w(`${p}.ln_1.bias`), epsilon), this.w(`${p}.attn.c_attn.weight`), this.w(`${p}.attn.c_attn.bias`)),
-      );
+      const qkv = h.map((x) => m.project(m.layerNorm(x, this.w(`${p}.ln_1.weight`), this.w(`${p}.ln_1.bias`), epsilon), this.w(`${p}.attn.c_attn.weight`), this.w(`${p}.attn.c_attn.bias`)));
       // Query i attends to keys 0..i; q, k, v of head hd live at offsets hd·headDim in thirds of qkv.
       const attended = qkv.map((query, i) => {
         const merged = new Float64Array(dim);
         for (let head = 0; head < heads; head++) {
           const offset = head * headDim;
-          const scores = Array.from({ length: i + 1 }, (_, j) => dot(query, offset, qkv[j], dim + offset, headDim) / Math.sqrt(headDim));
-          const probs = softmax(scores);
-          (weights[head] as number[][])[i] = Array.from(probs);
+          const probs = m.softmax(Array.from({ length: i + 1 }, (_, j) => r(m.dot(query, offset, qkv[j], dim + offset, headDim) / scale)));
+          (weights[head] as number[][])[i] = probs;
           for (let j = 0; j <= i; j++) {
-            for (let d = 0; d < headDim; d++) merged[offset + d] += probs[j] * qkv[j][2 * dim + offset + d];
+            for (let d = 0; d < headDim; d++) merged[offset + d] = r(merged[offset + d] + probs[j] * qkv[j][2 * dim + offset + d]);
           }
         }
         return merged;
       });
       h = h.map((x, t) => {
-        const afterAttention = affine(attended[t], this.w(`${p}.attn.c_proj.weight`), this.w(`${p}.attn.c_proj.bias`)).map((v, d) => v + x[d]);
-        const normed = layerNorm(afterAttention, this.w(`${p}.ln_2.weight`), this.w(`${p}.ln_2.bias`), epsilon);
-        const hidden = affine(normed, this.w(`${p}.mlp.c_fc.weight`), this.w(`${p}.mlp.c_fc.bias`)).map(geluNew);
-        return affine(hidden, this.w(`${p}.mlp.c_proj.weight`), this.w(`${p}.mlp.c_proj.bias`)).map((v, d) => v + afterAttention[d]);
+        const afterAttention = m.project(attended[t], this.w(`${p}.attn.c_proj.weight`), this.w(`${p}.attn.c_proj.bias`)).map((v, d) => r(v + x[d]));
+        const normed = m.layerNorm(afterAttention, this.w(`${p}.ln_2.weight`), this.w(`${p}.ln_2.bias`), epsilon);
+        const hidden = m.project(normed, this.w(`${p}.mlp.c_fc.weight`), this.w(`${p}.mlp.c_fc.bias`)).map((v) => m.gelu(v));
+        return m.project(hidden, this.w(`${p}.mlp.c_proj.weight`), this.w(`${p}.mlp.c_proj.bias`)).map((v, d) => r(v + afterAttention[d]));
       });
       stream.push(h);
     }
-
-    return { hidden: stream, attention, logits: h.map((x) => this.project(x)) };
+    return { hidden: stream, attention };
   }
 }
 
@@ -177,9 +164,9 @@ class Gpt2Reference implements LensReference {
  * Loads config.json and onnx/model.onnx (or `file`) of a GPT-2 or Llama-family folder into the
  * float64 reference; 4-bit MatMulNBits weights (Llama family) are dequantised by their format.
  */
-export async function loadReference(folder: string, file = 'onnx/model.onnx'): Promise<ReferenceModel> {
+export async function loadReference(folder: string, file = 'onnx/model.onnx', precision: Precision = 'float64'): Promise<ReferenceModel> {
   const raw = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as Record<string, number>;
-  if (LLAMA_FAMILY_TYPES.includes(String(raw.model_type))) return llamaReference(raw, readLlamaWeights(join(folder, file)));
+  if (LLAMA_FAMILY_TYPES.includes(String(raw.model_type))) return loadLlamaReference(folder, file, precision);
   const config: ReferenceConfig = {
     layers: raw.n_layer,
     dim: raw.n_embd,
@@ -188,13 +175,13 @@ export async function loadReference(folder: string, file = 'onnx/model.onnx'): P
     contextSize: raw.n_positions,
     epsilon: raw.layer_norm_epsilon ?? 1e-5,
   };
-  return new Gpt2Reference(config, readOnnxFloatInitializers(join(folder, 'onnx', 'model.onnx')));
+  return new Gpt2Reference(config, readOnnxFloatInitializers(join(folder, 'onnx', 'model.onnx')), precision);
 }
 
-/** The reference of a GPT-2 test model, with hidden states and attention for the logit lens. */
-export async function loadLensReference(folder: string): Promise<LensReference> {
-  const reference = await loadReference(folder);
-  if (!('forward' in reference)) throw new Error(`${folder}: the lens reference covers GPT-2 models only`);
+/** The reference of a test model (GPT-2 or Llama family), with hidden states and attention for the logit lens. */
+export async function loadLensReference(folder: string, precision: Precision = 'float64'): Promise<LensReference> {
+  const reference = await loadReference(folder, undefined, precision);
+  if (!('forward' in reference)) throw new Error(`${folder}: this reference gives no hidden states`);
   return reference as LensReference;
 }
 

@@ -2,9 +2,12 @@
 // (HF modeling_llama / modeling_qwen2 / modeling_qwen3 and _compute_llama3_parameters), never from
 // the builder's graph: shape and options come from config.json, weights by name from the ONNX file.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
-import type { Matrix, ReferenceConfig, ReferenceModel } from './reference';
-import { readOnnxFloatInitializers, softmax } from './reference';
+import type { LensReference, Matrix, ReferenceConfig, ReferenceForward } from './reference';
+import { readOnnxFloatInitializers } from './reference';
+import { Arithmetic, exact } from './arithmetic';
+import type { Precision } from './arithmetic';
 
 /**
  * The float weights of an ONNX file by name, plus every 4-bit MatMulNBits weight dequantised
@@ -45,38 +48,6 @@ interface LlamaReferenceConfig extends ReferenceConfig {
   inverseFrequencies: Float64Array;
 }
 
-function rmsNorm(x: Float64Array, offset: number, length: number, weight: Matrix, epsilon: number): Float64Array {
-  let sum = 0;
-  for (let i = 0; i < length; i++) sum += x[offset + i] ** 2;
-  const inv = 1 / Math.sqrt(sum / length + epsilon);
-  return Float64Array.from({ length }, (_, i) => x[offset + i] * inv * weight.data[i]);
-}
-
-/** x · W (+ b) with W stored [in, out]. */
-function project(x: Float64Array, weight: Matrix, bias?: Matrix): Float64Array {
-  const out = bias ? Float64Array.from(bias.data) : new Float64Array(weight.cols);
-  for (let i = 0; i < weight.rows; i++) {
-    const xi = x[i];
-    for (let j = 0; j < weight.cols; j++) out[j] += xi * weight.data[i * weight.cols + j];
-  }
-  return out;
-}
-
-/** rotate_half RoPE on each head of `x` (heads × headDim) at `position`. */
-function rotate(x: Float64Array, heads: number, headDim: number, position: number, inverse: Float64Array): Float64Array {
-  const out = new Float64Array(x.length);
-  const half = headDim / 2;
-  for (let h = 0; h < heads; h++) {
-    const o = h * headDim;
-    for (let i = 0; i < half; i++) {
-      const angle = position * inverse[i];
-      const [c, s] = [Math.cos(angle), Math.sin(angle)];
-      out[o + i] = x[o + i] * c - x[o + half + i] * s;
-      out[o + half + i] = x[o + half + i] * c + x[o + i] * s;
-    }
-  }
-  return out;
-}
 
 /** theta^(-2i/d), then llama3's piecewise rescaling by wavelength when the config asks for it. */
 export function referenceInverseFrequencies(raw: Record<string, unknown>, headDim: number): Float64Array {
@@ -97,11 +68,19 @@ export function referenceInverseFrequencies(raw: Record<string, unknown>, headDi
   });
 }
 
-class LlamaReference implements ReferenceModel {
+
+export class LlamaReference implements LensReference {
+  private readonly math: Arithmetic;
+  private readonly inverseFrequencies: Float64Array;
+
   constructor(
     readonly config: LlamaReferenceConfig,
     private readonly weights: Map<string, Matrix>,
-  ) {}
+    precision: Precision,
+  ) {
+    this.math = new Arithmetic(precision === 'float32' ? Math.fround : exact);
+    this.inverseFrequencies = config.inverseFrequencies.map(this.math.round);
+  }
 
   private w(name: string): Matrix {
     const found = this.weights.get(name);
@@ -110,65 +89,88 @@ class LlamaReference implements ReferenceModel {
   }
 
   logits(ids: number[]): Float64Array[] {
+    return this.forward(ids).logits;
+  }
+
+  /** The final RMSNorm, then the output matrix (the tied embedding or lm_head), for one residual-stream row. */
+  project(hidden: Float64Array): Float64Array {
+    const { dim, epsilon, vocabSize } = this.config;
+    const final = this.math.rmsNorm(hidden, 0, dim, this.w('model.norm.weight'), epsilon);
+    const head = this.w(this.config.tied ? 'model.embed_tokens.weight' : 'lm_head.weight');
+    const row = new Float64Array(vocabSize);
+    for (let v = 0; v < vocabSize; v++) row[v] = this.math.dot(final, 0, head.data, v * dim, dim);
+    return row;
+  }
+
+  forward(ids: number[]): ReferenceForward {
+    const stream = this.residualStream(ids);
+    return { ...stream, logits: (stream.hidden.at(-1) as Float64Array[]).map((x) => this.project(x)) };
+  }
+
+  /** Log-probabilities of ids[i] given ids[<i] at the positions asked for only (a row of logits costs vocab · hidden). */
+  tokenLogprobs(ids: number[], positions: readonly number[]): number[] {
+    const last = this.residualStream(ids).hidden.at(-1) as Float64Array[];
+    return positions.map((i) => this.math.logSoftmax(this.project(last[i - 1] as Float64Array))[ids[i] as number] as number);
+  }
+
+  private residualStream(ids: number[]): Omit<ReferenceForward, 'logits'> {
     const c = this.config;
     const { dim, heads, kvHeads, headDim, epsilon } = c;
+    const m = this.math;
+    const r = m.round;
     const group = heads / kvHeads;
     const embed = this.w('model.embed_tokens.weight');
     let h = ids.map((id) => embed.data.slice(id * dim, (id + 1) * dim));
+    const hidden = [h];
+    const attention: number[][][][] = [];
+    const scale = r(1 / Math.sqrt(headDim));
     for (let layer = 0; layer < c.layers; layer++) {
+      const weights: number[][][] = Array.from({ length: heads }, () => []);
+      attention.push(weights);
       const p = `model.layers.${layer}.self_attn`;
       const bias = (name: string): Matrix | undefined => (c.bias ? this.w(`${p}.${name}.bias`) : undefined);
-      const normed = h.map((x) => rmsNorm(x, 0, dim, this.w(`model.layers.${layer}.input_layernorm.weight`), epsilon));
+      const normed = h.map((x) => m.rmsNorm(x, 0, dim, this.w(`model.layers.${layer}.input_layernorm.weight`), epsilon));
       const headNorm = (x: Float64Array, count: number, weight: string): Float64Array => {
         if (!c.qkNorm) return x;
         const out = new Float64Array(x.length);
-        for (let hd = 0; hd < count; hd++) out.set(rmsNorm(x, hd * headDim, headDim, this.w(`${p}.${weight}`), epsilon), hd * headDim);
+        for (let hd = 0; hd < count; hd++) out.set(m.rmsNorm(x, hd * headDim, headDim, this.w(`${p}.${weight}`), epsilon), hd * headDim);
         return out;
       };
-      const qs = normed.map((x, t) => rotate(headNorm(project(x, this.w(`${p}.q_proj.weight`), bias('q_proj')), heads, 'q_norm.weight'), heads, headDim, t, c.inverseFrequencies));
-      const ks = normed.map((x, t) => rotate(headNorm(project(x, this.w(`${p}.k_proj.weight`), bias('k_proj')), kvHeads, 'k_norm.weight'), kvHeads, headDim, t, c.inverseFrequencies));
-      const vs = normed.map((x) => project(x, this.w(`${p}.v_proj.weight`), bias('v_proj')));
+      const qs = normed.map((x, t) => m.rotate(headNorm(m.project(x, this.w(`${p}.q_proj.weight`), bias('q_proj')), heads, 'q_norm.weight'), heads, headDim, t, this.inverseFrequencies));
+      const ks = normed.map((x, t) => m.rotate(headNorm(m.project(x, this.w(`${p}.k_proj.weight`), bias('k_proj')), kvHeads, 'k_norm.weight'), kvHeads, headDim, t, this.inverseFrequencies));
+      const vs = normed.map((x) => m.project(x, this.w(`${p}.v_proj.weight`), bias('v_proj')));
       h = h.map((x, i) => {
         const merged = new Float64Array(heads * headDim);
         for (let head = 0; head < heads; head++) {
           // Query head `head` reads kv head floor(head / group) (repeat_interleave).
           const qo = head * headDim;
           const ko = Math.floor(head / group) * headDim;
-          const scores = Array.from({ length: i + 1 }, (_, j) => {
+          const probs = m.softmax(Array.from({ length: i + 1 }, (_, j) => r(m.dot(qs[i], qo, ks[j], ko, headDim) * scale)));
+          (weights[head] as number[][])[i] = probs;
+          for (let d = 0; d < headDim; d++) {
             let sum = 0;
-            for (let d = 0; d < headDim; d++) sum += qs[i][qo + d] * ks[j][ko + d];
-            return sum / Math.sqrt(headDim);
-          });
-          const probs = softmax(scores);
-          for (let j = 0; j <= i; j++) for (let d = 0; d < headDim; d++) merged[qo + d] += probs[j] * vs[j][ko + d];
+            for (let j = 0; j <= i; j++) sum = r(sum + probs[j] * vs[j][ko + d]);
+            merged[qo + d] = sum;
+          }
         }
-        const attended = project(merged, this.w(`${p}.o_proj.weight`)).map((v, d) => v + x[d]);
+        const attended = m.project(merged, this.w(`${p}.o_proj.weight`)).map((v, d) => r(v + x[d]));
         const mlp = `model.layers.${layer}.mlp`;
-        const y = rmsNorm(attended, 0, dim, this.w(`model.layers.${layer}.post_attention_layernorm.weight`), epsilon);
-        const gate = project(y, this.w(`${mlp}.gate_proj.weight`));
-        const up = project(y, this.w(`${mlp}.up_proj.weight`));
-        const hidden = gate.map((g, k) => (g / (1 + Math.exp(-g))) * up[k]);
-        return project(hidden, this.w(`${mlp}.down_proj.weight`)).map((v, d) => v + attended[d]);
+        const y = m.rmsNorm(attended, 0, dim, this.w(`model.layers.${layer}.post_attention_layernorm.weight`), epsilon);
+        const gate = m.project(y, this.w(`${mlp}.gate_proj.weight`));
+        const up = m.project(y, this.w(`${mlp}.up_proj.weight`));
+        const inner = gate.map((g, k) => r(m.silu(g) * up[k]));
+        return m.project(inner, this.w(`${mlp}.down_proj.weight`)).map((v, d) => r(v + attended[d]));
       });
+      hidden.push(h);
     }
-    const head = this.w(c.tied ? 'model.embed_tokens.weight' : 'lm_head.weight');
-    return h.map((x) => {
-      const final = rmsNorm(x, 0, dim, this.w('model.norm.weight'), epsilon);
-      const row = new Float64Array(c.vocabSize);
-      for (let v = 0; v < row.length; v++) {
-        let sum = 0;
-        for (let d = 0; d < dim; d++) sum += final[d] * head.data[v * dim + d];
-        row[v] = sum;
-      }
-      return row;
-    });
+    return { hidden, attention };
   }
 }
 
 export const LLAMA_FAMILY_TYPES = ['llama', 'qwen2', 'qwen3'];
 
-/** The reference for a Llama-family config.json (already parsed) and its weights. */
-export function llamaReference(raw: Record<string, unknown>, weights: Map<string, Matrix>): ReferenceModel {
+/** The reference for a Llama-family config.json (already parsed) and its weights, in float64 unless asked. */
+export function llamaReference(raw: Record<string, unknown>, weights: Map<string, Matrix>, precision: Precision = 'float64'): LlamaReference {
   const dim = raw.hidden_size as number;
   const heads = raw.num_attention_heads as number;
   const headDim = (raw.head_dim as number | undefined) ?? dim / heads;
@@ -186,5 +188,11 @@ export function llamaReference(raw: Record<string, unknown>, weights: Map<string
     tied: raw.tie_word_embeddings === true,
     inverseFrequencies: referenceInverseFrequencies(raw, headDim),
   };
-  return new LlamaReference(config, weights);
+  return new LlamaReference(config, weights, precision);
+}
+
+/** The reference of a Llama-family model folder (config.json and `file`), in float64 unless asked. */
+export function loadLlamaReference(folder: string, file = 'onnx/model.onnx', precision: Precision = 'float64'): LlamaReference {
+  const raw = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as Record<string, unknown>;
+  return llamaReference(raw, readLlamaWeights(join(folder, file)), precision);
 }

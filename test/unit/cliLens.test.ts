@@ -9,6 +9,8 @@ import { LmLensError } from '../../src/core/errors';
 import { createRemoteBackend } from '../../src/core/remote';
 import { formatProbability } from '../../src/shared/format';
 import { loadLensReference, logSoftmax, topK } from '../support/reference';
+import { specialIds } from '../support/llamaModel';
+import { ensureLlamaTestModel } from '../support/llamaTestModel';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
 const cliBundle = path.join(repoRoot(), 'dist', 'cli.js');
@@ -72,5 +74,25 @@ describe('lm-lens lens', function () {
     const backend = createRemoteBackend('openai', { url: 'http://127.0.0.1:9' });
     assert.equal(backend.capabilities.lens, false);
     await assert.rejects(backend.lens(TEXT), (error) => error instanceof LmLensError && error.code === 'lens-unavailable' && error.message === LENS_NEEDS_LOCAL);
+  });
+});
+
+describe('lm-lens lens on a Llama 3-tokenizer model (RMSNorm, RoPE, 4 query heads over 2 KV heads)', function () {
+  it('starts from <|begin_of_text|>, gives L+1 rows and every query head, the last row equal to `next`, in fp32 and q4', async () => {
+    assert.ok(existsSync(cliBundle), 'dist/cli.js is missing: run `npm run build` first');
+    const model = await ensureLlamaTestModel({ family: 'llama' });
+    for (const dtype of ['fp32', 'q4']) {
+      const args = [TEXT, '--model', model, '--dtype', dtype, '--offline', '--threads', '1', '--json', '--top', '3'];
+      const run = cli(['lens', ...args]);
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stderr, '');
+      const lens = JSON.parse(run.stdout) as { tokens: Array<{ id: number }>; layers: Array<{ top: Array<{ id: number; prob: number }> }>; attention: number[][][] };
+      assert.equal(lens.tokens[0]?.id, specialIds('llama').bos);
+      assert.equal(lens.layers.length, 3);
+      assert.ok(lens.attention.length === 2 && lens.attention.every((heads) => heads.length === 4 && heads.every((row) => row.length === lens.tokens.length)));
+      const next = JSON.parse(cli(['next', ...args]).stdout) as { top: Array<{ id: number; prob: number }> };
+      assert.deepEqual(lens.layers[2]?.top.map((t) => t.id), next.top.map((t) => t.id), dtype);
+      lens.layers[2]?.top.forEach((t, i) => assert.ok(Math.abs(t.prob - (next.top[i]?.prob as number)) < 1e-6, `${dtype} prob ${i}`));
+    }
   });
 });

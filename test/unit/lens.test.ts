@@ -2,7 +2,7 @@
 // against the float64 reference, which computes them from the maths and the weights in the file:
 // hidden states through ln_f and the tied output matrix, softmax attention weights.
 import * as assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadEngine } from '../../src/core/engine';
 import type { Engine } from '../../src/core/engine';
@@ -12,21 +12,29 @@ import { decodeGraphPath } from '../../src/core/local/decodeFile';
 import { defaultCacheDir } from '../../src/core/download/cacheFolder';
 import { lensAt, meanOverHeads } from '../../src/core/lens';
 import type { LensResult } from '../../src/core/lens';
-import { nextTokenDistribution } from '../../src/core/nextToken';
+import { nextTokenDistribution, promptIds } from '../../src/core/nextToken';
 import { ModelService } from '../../src/host/modelService';
 import { loadLensReference, logSoftmax, topK } from '../support/reference';
 import { ProtocolFixture } from '../support/serverFixture';
 import type { LensReference } from '../support/reference';
+import { ensureLlamaTestModel } from '../support/llamaTestModel';
+import type { LlamaTestShape } from '../support/llamaTestModel';
 import { ensureTestModel } from '../support/testModel';
 import type { TestModelShape } from '../support/testModel';
 
 const TEXT = 'Alice was beginning to get very tired of sitting by her sister on the bank, and';
 const TOP = 5;
 
-const SHAPES: Array<{ name: string; shape: TestModelShape }> = [
-  { name: '2 layers × 64', shape: { layers: 2, dim: 64, heads: 4, seed: 1 } },
-  { name: '3 layers × 48, logits-to-keep', shape: { layers: 3, dim: 48, heads: 3, contextSize: 64, seed: 2, numLogitsToKeep: true } },
-  { name: 'Optimum-style export, window 64', shape: { layers: 2, dim: 64, heads: 4, contextSize: 64, seed: 3, pattern: 'optimum' } },
+const gpt2 = (shape: TestModelShape) => (): Promise<string> => ensureTestModel(shape);
+const llama = (shape: LlamaTestShape) => (): Promise<string> => ensureLlamaTestModel(shape);
+/** GPT-2 shapes, and the Llama family's Optimum exports (RMSNorm, RoPE, 4 query heads over 2 KV heads, head_dim 24 ≠ 64/4). */
+const MODELS: Array<{ name: string; folder: () => Promise<string> }> = [
+  { name: '2 layers × 64', folder: gpt2({ layers: 2, dim: 64, heads: 4, seed: 1 }) },
+  { name: '3 layers × 48, logits-to-keep', folder: gpt2({ layers: 3, dim: 48, heads: 3, contextSize: 64, seed: 2, numLogitsToKeep: true }) },
+  { name: 'Optimum-style export, window 64', folder: gpt2({ layers: 2, dim: 64, heads: 4, contextSize: 64, seed: 3, pattern: 'optimum' }) },
+  { name: 'Llama (Llama 3 tokenizer and its <|begin_of_text|>, llama3 RoPE scaling)', folder: llama({ family: 'llama' }) },
+  { name: 'Qwen2 (q/k/v biases, untied head)', folder: llama({ family: 'qwen2', tied: false }) },
+  { name: 'Qwen3 (per-head q/k RMSNorm)', folder: llama({ family: 'qwen3' }) },
 ];
 
 /** The issue's definitions, computed from the reference's float64 hidden states. */
@@ -51,7 +59,7 @@ function referenceLayers(reference: LensReference, ids: number[]): Array<{ top: 
 
 const close = (actual: number, expected: number, tolerance: number, what: string): void => assert.ok(Math.abs(actual - expected) <= tolerance, `${what}: ${actual} vs ${expected}`);
 
-for (const { name, shape } of SHAPES) {
+for (const { name, folder: modelFolder } of MODELS) {
   describe(`logit lens on ${name}`, function () {
     this.timeout(120_000);
     let engine: Engine;
@@ -60,17 +68,18 @@ for (const { name, shape } of SHAPES) {
     let lens: LensResult;
 
     before(async () => {
-      const folder = await ensureTestModel(shape);
+      const folder = await modelFolder();
       engine = await loadEngine({ model: folder, allowDownloads: false, threads: 1, onLog: (line) => assert.fail(`unexpected fallback: ${line}`) });
       reference = await loadLensReference(folder);
-      ids = engine.model.tokenizer.encode(TEXT);
+      // What the lens conditions on: tokenizer(text), so Llama 3's start token comes first.
+      ids = promptIds(engine, TEXT);
       lens = await lensAt(engine, TEXT, { top: TOP });
     });
     after(async () => engine?.dispose());
 
     it('has L+1 rows whose top-k, entropy, KL and final token match the float64 reference', () => {
       const expected = referenceLayers(reference, ids);
-      assert.equal(lens.layers.length, shape.layers + 1);
+      assert.equal(lens.layers.length, reference.config.layers + 1);
       assert.deepEqual(lens.tokens.map((t) => t.id), ids);
       lens.layers.forEach((layer, i) => {
         const want = expected[i] as (typeof expected)[number];
@@ -94,9 +103,9 @@ for (const { name, shape } of SHAPES) {
 
     it('gives every layer’s and head’s attention of the last position within 1e-5, each row summing to 1', () => {
       const attention = reference.forward(ids).attention;
-      assert.equal(lens.attention.length, shape.layers);
+      assert.equal(lens.attention.length, reference.config.layers);
       lens.attention.forEach((heads, layer) => {
-        assert.equal(heads.length, shape.heads);
+        assert.equal(heads.length, reference.config.heads);
         heads.forEach((row, head) => {
           const want = attention[layer]?.[head]?.[ids.length - 1] as number[];
           assert.equal(row.length, ids.length);
@@ -120,11 +129,12 @@ for (const { name, shape } of SHAPES) {
       again.attention.flat(2).forEach((weight, i) => close(weight, lens.attention.flat(2)[i] as number, 1e-6, `cached attention ${i}`));
     });
 
-    it('works on a one-token text (no past) and leaves the decode path’s answers unchanged', async () => {
+    it('works on a one-word text (no past, or only Llama 3’s start token) and leaves the decode path’s answers unchanged', async () => {
       const one = await lensAt(engine, 'Alice', { top: TOP });
-      const expected = referenceLayers(reference, engine.model.tokenizer.encode('Alice'));
+      const oneIds = promptIds(engine, 'Alice');
+      const expected = referenceLayers(reference, oneIds);
       one.layers.forEach((layer, i) => close(layer.entropy, expected[i]?.entropy as number, 1e-4, `layer ${i}`));
-      assert.deepEqual(one.attention.flat().map((row) => row.length), one.attention.flat().map(() => 1));
+      assert.deepEqual(one.attention.flat().map((row) => row.length), one.attention.flat().map(() => oneIds.length));
       const after = await nextTokenDistribution(engine, 'Alice', { top: TOP });
       assert.deepEqual(after.top.map((t) => t.id), expected.at(-1)?.top.map((t) => t.id));
     });
@@ -180,6 +190,26 @@ describe('the model process’s lens request (lmLens/lens)', function () {
   });
 });
 
+describe('the model process’s lens request on a Llama 3-tokenizer model (the panel’s Layers view)', function () {
+  this.timeout(120_000);
+
+  it('answers L+1 rows, and places every text token in the document (the start token covers no text)', async () => {
+    const service = new ModelService(() => undefined, () => undefined);
+    try {
+      await service.configure({ model: await ensureLlamaTestModel({ family: 'llama' }), dtype: 'fp32', allowDownloads: false, cacheDir: '', threads: 1 });
+      const response = await service.lens({ text: TEXT, top: 3 }, new AbortController().signal);
+      assert.equal(response.layers.length, 3);
+      assert.equal(response.tokens[0]?.text, '<|begin_of_text|>');
+      assert.deepEqual(response.spans[0], [0, 0]);
+      const words = response.spans.slice(1).map((span) => TEXT.slice(...(span as [number, number])));
+      assert.equal(words.join(''), TEXT);
+      assert.deepEqual(words, response.tokens.slice(1).map((t) => t.text));
+    } finally {
+      await service.dispose();
+    }
+  });
+});
+
 describe('logit lens at the edges', function () {
   this.timeout(120_000);
   let engine: Engine;
@@ -208,6 +238,19 @@ describe('logit lens at the edges', function () {
       });
       const attention = reference.forward(next.contextIds).attention;
       lens.attention.forEach((heads, l) => heads.forEach((row, h) => row.forEach((w, p) => close(w, attention[l]?.[h]?.[next.contextIds.length - 1]?.[p] as number, 1e-5, `attention ${l}/${h}/${p}`))));
+    }
+  });
+
+  it('a decode graph pruned from the shared cache after loading (another LM Lens process) is rewritten for the lens, not an ENOENT', async () => {
+    const decodeFile = decodeGraphPath(defaultCacheDir(), join(folder, 'onnx', 'model.onnx'));
+    const fresh = await loadEngine({ model: folder, allowDownloads: false, threads: 1 });
+    try {
+      rmSync(decodeFile, { force: true });
+      const lens = await lensAt(fresh, TEXT, { top: 3 });
+      const expected = referenceLayers(reference, promptIds(fresh, TEXT));
+      lens.layers.forEach((layer, i) => assert.deepEqual(layer.top.map((t) => t.id), expected[i]?.top.slice(0, 3).map((t) => t.id), `layer ${i}`));
+    } finally {
+      await fresh.dispose();
     }
   });
 

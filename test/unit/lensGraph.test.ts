@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import { loadEngine } from '../../src/core/engine';
 import { lensAt } from '../../src/core/lens';
+import { promptIds } from '../../src/core/nextToken';
 import { addLensOutputs } from '../../src/core/local/lensGraph';
 import { UnrecognisedExport } from '../../src/core/local/decodeGraph';
 import { loadLensReference, logSoftmax, topK } from '../support/reference';
+import { ensureLlamaTestModel } from '../support/llamaTestModel';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
 const TEXT = 'Alice was beginning to get very tired of sitting';
@@ -48,6 +50,71 @@ function decomposeLayerNorms(model: onnx.IModelProto): number {
   return count;
 }
 
+/** The lens of `folder` at the end of TEXT: per layer the reference's top 3 ids, their probabilities and the entropy within 1e-4. */
+async function assertLensAsReference(folder: string): Promise<void> {
+  const engine = await loadEngine({ model: folder, allowDownloads: false, threads: 1, onLog: (line) => assert.fail(`unexpected fallback: ${line}`) });
+  try {
+    const reference = await loadLensReference(folder);
+    const ids = promptIds(engine, TEXT);
+    const lens = await lensAt(engine, TEXT, { top: 3 });
+    const hidden = reference.forward(ids).hidden;
+    assert.equal(lens.layers.length, reference.config.layers + 1);
+    lens.layers.forEach((layer, i) => {
+      const row = reference.project(hidden[i]?.[ids.length - 1] as Float64Array);
+      const expected = topK(row, 3);
+      assert.deepEqual(layer.top.map((t) => t.id), expected.map((t) => t.id), `layer ${i}`);
+      layer.top.forEach((t, k) => assert.ok(Math.abs(t.prob - (expected[k]?.prob as number)) < 1e-4));
+      const lp = logSoftmax(row);
+      assert.ok(Math.abs(layer.entropy - lp.reduce((h, v) => h - Math.exp(v) * v, 0)) < 1e-4, `layer ${i} entropy`);
+    });
+  } finally {
+    await engine.dispose();
+  }
+}
+
+/**
+ * Every RMSNorm of the Llama test builder (Pow, ReduceMean, Add ε, Sqrt, Div, Mul w) rewritten as
+ * another exporter writes it: onnxruntime's fused SimplifiedLayerNormalization, or torch's rsqrt
+ * (Reciprocal of the root, then Mul(x, ·) and Mul(w, ·), factors in the other order).
+ */
+function rewriteRmsNorms(model: onnx.IModelProto, form: 'fused' | 'rsqrt'): number {
+  const graph = model.graph as onnx.IGraphProto;
+  const nodes = graph.node ?? [];
+  const readers = (name: string): onnx.INodeProto[] => nodes.filter((node) => node.input?.includes(name));
+  const only = (name: string, opType: string): onnx.INodeProto => {
+    const found = readers(name).filter((node) => node.opType === opType);
+    assert.equal(found.length, 1, `${opType} after ${name}`);
+    return found[0] as onnx.INodeProto;
+  };
+  const dropped = new Set<onnx.INodeProto>();
+  const added: onnx.INodeProto[] = [];
+  let count = 0;
+  for (const pow of nodes.filter((node) => node.opType === 'Pow' && node.input?.[1] === 'const_two')) {
+    const x = pow.input?.[0] as string;
+    const mean = only(pow.output?.[0] as string, 'ReduceMean');
+    const add = only(mean.output?.[0] as string, 'Add');
+    const sqrt = only(add.output?.[0] as string, 'Sqrt');
+    const div = only(sqrt.output?.[0] as string, 'Div');
+    const scale = only(div.output?.[0] as string, 'Mul');
+    const weight = scale.input?.[1] as string;
+    const output = scale.output?.[0] as string;
+    const name = `rms_${count++}`;
+    if (form === 'fused') {
+      const epsilon = graph.initializer?.find((t) => t.name === add.input?.[1]);
+      const value = new DataView((epsilon?.rawData as Uint8Array).buffer, (epsilon?.rawData as Uint8Array).byteOffset).getFloat32(0, true);
+      added.push({ opType: 'SimplifiedLayerNormalization', input: [x, weight], output: [output], name, attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 }, { name: 'epsilon', type: onnx.AttributeProto.AttributeType.FLOAT, f: value }] });
+      dropped.add(pow).add(mean).add(add).add(sqrt);
+    } else {
+      added.push({ opType: 'Reciprocal', input: [sqrt.output?.[0] as string], output: [`${name}_inverse`], name: `${name}_inverse` });
+      added.push({ opType: 'Mul', input: [`${name}_inverse`, x], output: [`${name}_normed`], name: `${name}_normed` });
+      added.push({ opType: 'Mul', input: [weight, `${name}_normed`], output: [output], name: `${name}_scaled` });
+    }
+    dropped.add(div).add(scale);
+  }
+  graph.node = [...nodes.filter((node) => !dropped.has(node)), ...added];
+  return count;
+}
+
 describe('lens graph on other exports', function () {
   this.timeout(120_000);
   const shape = { layers: 2, dim: 64, heads: 4, seed: 1 };
@@ -65,28 +132,43 @@ describe('lens graph on other exports', function () {
     const model = onnx.ModelProto.decode(readFileSync(file));
     assert.equal(decomposeLayerNorms(model), 2 * shape.layers + 1);
     writeFileSync(file, onnx.ModelProto.encode(model).finish());
-    const engine = await loadEngine({ model: work, allowDownloads: false, threads: 1, onLog: (line) => assert.fail(`unexpected fallback: ${line}`) });
-    try {
-      const reference = await loadLensReference(work);
-      const ids = engine.model.tokenizer.encode(TEXT);
-      const lens = await lensAt(engine, TEXT, { top: 3 });
-      const hidden = reference.forward(ids).hidden;
-      lens.layers.forEach((layer, i) => {
-        const row = reference.project(hidden[i]?.[ids.length - 1] as Float64Array);
-        const expected = topK(row, 3);
-        assert.deepEqual(layer.top.map((t) => t.id), expected.map((t) => t.id), `layer ${i}`);
-        layer.top.forEach((t, k) => assert.ok(Math.abs(t.prob - (expected[k]?.prob as number)) < 1e-4));
-        const lp = logSoftmax(row);
-        assert.ok(Math.abs(layer.entropy - lp.reduce((h, v) => h - Math.exp(v) * v, 0)) < 1e-4, `layer ${i} entropy`);
-      });
-    } finally {
-      await engine.dispose();
-    }
+    await assertLensAsReference(work);
   });
 
   it('an export below opset 13 is refused with the reason (the lens error names it)', async () => {
     const model = onnx.ModelProto.decode(readFileSync(join(work, 'onnx', 'model.onnx')));
     model.opsetImport = [{ domain: '', version: 12 }];
     assert.throws(() => addLensOutputs(model, shape.layers, shape.dim), (error) => error instanceof UnrecognisedExport && /opset 12/.test(error.message));
+  });
+});
+
+describe('lens graph on the Llama family as other exporters write RMSNorm', function () {
+  this.timeout(120_000);
+  let work: string;
+  afterEach(() => rmSync(work, { recursive: true, force: true }));
+
+  for (const { family, form, norms } of [
+    // Qwen3's per-head q/k norms are fused too: they are not on the residual stream and must drop out.
+    { family: 'qwen3', form: 'fused', norms: 4 * 2 + 1 },
+    { family: 'llama', form: 'rsqrt', norms: 2 * 2 + 1 },
+  ] as const) {
+    it(`${family} with ${form === 'fused' ? 'SimplifiedLayerNormalization' : 'x · Reciprocal(√(mean(x²) + ε))'}: the same lens as the reference`, async () => {
+      work = join(repoRoot(), '.cache', `lens-graph-${family}-${process.pid}`);
+      rmSync(work, { recursive: true, force: true });
+      cpSync(await ensureLlamaTestModel({ family }), work, { recursive: true, filter: (source) => !source.includes('gguf') && !source.includes('_q4') });
+      const file = join(work, 'onnx', 'model.onnx');
+      const model = onnx.ModelProto.decode(readFileSync(file));
+      assert.equal(rewriteRmsNorms(model, form), norms);
+      writeFileSync(file, onnx.ModelProto.encode(model).finish());
+      await assertLensAsReference(work);
+    });
+  }
+
+  it("a GroupQueryAttention export (onnxruntime-genai's builder) is refused in one line naming the op", async () => {
+    const model = onnx.ModelProto.decode(readFileSync(join(await ensureLlamaTestModel({ family: 'qwen3', form: 'genai' }), 'onnx', 'model.onnx')));
+    assert.throws(
+      () => addLensOutputs(model, 2, 64),
+      (error) => error instanceof UnrecognisedExport && /GroupQueryAttention/.test(error.message) && !error.message.includes('\n'),
+    );
   });
 });

@@ -53,6 +53,11 @@ describe('recorded server answers, parsed exactly', () => {
         { start: 0, end: 1 },
         { start: 0, end: 1 },
       ]);
+      // A Qwen server reads accents typed as combining marks (NFD) in their NFC form: one piece "ééé" for six characters.
+      assert.deepEqual(spansFromPieces('e\u0301e\u0301e\u0301!', [Buffer.from('\u00e9\u00e9\u00e9'), Buffer.from('!')]), [
+        { start: 0, end: 6 },
+        { start: 6, end: 7 },
+      ]);
     });
 
     it('current completion_probabilities: id, token, bytes, logprob, top_logprobs', () => {

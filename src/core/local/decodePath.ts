@@ -23,10 +23,11 @@ export async function openDecodePath(
     return undefined;
   }
   try {
-    const prepared = prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize }, cacheDir, weights);
-    const shape = { layers: prepared.info.layers, heads: config.kvHeads, headDim: config.headDim, contextSize: config.contextSize };
+    const prepare = (): ReturnType<typeof prepareDecodeGraph> => prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize }, cacheDir, weights);
+    const prepared = prepare();
+    const shape = { layers: prepared.info.layers, heads: config.kvHeads, headDim: config.headDim, contextSize: config.contextSize, hiddenSize: config.hiddenSize };
     if (shape.layers !== config.layers) throw new Error(`the graph has ${shape.layers} layers of KV cache, config.json says ${config.layers}`);
-    return await DecodeSession.create(prepared.bytes, prepared.dataFolder, shape, { ...prepared.info, int8: prepared.int8 }, { ...sessionOptions, executionProviders: ['cpu'] }, graphReloader(prepared));
+    return await DecodeSession.create(prepared.bytes, prepared.dataFolder, shape, { ...prepared.info, int8: prepared.int8 }, { ...sessionOptions, executionProviders: ['cpu'] }, graphReloader(prepared, prepare));
   } catch (error) {
     // A file that does not parse is reported by the export path, in its own words: no second line for it here.
     const explained = error instanceof UnrecognisedExport || (error instanceof Error && 'code' in error);
@@ -36,10 +37,21 @@ export async function openDecodePath(
 }
 
 /** The graph's bytes for a later lens session: re-read from the cache file, so the session does not hold them (an int8 graph carries its weights inline). */
-function graphReloader(prepared: { file?: string; bytes: Uint8Array }): () => Uint8Array {
+function graphReloader(prepared: { file?: string; bytes: Uint8Array }, prepare: () => { bytes: Uint8Array }): () => Uint8Array {
   // Two functions, so the file's reader does not share a closure context that keeps the bytes alive.
-  return prepared.file ? rereader(prepared.file) : keeper(prepared.bytes);
+  return prepared.file ? rereader(prepared.file, prepare) : keeper(prepared.bytes);
 }
 
-const rereader = (file: string) => (): Uint8Array => readFileSync(file);
+/**
+ * The cache file, or the graph rewritten again when it is gone: the cache is bounded and shared
+ * with other LM Lens processes (another version prunes entries not its own), so a file read at
+ * load time may be deleted before the first lens request (that was "ENOENT … .decode-graphs").
+ */
+const rereader = (file: string, prepare: () => { bytes: Uint8Array }) => (): Uint8Array => {
+  try {
+    return readFileSync(file);
+  } catch {
+    return prepare().bytes;
+  }
+};
 const keeper = (bytes: Uint8Array) => (): Uint8Array => bytes;

@@ -12,9 +12,12 @@ import { lensGraphBytes } from './lensFile';
 
 export interface DecodeShape {
   layers: number;
+  /** KV heads: the cache's rows per layer (fewer than the query heads under grouped-query attention). */
   heads: number;
   headDim: number;
   contextSize: number;
+  /** The residual stream's width, which the lens reads (not heads · headDim for Qwen3 or under GQA). */
+  hiddenSize: number;
 }
 
 const PARTS = ['key', 'value'] as const;
@@ -117,7 +120,7 @@ export class DecodeSession {
    */
   private lensSession(): Promise<DecodeSession> {
     this.lens ??= (async () => {
-      const graph = lensGraphBytes(this.graph(), this.shape.layers, this.shape.heads * this.shape.headDim);
+      const graph = lensGraphBytes(this.graph(), this.shape.layers, this.shape.hiddenSize);
       return new DecodeSession(await ort.InferenceSession.create(graph, this.options), this.shape, this.info, () => graph, this.options);
     })();
     // A failed build is reported to this request, and the next one tries again.

@@ -84,7 +84,11 @@ class Edit {
   }
 }
 
-/** Tensors every norm reads, in the graph's (topological) order. */
+/**
+ * Tensors every norm reads, in the graph's (topological) order. A norm is a LayerNormalization
+ * or SimplifiedLayerNormalization node, LayerNorm's decomposition (ReduceMean(x) read with x by
+ * one Sub), or RMSNorm's (ReduceMean(Pow(x, 2)), x then divided or multiplied: no Sub).
+ */
 function normInputs(edit: Edit): string[] {
   const found: string[] = [];
   for (const node of edit.nodes) {
@@ -92,8 +96,41 @@ function normInputs(edit: Edit): string[] {
     if (!x) continue;
     if (node.opType === 'LayerNormalization' || node.opType === 'SimplifiedLayerNormalization') found.push(x);
     else if (node.opType === 'ReduceMean' && edit.consumers(x).some((sub) => sub.opType === 'Sub' && sub.input?.[0] === x && sub.input?.[1] === node.output?.[0])) found.push(x);
+    else if (node.opType === 'ReduceMean' && isRmsMeanSquare(edit, x)) found.push(edit.producer(x)?.input?.[0] as string);
   }
   return found;
+}
+
+/**
+ * Whether `squared` is Pow(x, ·) of an x that is also divided or multiplied (RMSNorm's mean of
+ * squares), x not being LayerNorm's centred input (Sub(y, ReduceMean(y)): that norm reads y).
+ */
+function isRmsMeanSquare(edit: Edit, squared: string): boolean {
+  const pow = edit.producer(squared);
+  const x = pow?.input?.[0];
+  if (pow?.opType !== 'Pow' || x === undefined) return false;
+  const centring = edit.producer(x);
+  if (centring?.opType === 'Sub' && edit.producer(centring.input?.[1] as string)?.opType === 'ReduceMean') return false;
+  // x / rms, or x · (1 / rms) as torch writes rsqrt (Reciprocal or Pow(·, −0.5)), in either order.
+  return edit.consumers(x).some((reader) => reader !== pow && ((reader.opType === 'Div' && reader.input?.[0] === x) || reader.opType === 'Mul'));
+}
+
+/**
+ * The residual stream among the norms' inputs: from the last (the final norm's), back through
+ * the residual Adds to the embeddings. Per-head norms that are not on it (Qwen3's q/k norms) drop
+ * out; for GPT-2 and Llama this is every norm input, L·2 + 1 of them.
+ */
+function residualStream(edit: Edit, inputs: string[]): string[] {
+  const known = new Set(inputs);
+  const last = inputs.at(-1);
+  if (last === undefined) return [];
+  const chain = [last];
+  for (let add = edit.producer(last); add?.opType === 'Add'; add = edit.producer(chain[0] as string)) {
+    const previous = (add.input ?? []).find((input) => known.has(input));
+    if (previous === undefined || chain.includes(previous)) break;
+    chain.unshift(previous);
+  }
+  return chain;
 }
 
 /** Nodes on a path from `from` to `to` (both tensors), in graph order. */
@@ -128,6 +165,30 @@ function cloneNodes(edit: Edit, nodes: Node[], from: string, replacement: string
   return renamed.get(result) ?? fail('the final norm does not reach the projection');
 }
 
+/** Ops that repeat_kv puts between the whole [shared | past | new] values and the attention's MatMul. */
+const REPEAT_KV = new Set(['Unsqueeze', 'Expand', 'Reshape', 'Identity']);
+
+/**
+ * Layer `layer`'s softmax weights over all the attention's columns ([shared | past | new]). The
+ * rewrite either splits them and multiplies Slice(probs, past part) with the past values (GPT-2),
+ * or concatenates the whole values in the graph, which the Llama family's repeat_kv
+ * (Unsqueeze, Expand, Reshape) then widens to every query head before MatMul(probs, values).
+ */
+function attentionWeights(edit: Edit, layer: number): string {
+  const past = `past_key_values.${layer}.value`;
+  const split = edit.consumers(past).find((node) => node.opType === 'MatMul' && node.input?.[1] === past);
+  const slice = split ? edit.producer(split.input?.[0] as string) : undefined;
+  if (slice?.opType === 'Slice') return slice.input?.[0] as string;
+  let values = edit.consumers(past).find((node) => node.opType === 'Concat')?.output?.[0];
+  for (let hops = 0; values !== undefined && hops < 8; hops++) {
+    const readers = edit.consumers(values).filter((node) => node.opType !== 'Shape');
+    const matmul = readers.find((node) => node.opType === 'MatMul' && node.input?.[1] === values);
+    if (matmul) return matmul.input?.[0] as string;
+    values = readers.length === 1 && REPEAT_KV.has(readers[0]?.opType ?? '') ? readers[0]?.output?.[0] : undefined;
+  }
+  return fail(`layer ${layer}: no attention weights before the past values`);
+}
+
 /** Adds the lens outputs to a rewritten decode graph (in place); throws UnrecognisedExport when a role is not found. */
 export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSize: number): void {
   const graph = model.graph ?? fail('no graph');
@@ -135,6 +196,7 @@ export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSi
   const opset = Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0);
   if (opset < 13) fail(`opset ${opset} (the lens graph needs 13 or later)`);
   const edit = new Edit(graph.node ?? []);
+  if (edit.nodes.some((node) => node.opType === 'GroupQueryAttention')) fail('attention is a fused GroupQueryAttention op, whose weights cannot be read');
 
   // The projection: the node that makes `logits`, under any reshapes.
   let head = edit.producer('logits');
@@ -143,8 +205,8 @@ export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSi
   let normed = head.input?.[0] as string;
   for (let node = edit.producer(normed); node && PASS_THROUGH.has(node.opType ?? ''); node = edit.producer(normed)) normed = node.input?.[0] as string;
 
-  const residuals = normInputs(edit);
-  if (residuals.length !== 2 * layers + 1) fail(`found ${residuals.length} norms, expected ${2 * layers + 1} for ${layers} layers`);
+  const residuals = residualStream(edit, normInputs(edit));
+  if (residuals.length !== 2 * layers + 1) fail(`found ${residuals.length} norms on the residual stream, expected ${2 * layers + 1} for ${layers} layers`);
   const stream = residuals.filter((_, i) => i % 2 === 0);
   const last = stream[layers] as string;
   const finalNorm = nodesBetween(edit, last, normed);
@@ -161,15 +223,8 @@ export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSi
   edit.added.push({ ...head, name: edit.name('head'), input: [stackedNormed, ...(head.input ?? []).slice(1)], output: [logits] });
   addLensStatistics(edit, logits);
 
-  // Attention weights: the rewrite multiplies Slice(probs, past part) with the past values.
   const lastRows: string[] = [];
-  for (let layer = 0; layer < layers; layer++) {
-    const past = `past_key_values.${layer}.value`;
-    const matmul = edit.consumers(past).find((node) => node.opType === 'MatMul' && node.input?.[1] === past);
-    const slice = matmul ? edit.producer(matmul.input?.[0] as string) : undefined;
-    if (slice?.opType !== 'Slice') fail(`layer ${layer}: no attention weights before the past values`);
-    lastRows.push(edit.op('Slice', [slice.input?.[0] as string, lastStart, end, edit.int64([2])]));
-  }
+  for (let layer = 0; layer < layers; layer++) lastRows.push(edit.op('Slice', [attentionWeights(edit, layer), lastStart, end, edit.int64([2])]));
   edit.op('Concat', lastRows, [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }], LENS.attention);
 
   const keptOutputs = (graph.output ?? []).filter((v) => v.name !== 'logits');
@@ -195,14 +250,19 @@ export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSi
 /**
  * Each row's statistics from the [L+1, vocab] lens logits, in the graph: only a few hundred
  * numbers leave it instead of 13 × 50,257 logits (copied out, then reduced in JS or a second
- * session, 5–10 ms at GPT-2's size). Float32 with log-softmax, as ORT's scoring head does; the
- * last row also goes out whole, so the model's own distribution is described in float64.
+ * session, 5–10 ms at GPT-2's size). Float32 with log-softmax, as ORT's scoring head does, except
+ * the two sums over the vocabulary (entropy, KL), which run in float64: a float32 ReduceSum of
+ * Qwen's 151,936 terms was 1.6e-4 off a KL of 12, past the lens's 1e-4. Only the sums: float64
+ * throughout made a lens request 1.20× slower at GPT-2 124M, the sums alone 1.006× (bench/README).
+ * The last row also goes out whole, so the model's own distribution is described in float64 by the caller.
  */
 function addLensStatistics(edit: Edit, logits: string): void {
   const axis = (i: number): onnx.IAttributeProto => ({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i });
+  const to = (type: number): onnx.IAttributeProto => ({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: type });
+  const { FLOAT: float, DOUBLE: double } = onnx.TensorProto.DataType;
   const keepdims = { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 1 };
   const rowAxis = edit.int64([1]);
-  const sumRow = (x: string, output?: string): string => edit.op('ReduceSum', [x, rowAxis], [keepdims], output);
+  const sumRow = (x: string, output?: string): string => edit.op('Cast', [edit.op('ReduceSum', [edit.op('Cast', [x], [to(double)]), rowAxis], [keepdims])], [to(float)], output);
   const logProbs = edit.op('LogSoftmax', [logits], [axis(1)]);
   edit.op('Neg', [sumRow(edit.op('Mul', [edit.op('Exp', [logProbs]), logProbs]))], [], LENS.entropy);
   const last = (x: string, output?: string): string => edit.op('Slice', [x, edit.int64([-1]), edit.int64([INT64_MAX]), edit.int64([0])], [], output);
@@ -214,7 +274,7 @@ function addLensStatistics(edit: Edit, logits: string): void {
   const finalId = edit.op('ArgMax', [last(logits)], [axis(1), keepdims]);
   const everyRow = edit.op('Expand', [finalId, edit.op('Shape', [LENS.klToFinal])]);
   const finalLogit = edit.op('GatherElements', [logits, everyRow], [axis(1)]);
-  sumRow(edit.op('Cast', [edit.op('Greater', [logits, finalLogit])], [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT }]), LENS.aboveFinal);
+  edit.op('ReduceSum', [edit.op('Cast', [edit.op('Greater', [logits, finalLogit])], [to(float)]), rowAxis], [keepdims], LENS.aboveFinal);
   edit.op('GatherElements', [logProbs, everyRow], [axis(1)], LENS.finalLogprob);
   const topIds = edit.name('top_ids');
   edit.added.push({ opType: 'TopK', input: [logits, LENS.topK], output: [edit.name('top_values'), topIds], name: edit.name('TopK_node'), attribute: [axis(1), { name: 'largest', type: onnx.AttributeProto.AttributeType.INT, i: 1 }, { name: 'sorted', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] });

@@ -1,5 +1,5 @@
 import type { TokenSpan } from '../tokenizer';
-import { spansFromByteLengths } from '../tokenizer';
+import { spansFromByteLengths, spansThroughNormalization } from '../tokenizer';
 
 const REPLACEMENT = '\uFFFD';
 
@@ -80,11 +80,15 @@ export async function alignByDecoding(text: string, ids: readonly number[], text
   return spans;
 }
 
-/** Spans from pieces given as bytes when they add up to the text, else by their decoded text. */
+/**
+ * Spans from pieces given as bytes when they add up to the text (or to its NFC form: a Qwen
+ * server normalises an accent typed as a combining mark), else by their decoded text.
+ */
 export function spansFromPieces(text: string, pieces: ReadonlyArray<Uint8Array>): TokenSpan[] {
-  const total = pieces.reduce((sum, bytes) => sum + bytes.length, 0);
-  if (total === Buffer.byteLength(text, 'utf8')) return spansFromByteLengths(text, pieces.map((bytes) => bytes.length));
-  return alignTexts(text, pieces.map(decodeBytes));
+  const lengths = pieces.map((bytes) => bytes.length);
+  const total = lengths.reduce((sum, length) => sum + length, 0);
+  if (total === Buffer.byteLength(text, 'utf8')) return spansFromByteLengths(text, lengths);
+  return spansThroughNormalization(text, lengths) ?? alignTexts(text, pieces.map(decodeBytes));
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
