@@ -23,7 +23,7 @@ export async function openDecodePath(
     return undefined;
   }
   try {
-    const prepared = prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize }, cacheDir, weights);
+    const prepared = prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize, headDim: config.headDim }, cacheDir, weights);
     const shape = { layers: prepared.info.layers, heads: config.kvHeads, headDim: config.headDim, contextSize: config.contextSize };
     if (shape.layers !== config.layers) throw new Error(`the graph has ${shape.layers} layers of KV cache, config.json says ${config.layers}`);
     return await DecodeSession.create(prepared.bytes, prepared.dataFolder, shape, { ...prepared.info, int8: prepared.int8 }, { ...sessionOptions, executionProviders: ['cpu'] }, graphReloader(prepared));
