@@ -14,8 +14,8 @@
 // - the new tokens' K (after RoPE) and V as `new.N.*`, which the engine writes into its buffers.
 // Because masks decide which slots count, a left-padded batch is exact here, unlike on the op.
 import { onnx } from 'onnx-proto';
-import { GraphEdit, INT64_MAX, attributeFloat, attributeInt, axisAttribute, fail, ints, intAttribute } from './graphEdit';
-import type { Node } from './graphEdit';
+import { INT64_MAX, attributeFloat, attributeInt, axisAttribute, fail, ints, intAttribute } from './graphEdit';
+import type { GraphEdit, Node } from './graphEdit';
 
 export const GQA_OP = 'GroupQueryAttention';
 
