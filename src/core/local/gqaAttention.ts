@@ -98,6 +98,9 @@ export function replaceGroupQueryAttention(context: AttentionContext, node: Node
   const headDim = context.headDim;
   if (!heads || !kvHeads || heads % kvHeads !== 0) fail(`layer ${layer}: ${GQA_OP} has num_heads ${heads} over kv_num_heads ${kvHeads}`);
   if (!headDim) fail(`layer ${layer}: the head size is neither declared on ${past} nor in config.json`);
+  // The engine's buffers and the constants below are float32 (a q4f16 export's cache is float16).
+  const cacheType = edit.graph.input?.find((v) => v.name === past)?.type?.tensorType?.elemType;
+  if (cacheType !== onnx.TensorProto.DataType.FLOAT) fail(`layer ${layer}: ${past} is not float32 (data type ${cacheType})`);
   const unsupported = [
     (attributeInt(node, 'local_window_size') ?? -1) !== -1 && 'a sliding window (local_window_size)',
     (attributeFloat(node, 'softcap') ?? 0) !== 0 && 'softcap',
