@@ -278,10 +278,16 @@ function isPositionTable(graph: onnx.IGraphProto, name: string, dims: ModelDims)
  * left: what only the replaced nodes read (GroupQueryAttention's seqlens_k from the mask).
  */
 function dropUnread(graph: onnx.IGraphProto): void {
-  const outputs = new Set((graph.output ?? []).map((v) => v.name));
+  // Names read by nodes, also inside subgraphs (an If branch may read an outer tensor).
+  const addReads = (nodes: Node[], read: Set<string>): void => {
+    for (const node of nodes) {
+      for (const input of node.input ?? []) read.add(input);
+      for (const attribute of node.attribute ?? []) for (const sub of [attribute.g, ...(attribute.graphs ?? [])]) if (sub) addReads(sub.node ?? [], read);
+    }
+  };
   for (;;) {
-    const read = new Set<string>(outputs as Set<string>);
-    for (const node of graph.node ?? []) for (const input of node.input ?? []) read.add(input);
+    const read = new Set<string>((graph.output ?? []).map((v) => v.name as string));
+    addReads(graph.node ?? [], read);
     const kept = (graph.node ?? []).filter((node) => (node.output ?? []).some((output) => read.has(output)));
     if (kept.length === graph.node?.length) return;
     graph.node = kept;

@@ -145,6 +145,9 @@ export function replaceGroupQueryAttention(context: AttentionContext, node: Node
   // Masked per query head ([batch, heads, new, width]), then grouped again for the values.
   const perHead = edit.op('Reshape', [scores, edit.int64([0, heads, -1, 0])]);
   const probs = edit.op('Softmax', [edit.op('Where', [visibility(edit), perHead, edit.float32([MASKED_SCORE], [])])], [axisAttribute(-1)]);
+  // Grouped before slicing: a slice of a part can hold no slots (no shared K/V), which a Reshape with -1 cannot take.
+  // (The lens, lensGraph.ts, reads the Slice input feeding the past values' MatMul as per-head weights; on
+  // this graph those are the per-head probs before this Reshape.)
   const groupedProbs = edit.op('Reshape', [probs, edit.int64([0, kvHeads, -1, 0])]);
   const axis = edit.int64([-1]);
   const part = (start: string, end: string, values: string): string => edit.op('MatMul', [edit.op('Slice', [groupedProbs, start, end, axis]), values]);
