@@ -1,6 +1,8 @@
 // A Llama-family decoder (llama / qwen2 / qwen3) as the ONNX graph an Optimum export writes in
 // plain ops: inputs input_ids, attention_mask, position_ids, past_key_values.N.key/value; outputs
 // logits and present.N.key/value = Concat(past, new); RoPE by Mul/Neg/Concat, repeat_kv by Expand.
+// Or (form 'genai') as the onnxruntime-genai builder writes it: attention by com.microsoft
+// GroupQueryAttention, present.N.* its outputs, RoPE fused into it where no q/k norm intervenes.
 import { DataType, GraphBuilder, causalPaddingMask, count, rememberLast, valueInfo, writeModelFile } from './onnxWriter';
 import type { ValueDecl } from './onnxWriter';
 import { MASKED_SCORE, ONNX_IR_VERSION, ONNX_OPSET } from './onnxGpt2';
