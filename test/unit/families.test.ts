@@ -299,25 +299,30 @@ describe('lm-lens on a Llama 3-tokenizer model', () => {
 });
 
 describe('q8-fast on a Llama-family export (int8 MatMulNBits on the owned-KV graph)', () => {
-  it('loads on the owned-KV graph with every projection in int8, and stays close to the fp32 reference', async () => {
-    const folder = await ensureLlamaTestModel({ family: 'qwen2', tied: false });
-    const engine = await loadEngine({ model: folder, dtype: 'q8-fast', threads: 1 });
-    try {
-      assert.equal(engine.model.info.decodePath, 'owned-kv');
-      // q, k, v, o, gate, up, down per layer, and the head.
-      assert.equal(engine.model.info.fastInt8?.matrices, 7 * 2 + 1);
-      const ids = engine.model.tokenizer.contextIds(TEXT, engine.model.info.startTokenId, false);
-      const expected = softmax((await loadReference(folder)).logits(ids).at(-1) as Float64Array);
-      const actual = softmax((await engine.run(ids)).lastLogits);
-      // Not exact (int8 blocks of 32, and this tiny model's activations quantise coarsely): the same
-      // first choice, and each of the top 10 within 0.05, where unrelated weights would differ wholly.
-      const top = topK(expected, 10);
-      assert.equal(topK(actual, 1)[0]?.id, top[0]?.id);
-      for (const { id } of top) assertClose(actual[id] as number, expected[id] as number, `prob of ${id}`, 0.05);
-    } finally {
-      await engine.model.dispose();
-    }
-  });
+  const shapes: LlamaTestShape[] = [
+    { family: 'qwen2', tied: false },
+    { family: 'qwen2', tied: false, form: 'genai', headDim: 32 },
+  ];
+  for (const shape of shapes)
+    it(`loads on the owned-KV graph with every projection in int8, and stays close to the fp32 reference (${shape.form ?? 'optimum'} form)`, async () => {
+      const folder = await ensureLlamaTestModel(shape);
+      const engine = await loadEngine({ model: folder, dtype: 'q8-fast', threads: 1 });
+      try {
+        assert.equal(engine.model.info.decodePath, 'owned-kv');
+        // q, k, v, o, gate, up, down per layer, and the head.
+        assert.equal(engine.model.info.fastInt8?.matrices, 7 * 2 + 1);
+        const ids = engine.model.tokenizer.contextIds(TEXT, engine.model.info.startTokenId, false);
+        const expected = softmax((await loadReference(folder)).logits(ids).at(-1) as Float64Array);
+        const actual = softmax((await engine.run(ids)).lastLogits);
+        // Not exact (int8 blocks of 32, and this tiny model's activations quantise coarsely): the same
+        // first choice, and each of the top 10 within 0.05, where unrelated weights would differ wholly.
+        const top = topK(expected, 10);
+        assert.equal(topK(actual, 1)[0]?.id, top[0]?.id);
+        for (const { id } of top) assertClose(actual[id] as number, expected[id] as number, `prob of ${id}`, 0.05);
+      } finally {
+        await engine.model.dispose();
+      }
+    });
 });
 
 describe('comparison of two Llama-family models', () => {
