@@ -12,7 +12,7 @@ import { DEFAULT_SEED, ensureCachedFolder, ensureFile } from './testModel';
 import { seededWeights } from './weights';
 
 /** Bump when this builder's output changes, so cached folders from older builders are not reused. */
-export const LLAMA_TEST_MODEL_FORMAT = 2;
+export const LLAMA_TEST_MODEL_FORMAT = 3;
 
 export interface LlamaTestShape extends Partial<Omit<LlamaDims, 'family' | 'vocabSize'>> {
   family: LlamaFamily;

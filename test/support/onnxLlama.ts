@@ -1,6 +1,8 @@
 // A Llama-family decoder (llama / qwen2 / qwen3) as the ONNX graph an Optimum export writes in
 // plain ops: inputs input_ids, attention_mask, position_ids, past_key_values.N.key/value; outputs
 // logits and present.N.key/value = Concat(past, new); RoPE by Mul/Neg/Concat, repeat_kv by Expand.
+// Or (form 'genai') as the onnxruntime-genai builder writes it: attention by com.microsoft
+// GroupQueryAttention, present.N.* its outputs, RoPE fused into it where no q/k norm intervenes.
 import { DataType, GraphBuilder, causalPaddingMask, count, rememberLast, valueInfo, writeModelFile } from './onnxWriter';
 import type { ValueDecl } from './onnxWriter';
 import { MASKED_SCORE, ONNX_IR_VERSION, ONNX_OPSET } from './onnxGpt2';
@@ -134,11 +136,11 @@ class LlamaGraph {
   }
 }
 
-function declarations(dims: LlamaDims): { inputs: ValueDecl[]; outputs: ValueDecl[] } {
+function declarations(dims: LlamaDims, form: LlamaGraphForm): { inputs: ValueDecl[]; outputs: ValueDecl[] } {
   const inputs: ValueDecl[] = [
     { name: 'input_ids', elemType: DataType.INT64, dims: ['batch_size', 'sequence_length'] },
     { name: 'attention_mask', elemType: DataType.INT64, dims: ['batch_size', 'total_sequence_length'] },
-    { name: 'position_ids', elemType: DataType.INT64, dims: ['batch_size', 'sequence_length'] },
+    ...(fusesRotary(form, dims) ? [] : [{ name: 'position_ids', elemType: DataType.INT64, dims: ['batch_size', 'sequence_length'] }]),
   ];
   const outputs: ValueDecl[] = [{ name: 'logits', elemType: DataType.FLOAT, dims: ['batch_size', 'sequence_length', dims.vocabSize] }];
   for (let i = 0; i < dims.layers; i++) {
@@ -151,12 +153,38 @@ function declarations(dims: LlamaDims): { inputs: ValueDecl[]; outputs: ValueDec
 }
 
 /**
+ * Whether the genai form fuses RoPE into GroupQueryAttention (do_rotary with cos/sin caches, and
+ * no position_ids input) with Q, K and V packed into one input, as the onnxruntime-genai builder
+ * writes llama and qwen2; Qwen3's q/k norms come between the projection and RoPE, so there RoPE
+ * stays outside the op (from position_ids) and Q, K, V are separate inputs.
+ */
+export const fusesRotary = (form: LlamaGraphForm, dims: LlamaDims): boolean => form === 'genai' && !hasQkNorm(dims);
+
+/** cos/sin caches [contextSize, headDim/2] of GroupQueryAttention's do_rotary: angle pos·inv_freq in float32, as the plain-op graph computes it. */
+function rotaryCaches(m: LlamaGraph): { cos: string; sin: string } {
+  const { g, dims } = m;
+  const inv = ropeInverseFrequencies(dims);
+  const cos: number[] = [];
+  const sin: number[] = [];
+  for (let pos = 0; pos < dims.contextSize; pos++) {
+    for (const f of inv) {
+      const angle = Math.fround(pos * f);
+      cos.push(Math.cos(angle));
+      sin.push(Math.sin(angle));
+    }
+  }
+  return { cos: g.float('cos_cache', cos, [dims.contextSize, inv.length]), sin: g.float('sin_cache', sin, [dims.contextSize, inv.length]) };
+}
+
+/**
  * The onnxruntime-genai builder's attention: com.microsoft GroupQueryAttention on [B, S, heads·dim]
- * rows (RoPE applied before it, as when q/k norms keep it from being fused), with the past
- * lengths it needs derived from attention_mask in the graph, and present.N.* as its outputs.
+ * rows, with the past lengths it needs derived from attention_mask in the graph, and present.N.*
+ * as its outputs. `q`, `k` [B, heads, S, dim] with RoPE applied, or (fused) [B, S, heads·dim] rows
+ * before RoPE, packed with `v` into one input as the builder's packed MatMul gives them.
  */
 function groupQueryAttention(m: LlamaGraph, layer: number, q: string, k: string, v: string): string {
   const { g, dims } = m;
+  const fused = fusesRotary(m.form, dims);
   const rows = (x: string, shape: string): string => g.one('Reshape', [g.one('Transpose', [x], { perm: [0, 2, 1, 3] }), shape]);
   if (!g.initializers.some((t) => t.name === 'q_rows_shape')) {
     g.int64('q_rows_shape', [0, 0, dims.heads * dims.headDim]);
@@ -164,9 +192,11 @@ function groupQueryAttention(m: LlamaGraph, layer: number, q: string, k: string,
     const valid = g.one('ReduceSum', ['attention_mask', 'axes_1'], { keepdims: 0 });
     g.one('Cast', [g.one('Sub', [valid, 'one'])], { to: DataType.INT32 }, 'gqa_seqlens_k');
     g.one('Cast', [g.one('Gather', [g.one('Shape', ['attention_mask']), 'one'], { axis: 0 })], { to: DataType.INT32 }, 'gqa_total_sequence_length');
+    if (fused) rotaryCaches(m);
   }
-  const inputs = [rows(q, 'q_rows_shape'), rows(k, 'kv_rows_shape'), v, `past_key_values.${layer}.key`, `past_key_values.${layer}.value`, 'gqa_seqlens_k', 'gqa_total_sequence_length'];
-  const attrs = { num_heads: dims.heads, kv_num_heads: dims.kvHeads, scale: { float: 1 / Math.sqrt(dims.headDim) } };
+  const qkv = fused ? [g.one('Concat', [q, k, v], { axis: -1 }), '', ''] : [rows(q, 'q_rows_shape'), rows(k, 'kv_rows_shape'), v];
+  const inputs = [...qkv, `past_key_values.${layer}.key`, `past_key_values.${layer}.value`, 'gqa_seqlens_k', 'gqa_total_sequence_length', ...(fused ? ['cos_cache', 'sin_cache'] : [])];
+  const attrs = { num_heads: dims.heads, kv_num_heads: dims.kvHeads, scale: { float: 1 / Math.sqrt(dims.headDim) }, ...(fused ? { do_rotary: 1, rotary_interleaved: 0 } : {}) };
   const [output] = g.op('GroupQueryAttention', inputs, attrs, [`gqa_${layer}_output`, `present.${layer}.key`, `present.${layer}.value`]);
   const node = g.nodes.at(-1);
   if (node) node.domain = MS_DOMAIN;
@@ -196,11 +226,17 @@ function buildGraph(m: LlamaGraph): void {
 
   // GroupQueryAttention masks by itself (causal, and past the lengths it is given).
   const visible = m.form === 'optimum' ? causalPaddingMask(g).visible : '';
-  // cos/sin [B, 1, S, headDim] from position_ids, the frequencies repeated for both halves.
-  const angles = g.one('Mul', [g.one('Unsqueeze', [g.one('Cast', ['position_ids'], { to: DataType.FLOAT }), 'axes_2']), 'inv_freq']);
-  const both = g.one('Concat', [angles, angles], { axis: -1 });
-  const cos = g.one('Unsqueeze', [g.one('Cos', [both]), 'axes_1']);
-  const sin = g.one('Unsqueeze', [g.one('Sin', [both]), 'axes_1']);
+  // cos/sin [B, 1, S, headDim] from position_ids, the frequencies repeated for both halves
+  // (built on first use: a graph whose attention op applies RoPE has no position_ids input).
+  let rope: { cos: string; sin: string } | undefined;
+  const ropeTables = (): { cos: string; sin: string } => {
+    if (rope) return rope;
+    const angles = g.one('Mul', [g.one('Unsqueeze', [g.one('Cast', ['position_ids'], { to: DataType.FLOAT }), 'axes_2']), 'inv_freq']);
+    const both = g.one('Concat', [angles, angles], { axis: -1 });
+    rope = { cos: g.one('Unsqueeze', [g.one('Cos', [both]), 'axes_1']), sin: g.one('Unsqueeze', [g.one('Sin', [both]), 'axes_1']) };
+    return rope;
+  };
+  const applyRope = (x: string): string => m.rope(g.one('Transpose', [x], { perm: [0, 2, 1, 3] }), ropeTables().cos, ropeTables().sin);
 
   let h = g.one('Gather', [m.weight('model.embed_tokens.weight'), 'input_ids'], { axis: 0 });
   const toHeads = (x: string, shape: string): string => g.one('Transpose', [g.one('Reshape', [x, shape])], { perm: [0, 2, 1, 3] });
@@ -210,24 +246,30 @@ function buildGraph(m: LlamaGraph): void {
     const p = `model.layers.${layer}`;
     const x = m.rmsNorm(h, `${p}.input_layernorm.weight`);
     const bias = hasQkvBias(dims);
-    let q = g.one('Reshape', [m.linear(x, `${p}.self_attn.q_proj`, bias), 'q_heads_shape']);
-    let k = g.one('Reshape', [m.linear(x, `${p}.self_attn.k_proj`, bias), 'kv_heads_shape']);
-    if (hasQkNorm(dims)) {
-      q = m.rmsNorm(q, `${p}.self_attn.q_norm.weight`);
-      k = m.rmsNorm(k, `${p}.self_attn.k_norm.weight`);
-    }
-    q = m.rope(g.one('Transpose', [q], { perm: [0, 2, 1, 3] }), cos, sin);
-    k = m.rope(g.one('Transpose', [k], { perm: [0, 2, 1, 3] }), cos, sin);
-    if (m.form === 'genai') {
-      h = g.one('Add', [h, m.linear(groupQueryAttention(m, layer, q, k, m.linear(x, `${p}.self_attn.v_proj`, bias)), `${p}.self_attn.o_proj`)]);
+    const v = m.linear(x, `${p}.self_attn.v_proj`, bias);
+    if (fusesRotary(m.form, dims)) {
+      // Rows [B, S, heads·dim] straight from the projections: the op applies RoPE itself.
+      const attention = groupQueryAttention(m, layer, m.linear(x, `${p}.self_attn.q_proj`, bias), m.linear(x, `${p}.self_attn.k_proj`, bias), v);
+      h = g.one('Add', [h, m.linear(attention, `${p}.self_attn.o_proj`)]);
     } else {
-    const v = toHeads(m.linear(x, `${p}.self_attn.v_proj`, bias), 'kv_heads_shape');
-    const keys = g.one('Concat', [`past_key_values.${layer}.key`, k], { axis: 2 }, `present.${layer}.key`);
-    const values = g.one('Concat', [`past_key_values.${layer}.value`, v], { axis: 2 }, `present.${layer}.value`);
-    const scores = g.one('Mul', [g.one('MatMul', [q, g.one('Transpose', [repeatKv(keys)], { perm: [0, 1, 3, 2] })]), 'attention_scale']);
-    const probs = g.one('Softmax', [g.one('Where', [visible, scores, 'masked_score'])], { axis: -1 });
-    const context = g.one('Transpose', [g.one('MatMul', [probs, repeatKv(values)])], { perm: [0, 2, 1, 3] });
-    h = g.one('Add', [h, m.linear(g.one('Reshape', [context, 'merged_shape']), `${p}.self_attn.o_proj`)]);
+      let q = g.one('Reshape', [m.linear(x, `${p}.self_attn.q_proj`, bias), 'q_heads_shape']);
+      let k = g.one('Reshape', [m.linear(x, `${p}.self_attn.k_proj`, bias), 'kv_heads_shape']);
+      if (hasQkNorm(dims)) {
+        q = m.rmsNorm(q, `${p}.self_attn.q_norm.weight`);
+        k = m.rmsNorm(k, `${p}.self_attn.k_norm.weight`);
+      }
+      q = applyRope(q);
+      k = applyRope(k);
+      if (m.form === 'genai') {
+        h = g.one('Add', [h, m.linear(groupQueryAttention(m, layer, q, k, v), `${p}.self_attn.o_proj`)]);
+      } else {
+        const keys = g.one('Concat', [`past_key_values.${layer}.key`, k], { axis: 2 }, `present.${layer}.key`);
+        const values = g.one('Concat', [`past_key_values.${layer}.value`, toHeads(v, 'kv_heads_shape')], { axis: 2 }, `present.${layer}.value`);
+        const scores = g.one('Mul', [g.one('MatMul', [q, g.one('Transpose', [repeatKv(keys)], { perm: [0, 1, 3, 2] })]), 'attention_scale']);
+        const probs = g.one('Softmax', [g.one('Where', [visible, scores, 'masked_score'])], { axis: -1 });
+        const context = g.one('Transpose', [g.one('MatMul', [probs, repeatKv(values)])], { perm: [0, 2, 1, 3] });
+        h = g.one('Add', [h, m.linear(g.one('Reshape', [context, 'merged_shape']), `${p}.self_attn.o_proj`)]);
+      }
     }
     const y = m.rmsNorm(h, `${p}.post_attention_layernorm.weight`);
     const gate = m.linear(y, `${p}.mlp.gate_proj`);
@@ -258,7 +300,7 @@ export function writeLlamaOnnx(path: string, dims: LlamaDims, weights: WeightSou
   checkLlamaDims(dims);
   const m = new LlamaGraph(dims, weights, q4, form);
   buildGraph(m);
-  const { inputs, outputs } = declarations(dims);
+  const { inputs, outputs } = declarations(dims, form);
   const opsets = [{ domain: '', version: ONNX_OPSET }, ...(q4 || form === 'genai' ? [{ domain: MS_DOMAIN, version: 1 }] : [])];
   writeModelFile(path, {
     model: { irVersion: ONNX_IR_VERSION, opsetImport: opsets, producerName: 'lm-lens-test-model', producerVersion: '1' },

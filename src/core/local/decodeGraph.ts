@@ -12,9 +12,17 @@
 // It is keyed on what every GPT-2 export shares: the input/output names, that `present.N.*` is
 // Concat(past, new) on the sequence axis, and that attention reads it as
 // MatMul(q, Transpose(present.key)) and MatMul(probs, present.value) (plus Shape reads of it),
-// never on node names. Anything else is reported as unrecognised and the caller keeps the
-// original graph.
+// never on node names. The onnxruntime-genai builder's form, where present.N.* are outputs of
+// a GroupQueryAttention op that reads past_key_values.N.*, gets that op replaced by plain ops over
+// the same buffers (gqaAttention.ts). Anything else is reported as unrecognised and the caller
+// keeps the original graph.
 import { onnx } from 'onnx-proto';
+import { GQA_OP, replaceGroupQueryAttention } from './gqaAttention';
+import type { AttentionContext } from './gqaAttention';
+import { GraphEdit, INT64_MAX, attributeInt, attributeInts, axisAttribute, fail, ints } from './graphEdit';
+import type { Node } from './graphEdit';
+
+export { UnrecognisedExport } from './graphEdit';
 
 export const NEW_KV_PREFIX = 'new';
 /**
@@ -38,63 +46,9 @@ export interface ModelDims {
   contextSize: number;
   hiddenSize: number;
   vocabSize: number;
+  /** config.json's head size, for exports whose past_key_values do not declare it (GroupQueryAttention needs it). */
+  headDim?: number;
 }
-
-export class UnrecognisedExport extends Error {}
-
-type Node = onnx.INodeProto;
-
-function fail(reason: string): never {
-  throw new UnrecognisedExport(reason);
-}
-
-function attributeInts(node: Node, name: string): number[] | undefined {
-  const attribute = node.attribute?.find((a) => a.name === name);
-  return attribute?.ints?.map(Number);
-}
-
-function attributeInt(node: Node, name: string): number | undefined {
-  const attribute = node.attribute?.find((a) => a.name === name);
-  return attribute?.i === undefined || attribute.i === null ? undefined : Number(attribute.i);
-}
-
-class GraphEdit {
-  private counter = 0;
-  readonly added: Node[] = [];
-
-  constructor(readonly graph: onnx.IGraphProto) {}
-
-  get nodes(): Node[] {
-    return this.graph.node ?? [];
-  }
-
-  consumers(name: string): Node[] {
-    return this.nodes.filter((node) => node.input?.includes(name));
-  }
-
-  producer(name: string): Node | undefined {
-    return this.nodes.find((node) => node.output?.includes(name));
-  }
-
-  name(hint: string): string {
-    return `lmlens_${hint}_${this.counter++}`;
-  }
-
-  op(opType: string, input: string[], attrs: onnx.IAttributeProto[] = [], output = this.name(opType)): string {
-    this.added.push({ opType, input, output: [output], name: this.name(`${opType}_node`), attribute: attrs });
-    return output;
-  }
-
-  int64(values: number[], dims: number[] = [values.length]): string {
-    const name = this.name('const');
-    const data = BigInt64Array.from(values.map(BigInt));
-    this.graph.initializer = [...(this.graph.initializer ?? []), { name, dims, dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(data.buffer) }];
-    return name;
-  }
-}
-
-const INT64_MAX = Number.MAX_SAFE_INTEGER;
-const ints = (name: string, values: number[]): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
 
 function isSequenceAxis(axis: number | undefined): boolean {
   return axis === 2 || axis === -2;
@@ -122,12 +76,35 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
   let sequenceOnly: string | undefined;
   const newOutputs: onnx.IValueInfoProto[] = [];
 
+  // Position ids the engine feeds: the export's input, else one added for the graph's own position reads.
+  let addedPositionIds = false;
+  const positionIds = (): string => {
+    if (!inputs.has('position_ids') && !addedPositionIds) {
+      graph.input = [...(graph.input ?? []), { name: 'position_ids', type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'batch_size' }, { dimParam: 'sequence_length' }] } } } }];
+      addedPositionIds = true;
+    }
+    return 'position_ids';
+  };
+  const attention: AttentionContext = { edit, sharedLength, pastEnd, positionIds, headDim: declaredHeadDim(graph) ?? dims.headDim, shared: (layer, part) => `${SHARED_KV_PREFIX}.${layer}.${part}` };
+
   for (let layer = 0; layer < layers; layer++) {
     const newNames: Record<string, string> = {};
+    const gqa = edit.producer(`present.${layer}.key`);
+    const isGqa = gqa?.opType === GQA_OP;
+    if (isGqa) {
+      const replaced = replaceGroupQueryAttention(attention, gqa, layer);
+      Object.assign(newNames, { key: replaced.newKey, value: replaced.newValue });
+      removed.add(gqa);
+    }
     for (const part of ['key', 'value'] as const) {
       const past = `past_key_values.${layer}.${part}`;
       const present = `present.${layer}.${part}`;
       if (!outputs.has(present)) fail(`no ${present} output`);
+      if (isGqa) {
+        const reader = [...edit.consumers(present), ...edit.consumers(past).filter((node) => node !== gqa && node.opType !== 'Shape')][0];
+        if (reader) fail(`layer ${layer}: ${reader.opType} reads ${reader.input?.includes(past) ? past : present} beside ${GQA_OP}`);
+        continue;
+      }
       const concat = edit.producer(present);
       if (concat?.opType !== 'Concat' || concat.input?.length !== 2 || concat.input[0] !== past || !isSequenceAxis(attributeInt(concat, 'axis'))) {
         fail(`${present} is not Concat(${past}, new) on the sequence axis`);
@@ -159,6 +136,7 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
         edit.op('Identity', [sliceShape(edit, pastWithSharedShape(), consumer)], [], consumer.output?.[0] as string);
         removed.add(consumer);
       }
+      if (isGqa) continue;
       if (inGraphConcat) {
         // [shared (broadcast over the rows) | past | new] on the sequence axis: what present was, plus the shared positions.
         const rows = edit.op('Concat', [edit.op('Slice', [edit.op('Shape', [past]), edit.int64([0]), edit.int64([1]), edit.int64([0])]), edit.int64([1, 1, 1])], [axisAttribute(0)]);
@@ -207,15 +185,12 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
     }
   }
 
-  let addedPositionIds = false;
-  if (!inputs.has('position_ids')) {
+  if (!inputs.has('position_ids') && !addedPositionIds) {
     // Exports without position_ids compute arange(past, past + new) from the past's shape, which a
     // capacity-sized buffer would get wrong: feed the ids to the position-embedding Gather instead.
     const gathers = edit.nodes.filter((node) => node.opType === 'Gather' && node.input?.[0] !== undefined && isPositionTable(graph, node.input[0] as string, dims));
     if (gathers.length !== 1) fail('no position_ids input and no single position-embedding Gather');
-    (gathers[0] as Node).input = [(gathers[0] as Node).input?.[0] as string, 'position_ids'];
-    graph.input = [...(graph.input ?? []), { name: 'position_ids', type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'batch_size' }, { dimParam: 'sequence_length' }] } } } }];
-    addedPositionIds = true;
+    (gathers[0] as Node).input = [(gathers[0] as Node).input?.[0] as string, positionIds()];
   }
 
   const hasLogitsToKeep = inputs.has('num_logits_to_keep') || addLogitsToKeep(edit, dims);
@@ -223,11 +198,10 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
   graph.input = [...(graph.input ?? []), ...sharedInputs];
   graph.output = [...(graph.output ?? []).filter((v) => !v.name?.startsWith('present.')), ...newOutputs];
   graph.valueInfo = (graph.valueInfo ?? []).filter((v) => !v.name?.startsWith('present.'));
+  dropUnread(graph);
   sortTopologically(graph);
   return { layers, addedPositionIds, hasLogitsToKeep };
 }
-
-const axisAttribute = (axis: number): onnx.IAttributeProto => ({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: axis });
 
 /** Whether `reader` of `present` is one the split rewrite handles: a Shape, MatMul(q, Transpose(key)) or MatMul(probs, value). */
 function readsSplittable(edit: GraphEdit, present: string, reader: Node): boolean {
@@ -287,10 +261,37 @@ function withDims(type: onnx.ITypeProto, replace: Record<number, number | string
   return { tensorType: { elemType: type.tensorType?.elemType, shape: { dim: dims.map((d, i) => (replace[i] === undefined ? d : dim(replace[i] as number | string))) } } };
 }
 
+/** The head size the export declares on past_key_values.0.key ([batch, heads, past, headDim]), if it is a number. */
+function declaredHeadDim(graph: onnx.IGraphProto): number | undefined {
+  const dim = graph.input?.find((v) => v.name === 'past_key_values.0.key')?.type?.tensorType?.shape?.dim?.[3];
+  return dim?.dimValue ? Number(dim.dimValue) : undefined;
+}
+
 /** The position embedding: the float [n_positions, n_embd] initializer. */
 function isPositionTable(graph: onnx.IGraphProto, name: string, dims: ModelDims): boolean {
   const tensor = graph.initializer?.find((t) => t.name === name);
   return tensor?.dataType === onnx.TensorProto.DataType.FLOAT && tensor.dims?.length === 2 && Number(tensor.dims[0]) === dims.contextSize && Number(tensor.dims[1]) === dims.hiddenSize;
+}
+
+/**
+ * Removes nodes none of whose outputs is read (by a node or as a graph output), until none is
+ * left: what only the replaced nodes read (GroupQueryAttention's seqlens_k from the mask).
+ */
+function dropUnread(graph: onnx.IGraphProto): void {
+  // Names read by nodes, also inside subgraphs (an If branch may read an outer tensor).
+  const addReads = (nodes: Node[], read: Set<string>): void => {
+    for (const node of nodes) {
+      for (const input of node.input ?? []) read.add(input);
+      for (const attribute of node.attribute ?? []) for (const sub of [attribute.g, ...(attribute.graphs ?? [])]) if (sub) addReads(sub.node ?? [], read);
+    }
+  };
+  for (;;) {
+    const read = new Set<string>((graph.output ?? []).map((v) => v.name as string));
+    addReads(graph.node ?? [], read);
+    const kept = (graph.node ?? []).filter((node) => (node.output ?? []).some((output) => read.has(output)));
+    if (kept.length === graph.node?.length) return;
+    graph.node = kept;
+  }
 }
 
 /** ONNX requires nodes in topological order; the added nodes went to the end. */
