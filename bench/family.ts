@@ -40,9 +40,6 @@ const SHAPES: Record<LlamaFamily, { name: string; shape: LlamaTestShape }> = {
   qwen3: { name: 'Qwen3-0.6B', shape: { family: 'qwen3', layers: 28, hidden: 1024, heads: 16, kvHeads: 8, headDim: 128, intermediate: 3072, contextSize: 1024 } },
 };
 
-/** Row groups `--only` picks: the fp32 rows, the fast-int8 rows, the model process's W6/W7. A 0.5B model's full run outlasts one quiet window. */
-const GROUPS = ['f32', 'q8', 'host'] as const;
-
 const { values: args } = parseArgs({
   options: {
     family: { type: 'string', default: 'qwen2' },
@@ -50,7 +47,7 @@ const { values: args } = parseArgs({
     reps: { type: 'string' },
     warmup: { type: 'string' },
     threads: { type: 'string', default: '0' },
-    only: { type: 'string', default: GROUPS.join(',') },
+    only: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -58,6 +55,9 @@ const { values: args } = parseArgs({
 const log = (line: string): void => {
   process.stderr.write(`[bench:family] ${line}\n`);
 };
+
+/** Row groups `--only` picks: the fp32 rows, the fast-int8 rows, the model process's W6/W7. A 0.5B model's full run outlasts one quiet window. */
+const GROUPS = ['f32', 'q8', 'host'] as const;
 
 function count(value: string | undefined, fallback: number, name: string): number {
   const parsed = value === undefined ? fallback : Number(value);
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   const folder = await ensureLlamaTestModel(shape);
   const weightBytes = statSync(join(folder, 'onnx', 'model.onnx')).size;
   const threads = count(args.threads, 0, 'threads');
-  const only = new Set(args.only.split(',').map((group) => group.trim()));
+  const only = new Set((args.only ?? GROUPS.join(',')).split(',').map((group) => group.trim()));
   for (const group of only) if (!(GROUPS as readonly string[]).includes(group)) throw new Error(`--only takes ${GROUPS.join(', ')}`);
   const rows: Row[] = [];
   let peerSkipped: string | undefined;
