@@ -1,4 +1,4 @@
-// npm run bench:family -- --family qwen2 [--smoke --reps N --warmup N --threads N --out FILE]
+// npm run bench:family -- --family qwen2 [--smoke --reps N --warmup N --threads N --only f32,q8,host --out FILE]
 //
 // The Llama family's rows, on a seeded model of a real model's shape (test/support/llamaTestModel.ts)
 // and llama.cpp on GGUF copies of the same weights: decode step at past 512 and 64 and prefill of
@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     reps: { type: 'string' },
     warmup: { type: 'string' },
     threads: { type: 'string', default: '0' },
+    only: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -42,6 +43,9 @@ const { values: args } = parseArgs({
 const log = (line: string): void => {
   process.stderr.write(`[bench:family] ${line}\n`);
 };
+
+/** Row groups `--only` picks: the fp32 rows, the fast-int8 rows, the model process's W6/W7. A 0.5B model's full run outlasts one quiet window. */
+const GROUPS = ['f32', 'q8', 'host'] as const;
 
 function count(value: string | undefined, fallback: number, name: string): number {
   const parsed = value === undefined ? fallback : Number(value);
@@ -78,41 +82,52 @@ async function main(): Promise<void> {
   const folder = await ensureLlamaTestModel(shape);
   const weightBytes = statSync(join(folder, 'onnx', 'model.onnx')).size;
   const threads = count(args.threads, 0, 'threads');
-  const engine = await loadEngine({ model: folder, allowDownloads: false, threads });
-  const int8 = await loadEngine({ model: folder, dtype: 'q8-fast', allowDownloads: false, threads });
+  const only = new Set((args.only ?? GROUPS.join(',')).split(',').map((group) => group.trim()));
+  for (const group of only) if (!(GROUPS as readonly string[]).includes(group)) throw new Error(`--only takes ${GROUPS.join(', ')}`);
   const rows: Row[] = [];
   let peerSkipped: string | undefined;
-  try {
-    const used = engine.model.info.threads;
-    const ids = buildTexts(engine.model.tokenizer, 1600).longIds;
-    const bandwidth = await measureOrtBandwidth(weightBytes, used);
-    log(`${engine.model.info.decodePath} graph, ${used} threads, read bandwidth ${(bandwidth.bytesPerSecond / 1e9).toFixed(1)} GB/s`);
-    const f32 = await startPeer(shape, 'f32', used);
+  if (only.has('f32') || only.has('q8')) {
+    const engine = await loadEngine({ model: folder, allowDownloads: false, threads });
+    const int8 = only.has('q8') ? await loadEngine({ model: folder, dtype: 'q8-fast', allowDownloads: false, threads }) : undefined;
     try {
-      rows.push(...(await peerRows({ engine, peer: f32.peer, peerSkipped: f32.skipped, label: 'f32', weightBytes, bandwidth, ids, runs, prefill: true })));
+      const used = engine.model.info.threads;
+      const ids = buildTexts(engine.model.tokenizer, 1600).longIds;
+      const bandwidth = await measureOrtBandwidth(weightBytes, used);
+      log(`${engine.model.info.decodePath} graph, ${used} threads, read bandwidth ${(bandwidth.bytesPerSecond / 1e9).toFixed(1)} GB/s`);
+      if (only.has('f32')) {
+        const f32 = await startPeer(shape, 'f32', used);
+        peerSkipped = f32.skipped;
+        try {
+          rows.push(...(await peerRows({ engine, peer: f32.peer, peerSkipped: f32.skipped, label: 'f32', weightBytes, bandwidth, ids, runs, prefill: true })));
+        } finally {
+          await f32.peer?.dispose();
+        }
+      }
+      if (int8) {
+        const q8 = await startPeer(shape, 'q8_0', used);
+        peerSkipped ??= q8.skipped;
+        try {
+          rows.push(await agreementRow('A-int8', 'LM Lens fast int8 (MatMulNBits bits 8, accuracy_level 4)', engine, int8, ids));
+          const int8Bytes = int8.model.info.fastInt8?.quantizedBytes ?? Number.NaN;
+          rows.push(...(await peerRows({ engine: int8, peer: q8.peer, peerSkipped: q8.skipped, label: 'q8', weightBytes: int8Bytes, bandwidth, ids, runs, prefill: false })));
+        } finally {
+          await q8.peer?.dispose();
+        }
+      }
     } finally {
-      await f32.peer?.dispose();
+      await int8?.dispose();
+      await engine.dispose();
     }
-    const q8 = await startPeer(shape, 'q8_0', used);
-    peerSkipped = f32.skipped ?? q8.skipped;
-    try {
-      rows.push(await agreementRow('A-int8', 'LM Lens fast int8 (MatMulNBits bits 8, accuracy_level 4)', engine, int8, ids));
-      const int8Bytes = int8.model.info.fastInt8?.quantizedBytes ?? Number.NaN;
-      rows.push(...(await peerRows({ engine: int8, peer: q8.peer, peerSkipped: q8.skipped, label: 'q8', weightBytes: int8Bytes, bandwidth, ids, runs, prefill: false })));
-    } finally {
-      await q8.peer?.dispose();
-    }
-  } finally {
-    await int8.dispose();
-    await engine.dispose();
   }
-  // W6 (RSS of the model process ÷ weights, after the editor's kinds of requests) and W7, as for GPT-2.
-  log('W6/W7 through the model process…');
-  rows.push(...(await hostRows({ root: repoRoot(), folder, threads, weightBytes, texts: buildTexts(await tokenizerOf(folder), smoke ? 1600 : 4000), runs, log })));
+  if (only.has('host')) {
+    // W6 (RSS of the model process ÷ weights, after the editor's kinds of requests) and W7, as for GPT-2.
+    log('W6/W7 through the model process…');
+    rows.push(...(await hostRows({ root: repoRoot(), folder, threads, weightBytes, texts: buildTexts(await tokenizerOf(folder), smoke ? 1600 : 4000), runs, log })));
+  }
   const rssMb = process.memoryUsage().rss / 1e6;
   const out = args.out ?? join(repoRoot(), 'bench', `results-${family}.json`);
   machine.loadAverageEnd = os.loadavg();
-  writeResults(out, { date: new Date().toISOString(), machine, family, model: { name: entry.name, folder, shape, fp32Bytes: weightBytes }, options: { smoke, ...runs, threads }, peerSkipped: peerSkipped ?? null, rssMb, rows });
+  writeResults(out, { date: new Date().toISOString(), machine, family, model: { name: entry.name, folder, shape, fp32Bytes: weightBytes }, options: { smoke, ...runs, threads, only: [...only] }, peerSkipped: peerSkipped ?? null, rssMb, rows });
   const title = `${smoke ? 'SMOKE (timings meaningless): ' : ''}${family} (${smoke ? 'small test model' : entry.name}, seeded weights, ${(weightBytes / 1e6).toFixed(0)} MB fp32)`;
   process.stdout.write(
     `\n## LM Lens benchmark, ${title}\n\n${machine.cpuModel}, ${machine.cpus} CPUs, load average ${machine.loadAverageStart[0]?.toFixed(2)} → ${machine.loadAverageEnd[0]?.toFixed(2)}; ` +

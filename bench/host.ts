@@ -50,11 +50,11 @@ export function ensureHostScript(root: string, log: (line: string) => void): str
   return script;
 }
 
-/** Peak resident set of a process (Linux only): RSS after the work can hide a transient peak. */
-function peakRssBytes(pid: number | undefined): number | undefined {
+/** A `/proc/<pid>/status` field in bytes (Linux only), e.g. VmHWM (the peak: RSS after the work can hide a transient peak). */
+function statusBytes(pid: number | undefined, field: 'VmHWM' | 'RssAnon' | 'RssFile'): number | undefined {
   if (pid === undefined || process.platform !== 'linux') return undefined;
   try {
-    const match = /VmHWM:\s+(\d+) kB/u.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`, 'u').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) * 1024 : undefined;
   } catch {
     return undefined;
@@ -120,7 +120,10 @@ export async function hostRows(bench: HostBench): Promise<Row[]> {
     await client.request(sampleRequest, { text: prompt, n: 3, maxNewTokens: 10, seed: 1 });
 
     const stats = await client.request(statsRequest, null);
-    const peak = peakRssBytes(client.pid);
+    const peak = statusBytes(client.pid, 'VmHWM');
+    // Anonymous memory (heaps, onnxruntime's packed weights, KV) vs pages mapped from files (the model's token embedding read by its Gather, binaries).
+    const anon = statusBytes(client.pid, 'RssAnon');
+    const file = statusBytes(client.pid, 'RssFile');
     const limitBytes = 1.3 * bench.weightBytes + 250 * MB;
     const p50 = overall.percentile(50) / 1e6;
     const p99 = overall.percentile(99) / 1e6;
@@ -135,7 +138,7 @@ export async function hostRows(bench: HostBench): Promise<Row[]> {
         ratio: stats.rssBytes / bench.weightBytes,
         target: `≤ 1.3× weights + 250 MB (${(limitBytes / MB).toFixed(0)} MB)`,
         pass: stats.rssBytes <= limitBytes,
-        details: { rssMBAfter, peakRssMB: peak === undefined ? undefined : peak / MB, heapMB: stats.heapBytes / MB, cache: stats.cache, loadMs },
+        details: { rssMBAfter, peakRssMB: peak === undefined ? undefined : peak / MB, anonMB: anon === undefined ? undefined : anon / MB, fileMB: file === undefined ? undefined : file / MB, heapMB: stats.heapBytes / MB, cache: stats.cache, loadMs },
       },
       {
         id: 'W7',

@@ -10,6 +10,7 @@ import { fileDtype, onnxFileFor, parseDtype, parseModelConfig, resolveModelSourc
 import { DEFAULT_MODEL } from '../shared/settings';
 import type { Dtype, ModelConfig } from './modelSource';
 import { GptTokenizer } from './tokenizer';
+import { releaseUnusedTokenizerTables } from './tokenizerMemory';
 import { runtimeLoadError } from './runtimeLoad';
 import { openDecodePath } from './local/decodePath';
 import type { DecodeSession } from './local/decodeSession';
@@ -188,6 +189,7 @@ export class LanguageModel {
         config = parseModelConfig(JSON.stringify(loaded), `config.json of ${where}`, causalModelType);
       }
       tokenizer = await AutoTokenizer.from_pretrained(name, hubOptions);
+      releaseUnusedTokenizerTables(tokenizer);
       options.onProgress?.({ phase: 'load', file: onnxFileFor(dtype) });
       if ((options.decodePath ?? 'owned-kv') === 'owned-kv') {
         const onnxFile = path.join(source.kind === 'folder' ? source.folder : modelCacheFolder(cacheDir, source.id), onnxFileFor(dtype));

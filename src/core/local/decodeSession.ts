@@ -167,11 +167,12 @@ export class DecodeSession {
     let { buffer, ranges } = this.bufferFor(past, pastLength, batch, count, sharedCapacity);
     let fed = buffer;
     if (sharedCapacity + buffer.capacity + count > this.shape.contextSize) {
-      // Near the end of the window: read a buffer exactly as long as the past, append to one that fits the new tokens.
+      // Near the end of the window: read a buffer exactly as long as the past, append to one that fits the new tokens
+      // and the single-token steps after them up to the window's end (one exactly full would be copied again at every step).
       fed = this.newBuffer(batch, pastLength);
       fed.gather(buffer, ranges);
       ranges = pastLength > 0 ? [[0, pastLength]] : [];
-      buffer = this.newBuffer(batch, pastLength + count);
+      buffer = this.newBuffer(batch, Math.max(pastLength + count, capacityFor(pastLength + count, this.shape.contextSize - sharedCapacity - 1)));
       buffer.gather(fed, ranges);
     }
     const at = buffer.filled;
