@@ -1,25 +1,24 @@
 // Paired A/B timing of one decode step (stepHarness.ts): two sessions in one process, stepped
 // alternately (A, B, A, B, …) so load from other processes lands on both, in both creation
 // orders (the first-created session has measured slower, whichever it is). Run under the lock:
-//   flock /work/bench.lock npx tsx bench/stepAb.ts --a product --b fused [--weights float] [--past 64,512] [--pairs 40] [--threads 2]
+//   flock /work/bench.lock npx tsx bench/stepAb.ts --a unfused --b product [--weights float] [--past 64,512] [--pairs 40] [--threads 2]
 // Prints each side's median and the median of the pairwise ratios B ÷ A per order.
 import { parseArgs } from 'node:util';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { DecodeWeights } from '../src/core/local/decodeFile';
 import { median } from './stats';
-import { openStepSession, sessionOptions, stepFeeds, stepModel, timeStep } from './stepHarness';
-import type { StepModel } from './stepHarness';
+import { openStepSession, sessionOptions, stepFeeds, timeStep } from './stepHarness';
 import { VARIANTS, variantModel } from './stepVariants';
 import type { Variant } from './stepVariants';
 
 type Feeds = Record<string, Tensor>;
 
-async function pairs(model: StepModel, names: [string, string], first: 0 | 1, past: number, count: number, threads: number): Promise<{ a: number[]; b: number[]; maxDiff: number }> {
+async function pairs(weights: DecodeWeights, names: [string, string], first: 0 | 1, past: number, count: number, threads: number): Promise<{ a: number[]; b: number[]; maxDiff: number }> {
   const order = first === 0 ? [0, 1] : [1, 0];
   const sessions: InferenceSession[] = [];
   for (const i of order) {
     const variant = VARIANTS[names[i] as string] as Variant;
-    sessions[i] = await openStepSession(variantModel(model, variant), variant.options?.(threads) ?? sessionOptions(threads));
+    sessions[i] = await openStepSession(await variantModel(weights, variant), variant.options?.(threads) ?? sessionOptions(threads));
   }
   try {
     const feeds = sessions.map((session) => stepFeeds(session, past));
@@ -41,16 +40,15 @@ async function pairs(model: StepModel, names: [string, string], first: 0 | 1, pa
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { a: { type: 'string', default: 'product' }, b: { type: 'string', default: 'fused' }, weights: { type: 'string', default: 'float' }, past: { type: 'string', default: '64,512' }, pairs: { type: 'string', default: '40' }, threads: { type: 'string', default: '2' } },
+    options: { a: { type: 'string', default: 'unfused' }, b: { type: 'string', default: 'product' }, weights: { type: 'string', default: 'float' }, past: { type: 'string', default: '64,512' }, pairs: { type: 'string', default: '40' }, threads: { type: 'string', default: '2' } },
   });
   const names: [string, string] = [values.a as string, values.b as string];
   for (const name of names) if (!VARIANTS[name]) throw new Error(`unknown variant ${name}; known: ${Object.keys(VARIANTS).join(', ')}`);
   const threads = Number(values.threads);
   for (const weights of (values.weights as string).split(',') as DecodeWeights[]) {
-    const model = await stepModel(weights);
     for (const past of (values.past as string).split(',').map(Number)) {
       for (const first of [0, 1] as const) {
-        const { a, b, maxDiff } = await pairs(model, names, first, past, Number(values.pairs), threads);
+        const { a, b, maxDiff } = await pairs(weights, names, first, past, Number(values.pairs), threads);
         const ratios = a.map((ms, i) => (b[i] as number) / ms);
         console.log(`${weights} past ${past}, ${names[first]} created first: ${names[0]} ${median(a).toFixed(2)} ms, ${names[1]} ${median(b).toFixed(2)} ms, ${names[1]} ÷ ${names[0]} ${median(ratios).toFixed(3)} (pairs ${a.length}; logits max |Δ| ${maxDiff.toExponential(1)})`);
       }

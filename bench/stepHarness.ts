@@ -22,10 +22,10 @@ export interface StepModel {
   weights: DecodeWeights;
 }
 
-/** The product's rewritten decode graph of the bench model (cached under .cache/step-graphs). */
-export async function stepModel(weights: DecodeWeights): Promise<StepModel> {
+/** The product's rewritten decode graph of the bench model (cached under .cache/step-graphs); `fuse` false: without fusedOps.ts. */
+export async function stepModel(weights: DecodeWeights, fuse = true): Promise<StepModel> {
   const folder = await ensureTestModel(BENCH_SHAPE);
-  const prepared = prepareDecodeGraph(join(folder, 'onnx', 'model.onnx'), DIMS, join(repoRoot(), '.cache', 'step-graphs'), weights);
+  const prepared = prepareDecodeGraph(join(folder, 'onnx', 'model.onnx'), DIMS, join(repoRoot(), '.cache', 'step-graphs'), weights, fuse);
   return { graph: onnx.ModelProto.decode(prepared.bytes), dataFolder: prepared.dataFolder, weights };
 }
 

@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { measureOrtBandwidth } from './floor';
 import { median } from './stats';
-import { openStepSession, sessionOptions, stepFeeds, stepModel, timeStep } from './stepHarness';
-import type { StepModel } from './stepHarness';
+import { openStepSession, sessionOptions, stepFeeds, timeStep } from './stepHarness';
 import { VARIANTS, variantModel } from './stepVariants';
 import type { DecodeWeights } from '../src/core/local/decodeFile';
 
@@ -26,15 +25,9 @@ interface TraceEvent {
 type Shapes = Array<Record<string, number[]>>;
 const ELEMENT_BYTES: Record<string, number> = { float: 4, float16: 2, int64: 8, int32: 4, uint8: 1, int8: 1, bool: 1 };
 
-/** Bytes of the tensors in `shapes` (weights included: prepacked initializers report no parameter_size). */
+/** Bytes of the tensors in `shapes`. */
 function tensorBytes(shapes: Shapes | undefined): number {
   return (shapes ?? []).reduce((sum, shape) => sum + Object.entries(shape).reduce((s, [type, dims]) => s + dims.reduce((n, d) => n * d, 1) * (ELEMENT_BYTES[type] ?? 4), 0), 0);
-}
-
-/** What a kernel reads and writes; a Gather reads only the rows it looks up, about its output. */
-function kernelBytes(event: TraceEvent): number {
-  const written = Number(event.args.output_size ?? tensorBytes(event.args.output_type_shape));
-  return (event.args.op_name === 'Gather' ? written : tensorBytes(event.args.input_type_shape)) + written;
 }
 
 const VOCAB = 50257;
@@ -42,14 +35,34 @@ const WEIGHT_PRODUCTS = new Set(['MatMul', 'Gemm', 'FusedMatMul', 'MatMulNBits',
 const ELEMENTWISE = new Set(['Add', 'Mul', 'Div', 'Sub', 'Tanh', 'Pow', 'Erf', 'Gelu', 'FastGelu', 'BiasGelu', 'Where', 'Neg']);
 const LAYOUT = new Set(['Reshape', 'Transpose', 'Slice', 'Concat', 'Split', 'Shape', 'Gather', 'Identity', 'Unsqueeze', 'Squeeze', 'Cast', 'Range', 'Expand', 'LessOrEqual', 'And']);
 
+/** Bytes per weight of a weight product: float32, or MatMulNBits' 8-bit blocks with a float scale per 32. */
+const weightBytes = (op: string): number => (op === 'MatMulNBits' ? 1 + 4 / 32 : 4);
+
+/**
+ * A product with a weight matrix: onnxruntime lists only the activation among its inputs once
+ * the weight is prepacked; otherwise the weight is 2-D (MatMulNBits: 3-D blocks), where
+ * attention's operands are 4-D [batch, heads, …].
+ */
+function isWeightProduct(event: TraceEvent): boolean {
+  const shapes = event.args.input_type_shape ?? [];
+  const second = Object.values(shapes[1] ?? {})[0];
+  return WEIGHT_PRODUCTS.has(event.args.op_name ?? '') && (second === undefined || second.length < 4);
+}
+
+const lastDim = (shapes: Shapes | undefined): number => Object.values(shapes?.[0] ?? {})[0]?.at(-1) ?? 0;
+
+/** What a kernel reads and writes: its activations, output and weights (K × N of a weight product); a Gather reads only the rows it looks up. */
+function kernelBytes(event: TraceEvent): number {
+  const written = Number(event.args.output_size ?? tensorBytes(event.args.output_type_shape));
+  const activations = tensorBytes(event.args.input_type_shape?.slice(0, 1));
+  if (isWeightProduct(event)) return activations + written + lastDim(event.args.input_type_shape) * lastDim(event.args.output_type_shape) * weightBytes(event.args.op_name ?? '');
+  return (event.args.op_name === 'Gather' ? written : tensorBytes(event.args.input_type_shape)) + written;
+}
+
 /** The group a kernel belongs to in the breakdown. */
-export function groupOf(event: TraceEvent): string {
+function groupOf(event: TraceEvent): string {
   const op = event.args.op_name ?? '?';
-  const outLast = Object.values(event.args.output_type_shape?.[0] ?? {})[0]?.at(-1);
-  // A weight matrix is 2-D (MatMulNBits: 3-D blocks); attention's operands are 4-D [batch, heads, …].
-  const second = Object.values(event.args.input_type_shape?.[1] ?? {})[0];
-  if (WEIGHT_PRODUCTS.has(op) && outLast === VOCAB) return 'output projection';
-  if (WEIGHT_PRODUCTS.has(op) && second !== undefined && second.length < 4) return 'layer weight MatMuls';
+  if (isWeightProduct(event)) return lastDim(event.args.output_type_shape) === VOCAB ? 'output projection' : 'layer weight MatMuls';
   if (WEIGHT_PRODUCTS.has(op) || op === 'Softmax') return 'attention MatMuls + Softmax';
   if (op.includes('LayerNorm')) return 'LayerNorm';
   if (ELEMENTWISE.has(op)) return 'elementwise (bias, GELU, residual, mask)';
@@ -88,12 +101,12 @@ function breakdown(events: TraceEvent[], skipRuns: number): { runs: number; wall
   return { runs: runs.length, wallUs: runs.map((run) => run.dur), groups, ops };
 }
 
-async function profile(model: StepModel, variant: string, past: number, steps: number, threads: number, bytesPerSecond: number): Promise<void> {
+async function profile(weights: DecodeWeights, variant: string, past: number, steps: number, threads: number, bytesPerSecond: number): Promise<void> {
   const folder = mkdtempSync(join(tmpdir(), 'lmlens-profile-'));
   try {
     const chosen = VARIANTS[variant] ?? {};
     const options = { ...(chosen.options?.(threads) ?? sessionOptions(threads)), enableProfiling: true, profileFilePrefix: join(folder, 'step') };
-    const session = await openStepSession(variantModel(model, chosen), options);
+    const session = await openStepSession(await variantModel(weights, chosen), options);
     const feeds = stepFeeds(session, past);
     const warmup = 3;
     for (let i = 0; i < warmup + steps; i++) await timeStep(session, feeds);
@@ -103,7 +116,7 @@ async function profile(model: StepModel, variant: string, past: number, steps: n
     if (!file) throw new Error('no profile written');
     const { wallUs, groups, ops } = breakdown(JSON.parse(readFileSync(join(folder, file), 'utf8')) as TraceEvent[], warmup);
     const wall = median(wallUs) / 1000;
-    const lines = [`\n### ${model.weights} step at past ${past}, ${variant} (median of ${wallUs.length} profiled steps: ${wall.toFixed(2)} ms wall)`, '', '| group | kernels | ms | share | MB read+written | floor ms |', '|---|---|---|---|---|---|'];
+    const lines = [`\n### ${weights} step at past ${past}, ${variant} (median of ${wallUs.length} profiled steps: ${wall.toFixed(2)} ms wall)`, '', '| group | kernels | ms | share | MB read+written | floor ms |', '|---|---|---|---|---|---|'];
     let kernelMs = 0;
     const sorted = [...groups.entries()].map(([name, perRun]) => ({ name, ms: median(perRun.map((g) => g.us)) / 1000, bytes: median(perRun.map((g) => g.bytes)), kernels: perRun[0]?.kernels ?? 0 })).sort((a, b) => b.ms - a.ms);
     for (const g of sorted) {
@@ -127,8 +140,7 @@ async function main(): Promise<void> {
   const bandwidth = await measureOrtBandwidth(498e6, threads);
   console.log(`read bandwidth (ORT, ${threads} threads): ${(bandwidth.bytesPerSecond / 1e9).toFixed(1)} GB/s`);
   for (const weights of (values.weights as string).split(',') as DecodeWeights[]) {
-    const model = await stepModel(weights);
-    for (const past of (values.past as string).split(',').map(Number)) await profile(model, values.variant as string, past, steps, threads, bandwidth.bytesPerSecond);
+    for (const past of (values.past as string).split(',').map(Number)) await profile(weights, values.variant as string, past, steps, threads, bandwidth.bytesPerSecond);
   }
 }
 
