@@ -1,5 +1,5 @@
 // Fuses the rewritten decode graph's elementwise chains into onnxruntime's CPU contrib ops. A
-// decode step of GPT-2's 124M shape runs ≈ 560 kernels, most of them on 768 or 3,072 floats,
+// decode step of GPT-2's 124M shape runs ≈ 590 kernels, most of them on 768 or 3,072 floats,
 // where each costs its dispatch (and, with 2 threads, a thread wake-up) more than its arithmetic.
 // onnxruntime's own optimizer does not fuse these exports (its optimised graph keeps every
 // LayerNormalization, bias Add and the tanh GELU's 8 ops; bench/README.md), so the rewrite does:
