@@ -17,15 +17,20 @@ export interface RawModel {
   contextSize: number;
 }
 
-export async function createRawModel(file: string, shape: Gpt2RunShape, contextSize: number, threads: number): Promise<RawModel> {
-  const session = await ort.InferenceSession.create(file, {
+/** The product's session options (LanguageModel.load) for `threads` intra-op threads. */
+export function rawSessionOptions(threads: number): ort.InferenceSession.SessionOptions {
+  return {
     executionProviders: ['cpu'],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     enableCpuMemArena: false,
     enableMemPattern: false,
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-  } as ort.InferenceSession.SessionOptions);
+  } as ort.InferenceSession.SessionOptions;
+}
+
+export async function createRawModel(file: string, shape: Gpt2RunShape, contextSize: number, threads: number): Promise<RawModel> {
+  const session = await ort.InferenceSession.create(file, rawSessionOptions(threads));
   return { session, shape, contextSize };
 }
 

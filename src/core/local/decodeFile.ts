@@ -11,11 +11,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { onnx } from 'onnx-proto';
 import { rewriteForOwnedKv } from './decodeGraph';
 import type { DecodeGraphInfo, ModelDims } from './decodeGraph';
+import { fuseDecodeOps } from './fusedOps';
 import { quantizeMatMuls } from './int8Weights';
 import type { Int8Summary } from './int8Weights';
 
 /** Bump when the rewrite's output changes, so graphs cached by an older version are rebuilt. */
-export const DECODE_GRAPH_VERSION = 8;
+export const DECODE_GRAPH_VERSION = 9;
 /** Initializers smaller than this stay inline: shape constants are not worth a file read each. */
 const EXTERNAL_MIN_BYTES = 1024;
 /** Entries kept at most (a few hundred KB each, an int8 one the size of its int8 weights): least recently used go first. */
@@ -41,6 +42,8 @@ export interface PreparedDecodeGraph {
 interface Stamp {
   version: number;
   weights: DecodeWeights;
+  /** Present (false) only on a graph left unfused (bench A/B timing); the product's graphs are fused. */
+  fused?: false;
   source: string;
   sourceSize: number;
   sourceMtimeMs: number;
@@ -53,7 +56,7 @@ export function decodeGraphFolder(cacheDir: string): string {
   return join(cacheDir, FOLDER);
 }
 
-function identityOf(onnxFile: string, weights: DecodeWeights): Omit<Stamp, 'info' | 'int8'> {
+function identityOf(onnxFile: string, weights: DecodeWeights, fuse = true): Omit<Stamp, 'info' | 'int8'> {
   let source = resolve(onnxFile);
   try {
     source = realpathSync(source);
@@ -61,7 +64,7 @@ function identityOf(onnxFile: string, weights: DecodeWeights): Omit<Stamp, 'info
     // statSync below reports a missing file.
   }
   const stat = statSync(source);
-  return { version: DECODE_GRAPH_VERSION, weights, source, sourceSize: stat.size, sourceMtimeMs: Math.floor(stat.mtimeMs) };
+  return { version: DECODE_GRAPH_VERSION, weights, ...(fuse ? {} : { fused: false as const }), source, sourceSize: stat.size, sourceMtimeMs: Math.floor(stat.mtimeMs) };
 }
 
 /** The cached graph of `onnxFile` as it is now (path, size, mtime) under this rewrite version. */
@@ -221,10 +224,11 @@ function storeEntry(file: string, encoded: Uint8Array, stamp: Stamp): boolean {
 /**
  * The decode graph for `onnxFile`: the cached one when an entry for the file as it is now
  * exists, else a fresh rewrite (cached when the folder allows). Throws UnrecognisedExport when
- * the export does not have the shape the rewrite needs.
+ * the export does not have the shape the rewrite needs. `fuse` false leaves out fusedOps.ts (for
+ * timing the difference; cached under its own key).
  */
-export function prepareDecodeGraph(onnxFile: string, dims: ModelDims, cacheDir: string, weights: DecodeWeights = 'float'): PreparedDecodeGraph {
-  const identity = identityOf(onnxFile, weights);
+export function prepareDecodeGraph(onnxFile: string, dims: ModelDims, cacheDir: string, weights: DecodeWeights = 'float', fuse = true): PreparedDecodeGraph {
+  const identity = identityOf(onnxFile, weights, fuse);
   const dataFolder = dirname(identity.source);
   const file = entryPath(cacheDir, identity);
   const cached = readStamp(file);
@@ -242,6 +246,7 @@ export function prepareDecodeGraph(onnxFile: string, dims: ModelDims, cacheDir: 
   // in its own words (a notice that it "does not fit" would be a second, misleading line).
   if (!model.graph?.node?.length) throw new Error(`${identity.source} holds no ONNX graph`);
   const info = rewriteForOwnedKv(model, dims);
+  if (fuse) fuseDecodeOps(model);
   const int8 = weights === 'int8' ? quantizeMatMuls(model) : undefined;
   externalise(model, bytes, basename(identity.source));
   separateGatherWeights(model);
