@@ -6,6 +6,7 @@ import { ScoringHead } from './scoringHead';
 import type { RowStats } from './scoringHead';
 import type { PrefixCacheStats } from './prefixCache';
 import { Scheduler, currentWork } from './scheduler';
+import { traceStep, tracing } from './stepTrace';
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -68,7 +69,7 @@ export class Engine {
     return this.scheduler.run(() => {
       throwIfAborted(options.signal);
       return this.model.forward(inputIds, past, options);
-    }, options.signal);
+    }, options.signal, undefined, { kind: 'forward', rows: inputIds.length, tokens: inputIds[0]?.length ?? 0, past: past?.length ?? 0, keep: options.logitsToKeep });
   }
 
   /** One lens step (LanguageModel.lensForward), a step of the scheduler like forward(). */
@@ -76,7 +77,7 @@ export class Engine {
     return this.scheduler.run(() => {
       throwIfAborted(signal);
       return this.model.lensForward(inputIds, past, top);
-    }, signal);
+    }, signal, undefined, { kind: 'lens', tokens: inputIds.length, past: past?.length ?? 0 });
   }
 
   /** Log-prob, entropy, rank and top-k of logits rows against targets, computed by ORT (see ScoringHead). */
@@ -86,7 +87,7 @@ export class Engine {
     return this.scheduler.run(async () => {
       throwIfAborted(signal);
       return (await head).analyze(logits, rows, this.vocabSize, targets, k);
-    }, signal);
+    }, signal, undefined, { kind: 'head', rows });
   }
 
   /**
@@ -107,6 +108,7 @@ export class Engine {
 
     const start = Math.min(match?.length ?? 0, logitsFrom);
     const work = currentWork().class;
+    if (tracing) traceStep('run', { ...currentWork(), n, logitsFrom, matched: match?.length ?? 0, matchedEntry: match?.entry.ids.length ?? 0, start, entries: this.cache.stats().entries });
     const chunk = work === 'background' ? BACKGROUND_CHUNK : PREFILL_CHUNK;
     let kv: KvState | undefined = start > 0 && match ? sliceKv(match.entry.kv, start) : undefined;
     let lastLogits = new Float32Array(0);
