@@ -296,6 +296,13 @@ describe('engine steps for the person typing', function () {
       };
       assert.equal(await steps({ class: 'interactive', owner: 'A' }, 0), ids.length / PREFILL_CHUNK);
       assert.equal(await steps({ class: 'background', owner: 'B' }, 1), ids.length / BACKGROUND_CHUNK);
+      // Someone types, and a full-size background step cost far more than a keystroke's: the steps shrink.
+      engine.pace.observe('interactive', 1, 1);
+      engine.pace.observe('background', BACKGROUND_CHUNK, 1000);
+      const typing = engine.pace.tokens();
+      assert.ok(typing < BACKGROUND_CHUNK);
+      // (The pace keeps measuring during the run and may grow the steps again, never past full size.)
+      assert.ok((await steps({ class: 'background', owner: 'B' }, 2)) > ids.length / BACKGROUND_CHUNK);
     } finally {
       await engine.dispose();
     }
