@@ -12,9 +12,9 @@ import type { WorkClass } from './scheduler';
 
 /** Tokens per background step while nobody is typing (and the most while someone is). */
 export const BACKGROUND_CHUNK = 32;
-export const MIN_BACKGROUND_TOKENS = 4;
-/** A background step while typing costs at most this many keystroke steps (124M shape: 8 tokens ≈ 1.3–1.8 decode steps). */
-export const BACKGROUND_BUDGET = 1.5;
+export const MIN_BACKGROUND_TOKENS = 8;
+/** A background step while typing costs at most this many keystroke steps (124M shape, quiet: a keystroke at 512 tokens ≈ 34 ms, 8 tokens at 960 ≈ 63 ms, 16 ≈ 96 ms). */
+export const BACKGROUND_BUDGET = 2;
 /** Someone is typing while the last interactive step is at most this old (W14's bursts pause 1.2 s). */
 export const TYPING_MS = 2000;
 /** Weight of the newest keystroke step in the running estimate of its cost. */
