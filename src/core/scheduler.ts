@@ -80,7 +80,10 @@ export class Scheduler {
   private steps = 0;
   private lastProgressAt = performance.now();
 
-  /** Queues `step` under the caller's tag; it starts when no step runs and none of a higher class or earlier turn waits. */
+  /**
+   * Queues `step` under the caller's tag; it starts when no step runs and none of a higher class or earlier turn waits.
+   * `what` describes the step for the step trace only (LM_LENS_STEP_TRACE, see stepTrace.ts).
+   */
   run<T>(step: () => Promise<T>, signal?: AbortSignal, tag: WorkTag = currentWork(), what?: Record<string, unknown>): Promise<T> {
     if (signal?.aborted) return Promise.reject(new CancelledError());
     const queuedAt = tracing ? performance.now() : 0;
