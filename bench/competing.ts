@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import { ModelClient } from '../src/client/client';
 import { loadRequest, nextTokenRequest, scoreSentencesRequest } from '../src/shared/hostProtocol';
+import { traceStep } from '../src/core/stepTrace';
 import { ensureHostScript } from './host';
 import { LANGUAGE_ID, TYPED_WORDS, documentVariant } from './prose';
 import type { BenchTexts } from './prose';
@@ -64,9 +65,12 @@ export async function competingRows(bench: CompetingBench): Promise<Row[]> {
     // The context's first prefill is no keystroke's: W1a's keystrokes extend a cached context.
     await windowA.request(nextTokenRequest, { text: bench.texts.typing, top: 10, tailTokens: 8 });
     for (let pair = 0; pair < bench.pairs; pair++) {
+      traceStep('phase', { what: 'A idle', pair });
       idle.push(...(await typeWords(20)));
       bench.log(`W12/W13 pair ${pair + 1}: A alone median ${median(idle).toFixed(0)} ms; B scoring alone…`);
+      traceStep('phase', { what: 'B alone', pair });
       alone.push(await timed(() => windowB.request(scoreSentencesRequest, { text: documentVariant(bench.texts.long, 100 + 2 * pair), languageId: LANGUAGE_ID, fromOffset: 0 })));
+      traceStep('phase', { what: 'B while A types', pair });
       let scoring = true;
       const scored = timed(() => windowB.request(scoreSentencesRequest, { text: documentVariant(bench.texts.long, 101 + 2 * pair), languageId: LANGUAGE_ID, fromOffset: 0 })).finally(() => (scoring = false));
       // Typing while B scores, and only then.

@@ -7,6 +7,7 @@
 // one arrives (a newer keystroke's request supersedes an older one, as in the editor).
 import type { RequestType } from 'vscode-jsonrpc';
 import { promptWindow } from '../src/core/completionCache';
+import { traceStep } from '../src/core/stepTrace';
 import type { SyncedDocument } from '../src/extension/documentSync';
 import { completeRequest, documentStatusNotification, loadRequest, nextTokenRequest, statsRequest } from '../src/shared/hostProtocol';
 import type { DocumentStatusParams, ErrorData } from '../src/shared/hostProtocol';
@@ -59,6 +60,7 @@ export async function typeInBursts(
     if (options.stop?.()) break;
     const index = sent.length;
     sent.push({ at: performance.now() });
+    traceStep('key', { index });
     if (options.cancelPrevious) previous?.abort();
     const controller = new AbortController();
     previous = controller;
@@ -66,6 +68,7 @@ export async function typeInBursts(
       ask(type(), controller.signal).then(
         () => {
           const now = performance.now();
+          traceStep('answer', { index, ms: now - (sent[index] as { at: number }).at });
           for (let j = index; j >= 0 && sent[j]?.answeredAt === undefined; j--) (sent[j] as { answeredAt?: number }).answeredAt = now;
         },
         () => undefined,
@@ -149,6 +152,7 @@ async function typePhase(side: BenchWindow, statuses: Statuses, document: TypedD
   // Untimed: the text as it stands, so the first keystroke extends a computed context as every later one does.
   await ask(document.text, new AbortController().signal);
   const before = await computed();
+  traceStep('phase', { uri: document.uri, loss, wordIndex });
   const latencies = await typeInBursts(keys, type, ask);
   const catchUpMs = loss ? (await scoredAt(statuses, document, 60_000)) - lastKeyAt : undefined;
   return { latencies, catchUpMs, computedPerKey: ((await computed()) - before) / keys };

@@ -5,7 +5,9 @@ import { PrefixCache, sliceKv } from './prefixCache';
 import { ScoringHead } from './scoringHead';
 import type { RowStats } from './scoringHead';
 import type { PrefixCacheStats } from './prefixCache';
+import { BackgroundPace } from './backgroundPace';
 import { Scheduler, currentWork } from './scheduler';
+import { traceStep, tracing } from './stepTrace';
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -26,11 +28,7 @@ export interface ContextRun {
 
 /** Tokens per forward call during prefill: a cancellation is noticed at most one chunk late. */
 export const PREFILL_CHUNK = 128;
-/**
- * Tokens per forward call of background work (sentence scoring, comparisons): a keystroke waits
- * for at most one such step (plus its scoring-head pass), so it is kept small; see bench W12-W15.
- */
-export const BACKGROUND_CHUNK = 32;
+export { BACKGROUND_CHUNK } from './backgroundPace';
 
 export interface EngineOptions {
   cacheBytes?: number;
@@ -44,6 +42,8 @@ export interface EngineOptions {
 export class Engine {
   readonly cache: PrefixCache;
   readonly scheduler = new Scheduler();
+  /** Tokens per background step: fewer while someone types (see backgroundPace.ts). */
+  readonly pace = new BackgroundPace();
   private head: Promise<ScoringHead> | undefined;
 
   constructor(
@@ -65,10 +65,15 @@ export class Engine {
 
   /** One forward pass, a step of the scheduler under the caller's class and owner. */
   forward(inputIds: number[][], past: KvState | undefined, options: ForwardOptions & { signal?: AbortSignal } = {}): Promise<ForwardResult> {
-    return this.scheduler.run(() => {
+    // The class of the caller: the step itself runs from whatever turn of the event loop the queue reaches it in.
+    const work = currentWork().class;
+    return this.scheduler.run(async () => {
       throwIfAborted(options.signal);
-      return this.model.forward(inputIds, past, options);
-    }, options.signal);
+      const started = performance.now();
+      const result = await this.model.forward(inputIds, past, options);
+      if (inputIds.length === 1) this.pace.observe(work, inputIds[0]?.length ?? 0, performance.now() - started);
+      return result;
+    }, options.signal, undefined, { kind: 'forward', rows: inputIds.length, tokens: inputIds[0]?.length ?? 0, past: past?.length ?? 0, keep: options.logitsToKeep });
   }
 
   /** One lens step (LanguageModel.lensForward), a step of the scheduler like forward(). */
@@ -76,7 +81,7 @@ export class Engine {
     return this.scheduler.run(() => {
       throwIfAborted(signal);
       return this.model.lensForward(inputIds, past, top);
-    }, signal);
+    }, signal, undefined, { kind: 'lens', tokens: inputIds.length, past: past?.length ?? 0 });
   }
 
   /** Log-prob, entropy, rank and top-k of logits rows against targets, computed by ORT (see ScoringHead). */
@@ -86,7 +91,7 @@ export class Engine {
     return this.scheduler.run(async () => {
       throwIfAborted(signal);
       return (await head).analyze(logits, rows, this.vocabSize, targets, k);
-    }, signal);
+    }, signal, undefined, { kind: 'head', rows });
   }
 
   /**
@@ -107,13 +112,13 @@ export class Engine {
 
     const start = Math.min(match?.length ?? 0, logitsFrom);
     const work = currentWork().class;
-    const chunk = work === 'background' ? BACKGROUND_CHUNK : PREFILL_CHUNK;
+    if (tracing) traceStep('run', { ...currentWork(), n, logitsFrom, matched: match?.length ?? 0, matchedEntry: match?.entry.ids.length ?? 0, start, entries: this.cache.stats().entries });
     let kv: KvState | undefined = start > 0 && match ? sliceKv(match.entry.kv, start) : undefined;
     let lastLogits = new Float32Array(0);
     try {
-      for (let chunkStart = start; chunkStart < n; chunkStart += chunk) {
+      for (let chunkStart = start, chunkEnd = start; chunkStart < n; chunkStart = chunkEnd) {
         throwIfAborted(options.signal);
-        const chunkEnd = Math.min(n, chunkStart + chunk);
+        chunkEnd = Math.min(n, chunkStart + (work === 'background' ? this.pace.tokens() : PREFILL_CHUNK));
         const wanted = chunkEnd - Math.max(chunkStart, logitsFrom);
         const keep = Math.max(1, wanted);
         if (kv && kv.length > 0 && chunkStart === start && !options.noCache) {

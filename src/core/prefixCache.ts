@@ -4,6 +4,7 @@ import type { KvState } from './model';
 import type { PrefixCacheStats } from '../shared/engineTypes';
 export type { PrefixCacheStats } from '../shared/engineTypes';
 import type { WorkClass } from './scheduler';
+import { traceStep, tracing } from './stepTrace';
 
 export interface CachedContext {
   ids: number[];
@@ -22,11 +23,20 @@ export interface PrefixMatch {
 }
 
 /**
+ * Interactive contexts that background work never evicts: the ones the next keystroke extends.
+ * A window typing with the panel and ghost text on uses two (the text before the cursor and the
+ * ghost-text prompt), each in its own KV buffer; older interactive contexts (a buffer compacted
+ * away, a prompt window that moved on, another file typed into minutes ago) are fair game.
+ */
+export const LIVE_INTERACTIVE_BUFFERS = 2;
+
+/**
  * Recent contexts and their KV state, bounded in bytes. A request re-runs only the tokens after
  * its longest common prefix with an entry. Eviction serves the person typing: a new entry first
  * pushes out the least recently used entries of its own class of work; interactive work may then
- * take background entries' room, but background work (scoring a document on every pause) never
- * evicts the context the next keystroke extends; what it cannot fit it does not keep.
+ * take background entries' room; background work (scoring a document on every pause) may take
+ * the room of interactive contexts no keystroke is extending, but never of the live ones (see
+ * LIVE_INTERACTIVE_BUFFERS); what it cannot fit it does not keep.
  */
 export class PrefixCache {
   private readonly entries: CachedContext[] = [];
@@ -67,10 +77,40 @@ export class PrefixCache {
     if (bytes > this.maxBytes) return;
     const added: CachedContext = { ids: [...ids], kv, lastLogits, bytes, work };
     this.entries.push(added);
+    let evicted = 0;
     while (this.entries.length > this.maxEntries || this.totalBytes() > this.maxBytes) {
-      const victim = this.entries.find((entry) => entry !== added && entry.work === work) ?? (work === 'interactive' ? this.entries.find((entry) => entry !== added) : added);
-      this.entries.splice(this.entries.indexOf(victim ?? added), 1);
+      const victim = this.victim(added);
+      this.entries.splice(this.entries.indexOf(victim), 1);
+      if (victim === added) break;
+      evicted++;
     }
+    if (tracing) traceStep('put', { work, n: ids.length, mb: Math.round(bytes / 1e6), kept: this.entries.includes(added), evicted, entries: this.entries.length, totalMb: Math.round(this.totalBytes() / 1e6) });
+  }
+
+  /**
+   * The entry to drop so that `added` fits, least recently used first: one of its own class; for
+   * interactive work then any other; for background work then an interactive entry no keystroke
+   * is extending (not the newest entry of a live buffer), else `added` itself.
+   */
+  private victim(added: CachedContext): CachedContext {
+    const others = this.entries.filter((entry) => entry !== added);
+    const own = others.find((entry) => entry.work === added.work);
+    if (own) return own;
+    if (added.work === 'interactive') return others[0] ?? added;
+    const live = this.liveEntries();
+    const liveBuffers = new Set([...live].map(bufferOf));
+    // Contexts on a buffer nobody types in free bytes; older forks on a live buffer only free a slot.
+    return others.find((entry) => !liveBuffers.has(bufferOf(entry))) ?? others.find((entry) => !live.has(entry)) ?? added;
+  }
+
+  /** The newest interactive entry of each of the LIVE_INTERACTIVE_BUFFERS most recently used interactive buffers. */
+  private liveEntries(): Set<CachedContext> {
+    const live = new Map<object, CachedContext>();
+    for (let i = this.entries.length - 1; i >= 0 && live.size < LIVE_INTERACTIVE_BUFFERS; i--) {
+      const entry = this.entries[i] as CachedContext;
+      if (entry.work === 'interactive' && !live.has(bufferOf(entry))) live.set(bufferOf(entry), entry);
+    }
+    return new Set(live.values());
   }
 
   clear(): void {
@@ -98,6 +138,11 @@ export class PrefixCache {
     }
     return bytes;
   }
+}
+
+/** The KV buffer an entry's state lives in (an export-path state is its own). */
+function bufferOf(entry: CachedContext): object {
+  return entry.kv.owned?.buffer ?? entry.kv;
 }
 
 export function commonPrefixLength(a: readonly number[], b: readonly number[]): number {

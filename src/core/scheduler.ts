@@ -14,6 +14,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CancelledError } from './errors';
+import { traceStep, tracing } from './stepTrace';
 
 export type WorkClass = 'interactive' | 'background';
 
@@ -79,9 +80,13 @@ export class Scheduler {
   private steps = 0;
   private lastProgressAt = performance.now();
 
-  /** Queues `step` under the caller's tag; it starts when no step runs and none of a higher class or earlier turn waits. */
-  run<T>(step: () => Promise<T>, signal?: AbortSignal, tag: WorkTag = currentWork()): Promise<T> {
+  /**
+   * Queues `step` under the caller's tag; it starts when no step runs and none of a higher class or earlier turn waits.
+   * `what` describes the step for the step trace only (LM_LENS_STEP_TRACE, see stepTrace.ts).
+   */
+  run<T>(step: () => Promise<T>, signal?: AbortSignal, tag: WorkTag = currentWork(), what?: Record<string, unknown>): Promise<T> {
     if (signal?.aborted) return Promise.reject(new CancelledError());
+    const queuedAt = tracing ? performance.now() : 0;
     return new Promise<T>((resolve, reject) => {
       const onAbort = (): void => job.cancel();
       const job: Job = {
@@ -89,15 +94,21 @@ export class Scheduler {
         start: () => {
           signal?.removeEventListener('abort', onAbort);
           this.running = true;
+          const startedAt = tracing ? performance.now() : 0;
+          const traced = (): void => {
+            if (tracing) traceStep('step', { ...tag, ...what, queuedMs: startedAt - queuedAt, ms: performance.now() - startedAt });
+          };
           // The step counts as progress before its caller hears of it.
           Promise.resolve()
             .then(step)
             .then(
               (value) => {
+                traced();
                 this.finish();
                 resolve(value);
               },
               (error: unknown) => {
+                traced();
                 this.finish();
                 reject(error);
               },

@@ -5,6 +5,7 @@
  * on-screen ones only, the active one first. Every window has its own store; they share the model.
  */
 import { isCancelled, errorMessage, LmLensError } from '../core/errors';
+import { traceStep, tracing } from '../core/stepTrace';
 import type { DocumentScore, SentenceScore, SentenceScoreOptions } from '../core/sentenceLoss';
 import type { DidChangeParams, DocumentStatusParams, HostDocumentStats, ModelState, SentenceScoresParams, TextDocumentItem } from '../shared/hostProtocol';
 import { MAX_TEXT_CHARS } from '../shared/settings';
@@ -177,8 +178,10 @@ export class DocumentStore {
       pushed = finished.length;
       lastPush = performance.now();
     };
+    const started = performance.now();
     try {
       const result = await this.score(document.text, { languageId: document.languageId, spans: plan.spans, fromOffset: plan.fromOffset, signal: controller.signal, onSentences });
+      if (tracing) traceStep('rescore', { uri, version, keep: plan.keep, fromOffset: plan.fromOffset, chars: document.text.length, computedTokens: result.computedTokens, ms: performance.now() - started });
       if (this.documents.get(uri) === document && document.apply(plan, result.sentences)) {
         this.push.scores({ uri, opening, version, keep: plan.keep + pushed, sentences: result.sentences.slice(pushed), computedTokens: result.computedTokens });
         status('done');

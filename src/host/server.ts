@@ -14,6 +14,7 @@ import { LmLensError, errorMessage, isCancelled } from '../core/errors';
 import { buildIdOf, endpointFor } from '../shared/endpoint';
 import { EXIT_ALREADY_RUNNING, READY_LINE } from '../shared/handshake';
 import { withWork } from '../core/scheduler';
+import { traceStep, tracing } from '../core/stepTrace';
 import type { WorkClass } from '../core/scheduler';
 import { abortOnCancel } from '../shared/cancellation';
 import { DocumentStore } from './documentStore';
@@ -120,11 +121,15 @@ function serveWindow(session: Session, service: ModelService, state: () => Model
       all.add(controller);
       const cancel = abortOnCancel(token, controller);
       active++;
+      const arrived = performance.now();
+      let outcome = 'ok';
       try {
         return await withWork({ class: work, owner }, () => run(params, controller.signal));
       } catch (error) {
+        outcome = isCancelled(error) ? 'cancelled' : 'error';
         return toResponseError(error);
       } finally {
+        if (tracing) traceStep('request', { method: type.method, owner, class: work, outcome, ms: performance.now() - arrived });
         active--;
         cancel.dispose();
         all.delete(controller);

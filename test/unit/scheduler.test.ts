@@ -6,6 +6,7 @@ import { Tensor } from '@huggingface/transformers';
 import { isCancelled } from '../../src/core/errors';
 import type { KvState } from '../../src/core/model';
 import { PrefixCache } from '../../src/core/prefixCache';
+import { KvBuffer } from '../../src/core/local/ownedKv';
 import { BACKGROUND_CHUNK, PREFILL_CHUNK, loadEngine } from '../../src/core/engine';
 import { ensureTestModel } from '../support/testModel';
 import { MAX_INTERACTIVE_STREAK, Scheduler, currentWork, withWork } from '../../src/core/scheduler';
@@ -186,6 +187,11 @@ describe('scheduler', () => {
   });
 });
 
+/** A state of the first `length` slots of an engine-owned buffer (forks of one context share it). */
+function ownedKvOf(buffer: KvBuffer, length: number): KvState {
+  return { batch: 1, length, tensors: {}, owned: { buffer, ranges: [[0, length]] } };
+}
+
 /** A KV state of `length` positions taking `bytes` bytes (export-path tensors: one buffer each). */
 function kvOf(length: number, bytes: number): KvState {
   return { batch: 1, length, tensors: { k: new Tensor('float32', new Float32Array(bytes / 4), [1, 1, 1, bytes / 4]) } };
@@ -226,6 +232,36 @@ describe('prefix cache policy', () => {
     assert.equal(cache.longestPrefix(scoring), undefined);
     assert.ok(cache.longestPrefix(ids(7000, 100)));
   });
+
+  it('background scoring takes the room of interactive contexts nobody is extending, never of the live two', () => {
+    const cache = new PrefixCache(200 * MB, 8);
+    // Typed into a minute ago (another file, or a prompt window that moved on); then the panel's and ghost text's contexts.
+    cache.put(ids(0, 100), kvOf(100, 60 * MB), undefined, 'interactive');
+    cache.put(ids(1000, 100), kvOf(100, 60 * MB), undefined, 'interactive');
+    cache.put(ids(2000, 100), kvOf(100, 60 * MB), undefined, 'interactive');
+    // The document's scoring context, so that the re-score after the next pause computes only the edited sentence.
+    cache.put(ids(5000, 100), kvOf(100, 60 * MB), undefined, 'background');
+    assert.ok(cache.longestPrefix(ids(5000, 100)), 'the scoring context was kept');
+    assert.equal(cache.longestPrefix(ids(0, 100)), undefined, 'the stale typing context made room');
+    assert.ok(cache.longestPrefix(ids(1000, 100)) && cache.longestPrefix(ids(2000, 100)), 'both live contexts stayed');
+    // More than the stale contexts free: not kept, and the live contexts stay.
+    cache.put(ids(7000, 100), kvOf(100, 90 * MB), undefined, 'background');
+    assert.equal(cache.longestPrefix(ids(7000, 100)), undefined);
+    assert.ok(cache.longestPrefix(ids(1000, 100)) && cache.longestPrefix(ids(2000, 100)));
+  });
+
+  it("typing's older forks in one KV buffer do not crowd the scoring context out of the cache's slots", () => {
+    const cache = new PrefixCache(200 * MB, 8);
+    // Each keystroke edits the last token: a fork appended to the same buffer, one entry each.
+    const buffer = new KvBuffer(1, 1, 1, 1024, (60 * MB) / 8 / 1024);
+    const prefix = ids(0, 99);
+    for (let key = 0; key < 8; key++) cache.put([...prefix, 50_000 + key], ownedKvOf(buffer, 100), undefined, 'interactive');
+    cache.put(ids(5000, 100), kvOf(100, 60 * MB), undefined, 'background');
+    assert.equal(cache.stats().entries, 8);
+    assert.ok(cache.longestPrefix(ids(5000, 100)), 'the scoring context was kept');
+    const newest = [...prefix, 50_007];
+    assert.equal(cache.longestPrefix(newest)?.entry.ids.at(-1), 50_007, 'the newest fork, the one the next keystroke extends, stayed');
+  });
 });
 
 describe('engine steps for the person typing', function () {
@@ -260,6 +296,13 @@ describe('engine steps for the person typing', function () {
       };
       assert.equal(await steps({ class: 'interactive', owner: 'A' }, 0), ids.length / PREFILL_CHUNK);
       assert.equal(await steps({ class: 'background', owner: 'B' }, 1), ids.length / BACKGROUND_CHUNK);
+      // Someone types, and a full-size background step cost far more than a keystroke's: the steps shrink.
+      engine.pace.observe('interactive', 1, 1);
+      engine.pace.observe('background', BACKGROUND_CHUNK, 1000);
+      const typing = engine.pace.tokens();
+      assert.ok(typing < BACKGROUND_CHUNK);
+      // (The pace keeps measuring during the run and may grow the steps again, never past full size.)
+      assert.ok((await steps({ class: 'background', owner: 'B' }, 2)) > ids.length / BACKGROUND_CHUNK);
     } finally {
       await engine.dispose();
     }
