@@ -27,7 +27,12 @@ const TOP = 5;
 
 const gpt2 = (shape: TestModelShape) => (): Promise<string> => ensureTestModel(shape);
 const llama = (shape: LlamaTestShape) => (): Promise<string> => ensureLlamaTestModel(shape);
-/** GPT-2 shapes, and the Llama family's Optimum exports (RMSNorm, RoPE, 4 query heads over 2 KV heads, head_dim 24 ≠ 64/4). */
+/**
+ * GPT-2 shapes, and the Llama family's Optimum exports (RMSNorm, RoPE, 4 query heads over 2 KV heads,
+ * head_dim 24 ≠ 64/4) and onnxruntime-genai exports, whose GroupQueryAttention the decode rewrite
+ * replaces by attention grouped per KV head (the lens must still give every query head). The
+ * genai Llama and Qwen2 fuse RoPE into the op, whose CPU kernel wants a head size that is a multiple of 16.
+ */
 const MODELS: Array<{ name: string; folder: () => Promise<string> }> = [
   { name: '2 layers × 64', folder: gpt2({ layers: 2, dim: 64, heads: 4, seed: 1 }) },
   { name: '3 layers × 48, logits-to-keep', folder: gpt2({ layers: 3, dim: 48, heads: 3, contextSize: 64, seed: 2, numLogitsToKeep: true }) },
@@ -35,6 +40,9 @@ const MODELS: Array<{ name: string; folder: () => Promise<string> }> = [
   { name: 'Llama (Llama 3 tokenizer and its <|begin_of_text|>, llama3 RoPE scaling)', folder: llama({ family: 'llama' }) },
   { name: 'Qwen2 (q/k/v biases, untied head)', folder: llama({ family: 'qwen2', tied: false }) },
   { name: 'Qwen3 (per-head q/k RMSNorm)', folder: llama({ family: 'qwen3' }) },
+  { name: 'Llama, onnxruntime-genai form (GroupQueryAttention, fused RoPE, packed QKV)', folder: llama({ family: 'llama', form: 'genai', headDim: 32 }) },
+  { name: 'Qwen2, onnxruntime-genai form (untied head)', folder: llama({ family: 'qwen2', tied: false, form: 'genai', headDim: 32 }) },
+  { name: 'Qwen3, onnxruntime-genai form (RoPE outside the op)', folder: llama({ family: 'qwen3', form: 'genai' }) },
 ];
 
 /** The definitions, computed from the reference's float64 hidden states. */
