@@ -10,7 +10,7 @@ import { LENS_NEEDS_LOCAL } from '../../src/core/backend';
 import { LmLensError } from '../../src/core/errors';
 import { decodeGraphPath } from '../../src/core/local/decodeFile';
 import { defaultCacheDir } from '../../src/core/download/cacheFolder';
-import { lensAt, meanOverHeads } from '../../src/core/lens';
+import { describeLens, lensAt, meanOverHeads } from '../../src/core/lens';
 import type { LensResult } from '../../src/core/lens';
 import { nextTokenDistribution, promptIds } from '../../src/core/nextToken';
 import { ModelService } from '../../src/host/modelService';
@@ -168,6 +168,29 @@ describe('logit lens where it cannot run', function () {
     } finally {
       await quantized.dispose();
     }
+  });
+});
+
+describe('the lens step read into layers and heads', () => {
+  it('refuses attention that is not one row per layer and query head (a graph regrouped per KV head) in one line, never reading it as heads', () => {
+    const [layers, heads, kvHeads, width, rows] = [2, 4, 2, 3, 3];
+    const step = {
+      finalLogits: Float32Array.of(0, 1),
+      topIds: new BigInt64Array(rows),
+      topLogprobs: new Float32Array(rows),
+      entropy: new Float32Array(rows),
+      klToFinal: new Float32Array(rows),
+      aboveFinal: new Float32Array(rows),
+      finalLogprob: new Float32Array(rows),
+      attention: new Float32Array(layers * kvHeads * width).fill(1 / width),
+      columns: [0, 1, 2],
+      width,
+      present: { batch: 1, length: width, tensors: {} },
+    } as unknown as Parameters<typeof describeLens>[0];
+    const shape = { layers, heads, tokenText: String };
+    assert.throws(() => describeLens(step, shape), (error) => error instanceof LmLensError && error.code === 'lens-unavailable' && /4 attention rows .* 2 layers × 4 query heads/.test(error.message) && !error.message.includes('\n'));
+    const whole = describeLens({ ...step, attention: new Float32Array(layers * heads * width).fill(1 / width) }, shape);
+    assert.deepEqual(whole.attention.map((layer) => layer.length), [heads, heads]);
   });
 });
 
