@@ -91,6 +91,8 @@ export function describeLens(step: LensForward, shape: LensShape): Pick<LensResu
       final: { id: finalId, prob: Math.exp(finalLogprob), rank: (step.aboveFinal[layer] as number) + 1 },
     };
   });
+  // A graph whose attention rows are not one per layer and query head would be read as wrong numbers.
+  if (step.attention.length !== layers * heads * step.width) throw new LmLensError('lens-unavailable', `The layer lens read ${step.attention.length / step.width} attention rows from this model's graph, not ${layers} layers × ${heads} query heads.`);
   const attention = Array.from({ length: layers }, (_, layer) =>
     Array.from({ length: heads }, (_, head) => {
       const base = (layer * heads + head) * step.width;

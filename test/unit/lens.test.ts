@@ -10,7 +10,7 @@ import { LENS_NEEDS_LOCAL } from '../../src/core/backend';
 import { LmLensError } from '../../src/core/errors';
 import { decodeGraphPath } from '../../src/core/local/decodeFile';
 import { defaultCacheDir } from '../../src/core/download/cacheFolder';
-import { lensAt, meanOverHeads } from '../../src/core/lens';
+import { describeLens, lensAt, meanOverHeads } from '../../src/core/lens';
 import type { LensResult } from '../../src/core/lens';
 import { nextTokenDistribution, promptIds } from '../../src/core/nextToken';
 import { ModelService } from '../../src/host/modelService';
@@ -27,7 +27,12 @@ const TOP = 5;
 
 const gpt2 = (shape: TestModelShape) => (): Promise<string> => ensureTestModel(shape);
 const llama = (shape: LlamaTestShape) => (): Promise<string> => ensureLlamaTestModel(shape);
-/** GPT-2 shapes, and the Llama family's Optimum exports (RMSNorm, RoPE, 4 query heads over 2 KV heads, head_dim 24 ≠ 64/4). */
+/**
+ * GPT-2 shapes, and the Llama family's Optimum exports (RMSNorm, RoPE, 4 query heads over 2 KV heads,
+ * head_dim 24 ≠ 64/4) and onnxruntime-genai exports, whose GroupQueryAttention the decode rewrite
+ * replaces by attention grouped per KV head (the lens must still give every query head). The
+ * genai Llama and Qwen2 fuse RoPE into the op, whose CPU kernel wants a head size that is a multiple of 16.
+ */
 const MODELS: Array<{ name: string; folder: () => Promise<string> }> = [
   { name: '2 layers × 64', folder: gpt2({ layers: 2, dim: 64, heads: 4, seed: 1 }) },
   { name: '3 layers × 48, logits-to-keep', folder: gpt2({ layers: 3, dim: 48, heads: 3, contextSize: 64, seed: 2, numLogitsToKeep: true }) },
@@ -35,6 +40,9 @@ const MODELS: Array<{ name: string; folder: () => Promise<string> }> = [
   { name: 'Llama (Llama 3 tokenizer and its <|begin_of_text|>, llama3 RoPE scaling)', folder: llama({ family: 'llama' }) },
   { name: 'Qwen2 (q/k/v biases, untied head)', folder: llama({ family: 'qwen2', tied: false }) },
   { name: 'Qwen3 (per-head q/k RMSNorm)', folder: llama({ family: 'qwen3' }) },
+  { name: 'Llama, onnxruntime-genai form (GroupQueryAttention, fused RoPE, packed QKV)', folder: llama({ family: 'llama', form: 'genai', headDim: 32 }) },
+  { name: 'Qwen2, onnxruntime-genai form (untied head)', folder: llama({ family: 'qwen2', tied: false, form: 'genai', headDim: 32 }) },
+  { name: 'Qwen3, onnxruntime-genai form (RoPE outside the op)', folder: llama({ family: 'qwen3', form: 'genai' }) },
 ];
 
 /** The definitions, computed from the reference's float64 hidden states. */
@@ -160,6 +168,29 @@ describe('logit lens where it cannot run', function () {
     } finally {
       await quantized.dispose();
     }
+  });
+});
+
+describe('the lens step read into layers and heads', () => {
+  it('refuses attention that is not one row per layer and query head (a graph regrouped per KV head) in one line, never reading it as heads', () => {
+    const [layers, heads, kvHeads, width, rows] = [2, 4, 2, 3, 3];
+    const step = {
+      finalLogits: Float32Array.of(0, 1),
+      topIds: new BigInt64Array(rows),
+      topLogprobs: new Float32Array(rows),
+      entropy: new Float32Array(rows),
+      klToFinal: new Float32Array(rows),
+      aboveFinal: new Float32Array(rows),
+      finalLogprob: new Float32Array(rows),
+      attention: new Float32Array(layers * kvHeads * width).fill(1 / width),
+      columns: [0, 1, 2],
+      width,
+      present: { batch: 1, length: width, tensors: {} },
+    } as unknown as Parameters<typeof describeLens>[0];
+    const shape = { layers, heads, tokenText: String };
+    assert.throws(() => describeLens(step, shape), (error) => error instanceof LmLensError && error.code === 'lens-unavailable' && /4 attention rows .* 2 layers × 4 query heads/.test(error.message) && !error.message.includes('\n'));
+    const whole = describeLens({ ...step, attention: new Float32Array(layers * heads * width).fill(1 / width) }, shape);
+    assert.deepEqual(whole.attention.map((layer) => layer.length), [heads, heads]);
   });
 });
 

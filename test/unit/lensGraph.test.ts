@@ -9,9 +9,9 @@ import { loadEngine } from '../../src/core/engine';
 import { lensAt } from '../../src/core/lens';
 import { promptIds } from '../../src/core/nextToken';
 import { addLensOutputs } from '../../src/core/local/lensGraph';
-import { UnrecognisedExport } from '../../src/core/local/decodeGraph';
+import { UnrecognisedExport, rewriteForOwnedKv } from '../../src/core/local/decodeGraph';
 import { loadLensReference, logSoftmax, topK } from '../support/reference';
-import { ensureLlamaTestModel } from '../support/llamaTestModel';
+import { ensureLlamaTestModel, llamaDims } from '../support/llamaTestModel';
 import { ensureTestModel, repoRoot } from '../support/testModel';
 
 const TEXT = 'Alice was beginning to get very tired of sitting';
@@ -163,6 +163,22 @@ describe('lens graph on the Llama family as other exporters write RMSNorm', func
       await assertLensAsReference(work);
     });
   }
+
+});
+
+describe('lens graph on the GroupQueryAttention (onnxruntime-genai) form', () => {
+  it('on the rewritten GroupQueryAttention form, every layer’s attention is read from the per-query-head Softmax, not the per-KV-head regrouping', async () => {
+    const shape = { family: 'qwen3', form: 'genai' } as const;
+    const d = llamaDims(shape);
+    const model = onnx.ModelProto.decode(readFileSync(join(await ensureLlamaTestModel(shape), 'onnx', 'model.onnx')));
+    rewriteForOwnedKv(model, { contextSize: d.contextSize, hiddenSize: d.hidden, vocabSize: d.vocabSize, headDim: d.headDim });
+    addLensOutputs(model, d.layers, d.hidden);
+    const nodes = model.graph?.node ?? [];
+    const producer = (name: string): onnx.INodeProto | undefined => nodes.find((node) => node.output?.includes(name));
+    const rows = producer('lens.attention')?.input ?? [];
+    assert.equal(rows.length, d.layers);
+    for (const row of rows) assert.equal(producer(producer(row)?.input?.[0] as string)?.opType, 'Softmax', 'the last row is sliced from a Softmax');
+  });
 
   it("a GroupQueryAttention export (onnxruntime-genai's builder) is refused in one line naming the op", async () => {
     const model = onnx.ModelProto.decode(readFileSync(join(await ensureLlamaTestModel({ family: 'qwen3', form: 'genai' }), 'onnx', 'model.onnx')));

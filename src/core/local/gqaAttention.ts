@@ -146,8 +146,7 @@ export function replaceGroupQueryAttention(context: AttentionContext, node: Node
   const perHead = edit.op('Reshape', [scores, edit.int64([0, heads, -1, 0])]);
   const probs = edit.op('Softmax', [edit.op('Where', [visibility(edit), perHead, edit.float32([MASKED_SCORE], [])])], [axisAttribute(-1)]);
   // Grouped before slicing: a slice of a part can hold no slots (no shared K/V), which a Reshape with -1 cannot take.
-  // (The lens, lensGraph.ts, reads the Slice input feeding the past values' MatMul as per-head weights; on
-  // this graph those are the per-head probs before this Reshape.)
+  // The lens (lensGraph.ts) reads per-head weights as the Softmax under this Reshape: keep its shape [0, ·, ·, 0].
   const groupedProbs = edit.op('Reshape', [probs, edit.int64([0, kvHeads, -1, 0])]);
   const axis = edit.int64([-1]);
   const part = (start: string, end: string, values: string): string => edit.op('MatMul', [edit.op('Slice', [groupedProbs, start, end, axis]), values]);

@@ -15,7 +15,8 @@
 // LayerNormalization node or its decomposition (ReduceMean(x) read with x by one Sub); the
 // final norm is the path from the last of those inputs to the projection; the projection is the
 // node that makes `logits` (through reshapes and the logits-to-keep slice); attention weights
-// are what the rewrite slices before multiplying them with `past_key_values.N.value`.
+// are what the rewrite slices before multiplying them with `past_key_values.N.value` (per query
+// head: before the GroupQueryAttention rewrite regroups them per KV head).
 import { onnx } from 'onnx-proto';
 import { UnrecognisedExport } from './decodeGraph';
 
@@ -52,7 +53,10 @@ class Edit {
   private readonly producers = new Map<string, Node>();
   private readonly readers = new Map<string, Node[]>();
 
-  constructor(readonly nodes: Node[]) {
+  constructor(
+    readonly nodes: Node[],
+    private readonly initializers: onnx.ITensorProto[] = [],
+  ) {
     for (const node of nodes) {
       for (const output of node.output ?? []) this.producers.set(output, node);
       for (const input of node.input ?? []) this.readers.set(input, [...(this.readers.get(input) ?? []), node]);
@@ -65,6 +69,16 @@ class Edit {
 
   consumers(name: string): Node[] {
     return this.readers.get(name) ?? [];
+  }
+
+  /** The values of the int64 initializer `name`, if it is one. */
+  int64Values(name: string): number[] | undefined {
+    const tensor = this.initializers.find((t) => t.name === name);
+    if (tensor?.dataType !== onnx.TensorProto.DataType.INT64) return undefined;
+    if ((tensor.int64Data ?? []).length > 0) return tensor.int64Data?.map((v) => Number(v.toString()));
+    const raw = tensor.rawData ?? new Uint8Array();
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    return Array.from({ length: raw.byteLength / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
   }
 
   name(hint: string): string {
@@ -178,7 +192,7 @@ function attentionWeights(edit: Edit, layer: number): string {
   const past = `past_key_values.${layer}.value`;
   const split = edit.consumers(past).find((node) => node.opType === 'MatMul' && node.input?.[1] === past);
   const slice = split ? edit.producer(split.input?.[0] as string) : undefined;
-  if (slice?.opType === 'Slice') return slice.input?.[0] as string;
+  if (slice?.opType === 'Slice') return beforeRegrouping(edit, slice.input?.[0] as string);
   let values = edit.consumers(past).find((node) => node.opType === 'Concat')?.output?.[0];
   for (let hops = 0; values !== undefined && hops < 8; hops++) {
     const readers = edit.consumers(values).filter((node) => node.opType !== 'Shape');
@@ -189,13 +203,31 @@ function attentionWeights(edit: Edit, layer: number): string {
   return fail(`layer ${layer}: no attention weights before the past values`);
 }
 
+/**
+ * The per-query-head weights under a regrouping. The GroupQueryAttention rewrite (gqaAttention.ts)
+ * takes the softmax per query head ([batch, heads, new, width]) and slices the same probabilities
+ * reshaped into each KV head's block of g·new rows ([batch, kvHeads, g·new, width]), whose last
+ * row is only the group's last head: the lens reads the Softmax before that Reshape. Only a Reshape
+ * that keeps batch and columns (constant shape [0, ·, ·, 0], so only heads and rows regroup) of a
+ * Softmax over the columns counts; describeLens checks that L·heads rows came out.
+ */
+function beforeRegrouping(edit: Edit, probs: string): string {
+  const reshape = edit.producer(probs);
+  if (reshape?.opType !== 'Reshape') return probs;
+  const softmax = edit.producer(reshape.input?.[0] as string);
+  const axis = Number(softmax?.attribute?.find((a) => a.name === 'axis')?.i ?? -1);
+  const shape = edit.int64Values(reshape.input?.[1] as string);
+  const keepsBatchAndColumns = shape?.length === 4 && shape[0] === 0 && shape[3] === 0;
+  return softmax?.opType === 'Softmax' && (axis === -1 || axis === 3) && keepsBatchAndColumns ? (softmax.output?.[0] as string) : probs;
+}
+
 /** Adds the lens outputs to a rewritten decode graph (in place); throws UnrecognisedExport when a role is not found. */
 export function addLensOutputs(model: onnx.IModelProto, layers: number, hiddenSize: number): void {
   const graph = model.graph ?? fail('no graph');
   // ReduceSum takes its axes as an input from opset 13 on; older exports are not worth a second form.
   const opset = Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0);
   if (opset < 13) fail(`opset ${opset} (the lens graph needs 13 or later)`);
-  const edit = new Edit(graph.node ?? []);
+  const edit = new Edit(graph.node ?? [], graph.initializer ?? []);
   if (edit.nodes.some((node) => node.opType === 'GroupQueryAttention')) fail('attention is a fused GroupQueryAttention op, whose weights cannot be read');
 
   // The projection: the node that makes `logits`, under any reshapes.
@@ -262,14 +294,19 @@ function addLensStatistics(edit: Edit, logits: string): void {
   const { FLOAT: float, DOUBLE: double } = onnx.TensorProto.DataType;
   const keepdims = { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 1 };
   const rowAxis = edit.int64([1]);
-  const sumRow = (x: string, output?: string): string => edit.op('Cast', [edit.op('ReduceSum', [edit.op('Cast', [x], [to(double)]), rowAxis], [keepdims])], [to(float)], output);
+  const sum64 = (x: string): string => edit.op('ReduceSum', [edit.op('Cast', [x], [to(double)]), rowAxis], [keepdims]);
+  const sumRow = (x: string, output?: string): string => edit.op('Cast', [sum64(x)], [to(float)], output);
   const logProbs = edit.op('LogSoftmax', [logits], [axis(1)]);
   edit.op('Neg', [sumRow(edit.op('Mul', [edit.op('Exp', [logProbs]), logProbs]))], [], LENS.entropy);
   const last = (x: string, output?: string): string => edit.op('Slice', [x, edit.int64([-1]), edit.int64([INT64_MAX]), edit.int64([0])], [], output);
   edit.op('Identity', [last(logits)], [], LENS.finalLogits);
   const finalLogProbs = last(logProbs);
-  // KL(final ‖ row) = Σ p_final · (log p_final − log p_row), [1, vocab] against [rows, vocab].
-  sumRow(edit.op('Mul', [edit.op('Exp', [finalLogProbs]), edit.op('Sub', [finalLogProbs, logProbs])]), LENS.klToFinal);
+  // KL(final ‖ row) = Σ p_final · (log p_final − log p_row), [1, vocab] against [rows, vocab], over
+  // Σ p_final: float32 LogSoftmax's normaliser is off by δ ≈ 1e-5, so those p_final sum to 1 − δ and
+  // the sum came out δ·KL low (2.5e-4 of 16.8 on the genai Llama test model, past the lens's 1e-4).
+  const finalProbs = edit.op('Exp', [finalLogProbs]);
+  const weighted = sum64(edit.op('Mul', [finalProbs, edit.op('Sub', [finalLogProbs, logProbs])]));
+  edit.op('Cast', [edit.op('Div', [weighted, sum64(finalProbs)])], [to(float)], LENS.klToFinal);
   // The final top-1 (first of equals, as top-k breaks ties), its logit in every row, and how many beat it there.
   const finalId = edit.op('ArgMax', [last(logits)], [axis(1), keepdims]);
   const everyRow = edit.op('Expand', [finalId, edit.op('Shape', [LENS.klToFinal])]);
