@@ -140,11 +140,30 @@ function residualStream(edit: Edit, inputs: string[]): string[] {
   if (last === undefined) return [];
   const chain = [last];
   for (let add = edit.producer(last); add?.opType === 'Add'; add = edit.producer(chain[0] as string)) {
-    const previous = (add.input ?? []).find((input) => known.has(input));
+    const previous = residualInput(edit, add, known);
     if (previous === undefined || chain.includes(previous)) break;
     chain.unshift(previous);
   }
   return chain;
+}
+
+/**
+ * The norm input a residual Add adds to: one of its inputs, or one of an inner Add's when the
+ * sum is written (x + branch) + bias, as the lens's unfused SkipLayerNormalization is
+ * (fusedOps.ts keeps that op's summation order).
+ */
+function residualInput(edit: Edit, add: Node, known: ReadonlySet<string>): string | undefined {
+  const inputs = add.input ?? [];
+  const direct = inputs.find((input) => known.has(input));
+  if (direct !== undefined) return direct;
+  for (const input of inputs) {
+    const inner = edit.producer(input);
+    if (inner?.opType === 'Add') {
+      const found = (inner.input ?? []).find((name) => known.has(name));
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }
 
 /** Nodes on a path from `from` to `to` (both tensors), in graph order. */
