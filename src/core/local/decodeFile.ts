@@ -16,7 +16,7 @@ import { quantizeMatMuls } from './int8Weights';
 import type { Int8Summary } from './int8Weights';
 
 /** Bump when the rewrite's output changes, so graphs cached by an older version are rebuilt. */
-export const DECODE_GRAPH_VERSION = 9;
+export const DECODE_GRAPH_VERSION = 10;
 /** Initializers smaller than this stay inline: shape constants are not worth a file read each. */
 const EXTERNAL_MIN_BYTES = 1024;
 /** Entries kept at most (a few hundred KB each, an int8 one the size of its int8 weights): least recently used go first. */

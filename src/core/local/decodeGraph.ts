@@ -19,7 +19,8 @@
 import { onnx } from 'onnx-proto';
 import { GQA_OP, replaceGroupQueryAttention } from './gqaAttention';
 import type { AttentionContext } from './gqaAttention';
-import { GraphEdit, INT64_MAX, attributeInt, attributeInts, axisAttribute, fail, ints } from './graphEdit';
+import { cacheReads, splitProduct } from './splitAttention';
+import { GraphEdit, INT64_MAX, attributeInt, axisAttribute, fail } from './graphEdit';
 import type { Node } from './graphEdit';
 
 export { UnrecognisedExport } from './graphEdit';
@@ -48,6 +49,9 @@ export interface ModelDims {
   vocabSize: number;
   /** config.json's head size, for exports whose past_key_values do not declare it (GroupQueryAttention needs it). */
   headDim?: number;
+  /** config.json's query and KV head counts: with both, attention behind repeat_kv is split per KV head (splitAttention.ts). */
+  heads?: number;
+  kvHeads?: number;
 }
 
 function isSequenceAxis(axis: number | undefined): boolean {
@@ -85,6 +89,7 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
     }
     return 'position_ids';
   };
+  const groups = dims.heads && dims.kvHeads && dims.heads % dims.kvHeads === 0 ? { heads: dims.heads, kvHeads: dims.kvHeads } : undefined;
   const attention: AttentionContext = { edit, sharedLength, pastEnd, positionIds, headDim: declaredHeadDim(graph) ?? dims.headDim, shared: (layer, part) => `${SHARED_KV_PREFIX}.${layer}.${part}` };
 
   for (let layer = 0; layer < layers; layer++) {
@@ -114,9 +119,9 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
     }
     const newKey = newNames.key as string;
     const newValue = newNames.value as string;
-    // Attention that reads the cache in a way the split below does not know (the Llama family's
-    // repeat_kv: Unsqueeze, Expand, Reshape) gets it whole, concatenated inside the graph.
-    const inGraphConcat = ['key', 'value'].some((part) => edit.consumers(`present.${layer}.${part}`).some((reader) => !readsSplittable(edit, `present.${layer}.${part}`, reader)));
+    // Attention that reads the cache in a way the split does not know gets it whole, concatenated inside the graph.
+    const reads = { key: cacheReads(edit, `present.${layer}.key`, 'key', groups), value: cacheReads(edit, `present.${layer}.value`, 'value', groups) };
+    const inGraphConcat = !reads.key || !reads.value;
 
     for (const part of ['key', 'value'] as const) {
       const present = `present.${layer}.${part}`;
@@ -144,35 +149,14 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
         for (const reader of edit.consumers(present)) reader.input = (reader.input ?? []).map((name) => (name === present ? whole : name));
         continue;
       }
-      for (const consumer of edit.consumers(present)) {
-        if (consumer.opType === 'Shape') {
+      for (const read of reads[part] ?? []) {
+        if (read.kind === 'shape') {
           // present's shape = that, with the new tokens added on the sequence axis.
           const full = edit.op('Add', [pastWithSharedShape(), edit.op('Mul', [edit.op('Shape', [fresh]), alongSequence])]);
-          edit.op('Identity', [sliceShape(edit, full, consumer)], [], consumer.output?.[0] as string);
-          removed.add(consumer);
-        } else if (part === 'key' && consumer.opType === 'Transpose' && (attributeInts(consumer, 'perm') ?? []).join() === '0,1,3,2') {
-          const transposed = consumer.output?.[0] as string;
-          const matmuls = edit.consumers(transposed);
-          if (matmuls.length !== 1 || matmuls[0]?.opType !== 'MatMul' || matmuls[0].input?.[1] !== transposed) fail(`layer ${layer}: transposed keys are not read by one MatMul`);
-          const matmul = matmuls[0];
-          const query = matmul.input?.[0] as string;
-          const perm = [ints('perm', [0, 1, 3, 2])];
-          const sharedScores = edit.op('MatMul', [query, edit.op('Transpose', [shared], perm)]);
-          const pastScores = edit.op('MatMul', [query, edit.op('Transpose', [past], perm)]);
-          const newScores = edit.op('MatMul', [query, edit.op('Transpose', [fresh], perm)]);
-          edit.op('Concat', [sharedScores, pastScores, newScores], [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 }], matmul.output?.[0] as string);
-          removed.add(consumer).add(matmul);
-        } else if (part === 'value' && consumer.opType === 'MatMul' && consumer.input?.[1] === present) {
-          const probs = consumer.input[0] as string;
-          const axis = edit.int64([-1]);
-          const sharedProbs = edit.op('Slice', [probs, edit.int64([0]), sharedLength, axis]);
-          const pastProbs = edit.op('Slice', [probs, sharedLength, pastEnd, axis]);
-          const newProbs = edit.op('Slice', [probs, pastEnd, edit.int64([INT64_MAX]), axis]);
-          const fromShared = edit.op('MatMul', [sharedProbs, shared]);
-          edit.op('Add', [edit.op('Add', [fromShared, edit.op('MatMul', [pastProbs, past])]), edit.op('MatMul', [newProbs, fresh])], [], consumer.output?.[0] as string);
-          removed.add(consumer);
+          edit.op('Identity', [sliceShape(edit, full, read.node)], [], read.node.output?.[0] as string);
+          removed.add(read.node);
         } else {
-          fail(`layer ${layer}: ${present} is read by ${consumer.opType}, which the rewrite does not know`);
+          for (const node of splitProduct(edit, read, { shared, past, fresh, sharedLength, pastEnd }, groups)) removed.add(node);
         }
       }
     }
@@ -201,15 +185,6 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
   dropUnread(graph);
   sortTopologically(graph);
   return { layers, addedPositionIds, hasLogitsToKeep };
-}
-
-/** Whether `reader` of `present` is one the split rewrite handles: a Shape, MatMul(q, Transpose(key)) or MatMul(probs, value). */
-function readsSplittable(edit: GraphEdit, present: string, reader: Node): boolean {
-  if (reader.opType === 'Shape') return true;
-  if (present.endsWith('.value')) return reader.opType === 'MatMul' && reader.input?.[1] === present;
-  if (reader.opType !== 'Transpose' || (attributeInts(reader, 'perm') ?? []).join() !== '0,1,3,2') return false;
-  const matmuls = edit.consumers(reader.output?.[0] as string);
-  return matmuls.length === 1 && matmuls[0]?.opType === 'MatMul' && matmuls[0].input?.[1] === reader.output?.[0];
 }
 
 /** `shape` cut as the Shape node `reader` would cut its own output (its start/end attributes). */

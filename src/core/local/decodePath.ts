@@ -23,7 +23,7 @@ export async function openDecodePath(
     return undefined;
   }
   try {
-    const prepare = (): ReturnType<typeof prepareDecodeGraph> => prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize, headDim: config.headDim }, cacheDir, weights);
+    const prepare = (): ReturnType<typeof prepareDecodeGraph> => prepareDecodeGraph(onnxFile, { contextSize: config.contextSize, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize, headDim: config.headDim, heads: config.heads, kvHeads: config.kvHeads }, cacheDir, weights);
     const prepared = prepare();
     const shape = { layers: prepared.info.layers, heads: config.kvHeads, headDim: config.headDim, contextSize: config.contextSize, hiddenSize: config.hiddenSize };
     if (shape.layers !== config.layers) throw new Error(`the graph has ${shape.layers} layers of KV cache, config.json says ${config.layers}`);

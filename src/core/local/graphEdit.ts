@@ -32,6 +32,17 @@ export const ints = (name: string, values: number[]): onnx.IAttributeProto => ({
 export const intAttribute = (name: string, value: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i: value });
 export const axisAttribute = (axis: number): onnx.IAttributeProto => intAttribute('axis', axis);
 
+/** The values of an int64 initializer or Constant node's tensor named `name`; undefined when it is neither. */
+export function constantInt64s(initializers: onnx.ITensorProto[], nodes: Node[], name: string): number[] | undefined {
+  const constant = nodes.find((node) => node.opType === 'Constant' && node.output?.[0] === name);
+  const tensor = constant ? constant.attribute?.find((a) => a.name === 'value')?.t : initializers.find((t) => t.name === name);
+  if (tensor?.dataType !== onnx.TensorProto.DataType.INT64) return undefined;
+  if ((tensor.int64Data ?? []).length > 0) return tensor.int64Data?.map((v) => Number(v.toString()));
+  const raw = tensor.rawData ?? new Uint8Array();
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  return Array.from({ length: raw.byteLength / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+}
+
 export class GraphEdit {
   private counter = 0;
   readonly added: Node[] = [];
@@ -48,6 +59,10 @@ export class GraphEdit {
 
   producer(name: string): Node | undefined {
     return this.nodes.find((node) => node.output?.includes(name));
+  }
+
+  int64Values(name: string): number[] | undefined {
+    return constantInt64s(this.graph.initializer ?? [], this.nodes, name);
   }
 
   name(hint: string): string {

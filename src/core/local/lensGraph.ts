@@ -19,6 +19,7 @@
 // head: before the GroupQueryAttention rewrite regroups them per KV head).
 import { onnx } from 'onnx-proto';
 import { UnrecognisedExport } from './decodeGraph';
+import { constantInt64s } from './graphEdit';
 
 /** The lens outputs, all per row (layer 0..L) unless said otherwise; see addLensStatistics. */
 export const LENS = {
@@ -73,12 +74,7 @@ class Edit {
 
   /** The values of the int64 initializer `name`, if it is one. */
   int64Values(name: string): number[] | undefined {
-    const tensor = this.initializers.find((t) => t.name === name);
-    if (tensor?.dataType !== onnx.TensorProto.DataType.INT64) return undefined;
-    if ((tensor.int64Data ?? []).length > 0) return tensor.int64Data?.map((v) => Number(v.toString()));
-    const raw = tensor.rawData ?? new Uint8Array();
-    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    return Array.from({ length: raw.byteLength / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+    return constantInt64s(this.initializers, this.nodes, name);
   }
 
   name(hint: string): string {
