@@ -57,10 +57,16 @@ function noise(length: number, seed: number): Float32Array {
   return out;
 }
 
+/** The cache's heads (KV heads under grouped-query attention) and their width. */
+export interface CacheShape {
+  heads: number;
+  headDim: number;
+}
+
+const BENCH_CACHE: CacheShape = { heads: BENCH_SHAPE.heads as number, headDim: (BENCH_SHAPE.dim as number) / (BENCH_SHAPE.heads as number) };
+
 /** Feeds of one decode step after `past` cached positions, built from the graph's own input names. */
-export function stepFeeds(session: ort.InferenceSession, past: number, token = 262): Record<string, ort.Tensor> {
-  const heads = BENCH_SHAPE.heads as number;
-  const headDim = (BENCH_SHAPE.dim as number) / heads;
+export function stepFeeds(session: ort.InferenceSession, past: number, token = 262, { heads, headDim }: CacheShape = BENCH_CACHE): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   session.inputNames.forEach((name, i) => {
     if (name === 'input_ids') feeds[name] = new ort.Tensor('int64', BigInt64Array.of(BigInt(token)), [1, 1]);
