@@ -73,6 +73,9 @@ export class Cleanup {
 
 export async function launchBrowser(): Promise<Browser> {
   const executablePath = process.env.LM_LENS_CHROMIUM ?? '/usr/bin/chromium';
+  // The unit tests' browser checks (the exported report page) run before the integration tests
+  // install the system packages, so on a clean machine Debian's chromium is installed from here.
+  if (!existsSync(executablePath) && !process.env.LM_LENS_CHROMIUM) ensureSystemPackages();
   if (!existsSync(executablePath)) {
     throw new Error(`No Chromium at ${executablePath}: install Debian's chromium or set LM_LENS_CHROMIUM.`);
   }
