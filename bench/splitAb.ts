@@ -3,7 +3,9 @@
 // widened by repeat_kv (what the rewrite did before it knew repeat_kv: the rewrite given no head
 // counts). Seeded model of the family's real shape (familyShapes.ts), stepped alternately in one
 // process so load from other processes lands on both. Run under the lock:
-//   flock /work/bench.lock npx tsx bench/splitAb.ts [--family llama] [--past 64,512,1000] [--pairs 30] [--threads 2]
+//   flock /work/bench.lock npx tsx bench/splitAb.ts [--family llama] [--past 64,512,1000] [--pairs 30] [--threads 2] [--spin]
+// `--spin`: both sides run the product's graph, B with onnxruntime's intra-op threads spinning
+// between kernels (the product turns spinning off).
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as os from 'node:os';
@@ -18,7 +20,7 @@ import { median } from './stats';
 import { openStepSession, sessionOptions, stepFeeds, timeStep } from './stepHarness';
 
 const { values } = parseArgs({
-  options: { family: { type: 'string', default: 'llama' }, past: { type: 'string', default: '64,512,1000' }, pairs: { type: 'string', default: '30' }, threads: { type: 'string', default: '2' } },
+  options: { family: { type: 'string', default: 'llama' }, past: { type: 'string', default: '64,512,1000' }, pairs: { type: 'string', default: '30' }, threads: { type: 'string', default: '2' }, spin: { type: 'boolean', default: false } },
 });
 
 async function main(): Promise<void> {
@@ -28,15 +30,22 @@ async function main(): Promise<void> {
   const folder = await ensureLlamaTestModel(entry.shape);
   const onnxFile = join(folder, 'onnx', 'model.onnx');
   const common = { contextSize: dims.contextSize, hiddenSize: dims.hidden, vocabSize: dims.vocabSize, headDim: dims.headDim };
-  const variants = [
-    { name: 'whole cache', dims: common },
-    { name: 'split per KV head', dims: { ...common, heads: dims.heads, kvHeads: dims.kvHeads } },
-  ];
+  const split = { ...common, heads: dims.heads, kvHeads: dims.kvHeads };
+  const threads = Number(values.threads);
+  const variants = values.spin
+    ? [
+        { name: 'no spinning', dims: split, options: sessionOptions(threads) },
+        { name: 'spinning', dims: split, options: sessionOptions(threads, { intra_op: { allow_spinning: '1' } }) },
+      ]
+    : [
+        { name: 'whole cache', dims: common, options: sessionOptions(threads) },
+        { name: 'split per KV head', dims: split, options: sessionOptions(threads) },
+      ];
   const sessions: InferenceSession[] = [];
   for (const [i, variant] of variants.entries()) {
-    const prepared = prepareDecodeGraph(onnxFile, variant.dims, join(repoRoot(), '.cache', 'split-ab', String(i)));
+    const prepared = prepareDecodeGraph(onnxFile, variant.dims, join(repoRoot(), '.cache', 'split-ab', String(values.spin ? 1 : i)));
     const graph = onnx.ModelProto.decode(prepared.bytes);
-    sessions.push(await openStepSession({ graph, dataFolder: prepared.dataFolder, weights: 'float' }, sessionOptions(Number(values.threads))));
+    sessions.push(await openStepSession({ graph, dataFolder: prepared.dataFolder, weights: 'float' }, variant.options));
   }
   const load = os.loadavg()[0] as number;
   try {
@@ -56,7 +65,7 @@ async function main(): Promise<void> {
       const ratios = samples[0].map((ms, i) => (samples[1][i] as number) / ms);
       console.log(
         `${entry.name}, past ${past}: ${variants[0]?.name} ${median(samples[0]).toFixed(2)} ms, ${variants[1]?.name} ${median(samples[1]).toFixed(2)} ms, ` +
-          `split ÷ whole ${median(ratios).toFixed(3)} (${samples[0].length} pairs; logits max |Δ| ${maxDiff.toExponential(1)})`,
+          `${variants[1]?.name} ÷ ${variants[0]?.name} ${median(ratios).toFixed(3)} (${samples[0].length} pairs; logits max |Δ| ${maxDiff.toExponential(1)})`,
       );
     }
     console.log(`load average ${load.toFixed(2)} → ${os.loadavg()[0]?.toFixed(2)}, ${values.threads} threads`);
