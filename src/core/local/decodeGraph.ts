@@ -156,7 +156,7 @@ export function rewriteForOwnedKv(model: onnx.IModelProto, dims: ModelDims): Dec
           edit.op('Identity', [sliceShape(edit, full, read.node)], [], read.node.output?.[0] as string);
           removed.add(read.node);
         } else {
-          for (const node of splitProduct(edit, read, { shared, past, fresh, sharedLength, pastEnd }, groups)) removed.add(node);
+          for (const node of splitProduct(edit, read, { shared, past, fresh, sharedLength, pastEnd })) removed.add(node);
         }
       }
     }
