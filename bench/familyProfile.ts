@@ -7,14 +7,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { onnx } from 'onnx-proto';
-import { prepareDecodeGraph } from '../src/core/local/decodeFile';
 import type { DecodeWeights } from '../src/core/local/decodeFile';
-import { ensureLlamaTestModel, llamaDims } from '../test/support/llamaTestModel';
-import type { LlamaFamily } from '../test/support/llamaModel';
-import { repoRoot } from '../test/support/testModel';
-import { SHAPES } from './familyShapes';
-import { openStepSession, sessionOptions, stepFeeds } from './stepHarness';
+import { familyStepModel, openStepSession, sessionOptions, stepFeeds } from './stepHarness';
 
 const { values } = parseArgs({
   options: { family: { type: 'string', default: 'llama' }, past: { type: 'string', default: '512' }, steps: { type: 'string', default: '20' }, threads: { type: 'string', default: '2' }, weights: { type: 'string', default: 'float' } },
@@ -28,28 +22,18 @@ interface TraceEvent {
 }
 
 async function main(): Promise<void> {
-  const entry = SHAPES[values.family as LlamaFamily];
-  if (!entry) throw new Error(`--family must be one of ${Object.keys(SHAPES).join(', ')}`);
-  const dims = llamaDims(entry.shape);
-  const folder = await ensureLlamaTestModel(entry.shape);
   const weights = values.weights as DecodeWeights;
-  const prepared = prepareDecodeGraph(
-    join(folder, 'onnx', 'model.onnx'),
-    { contextSize: dims.contextSize, hiddenSize: dims.hidden, vocabSize: dims.vocabSize, headDim: dims.headDim, heads: dims.heads, kvHeads: dims.kvHeads },
-    join(repoRoot(), '.cache', 'split-ab', weights),
-    weights,
-  );
-  const graph = onnx.ModelProto.decode(prepared.bytes);
+  const { name, model, cache } = await familyStepModel(values.family as string, weights);
   const traceFolder = mkdtempSync(join(tmpdir(), 'lmlens-profile-'));
   const prefix = join(traceFolder, 'step');
-  const session = await openStepSession({ graph, dataFolder: prepared.dataFolder, weights }, sessionOptions(Number(values.threads), {}, { enableProfiling: true, profileFilePrefix: prefix }));
+  const session = await openStepSession(model, sessionOptions(Number(values.threads), {}, { enableProfiling: true, profileFilePrefix: prefix }));
   const past = Number(values.past);
   const steps = Number(values.steps);
-  const feeds = stepFeeds(session, past, 262, { heads: dims.kvHeads, headDim: dims.headDim });
+  const feeds = stepFeeds(session, past, 262, cache);
   for (let i = 0; i < 3 + steps; i++) await session.run(feeds);
   session.endProfiling();
   await session.release();
-  const file = readdirSync(traceFolder).find((name) => name.endsWith('.json'));
+  const file = readdirSync(traceFolder).find((entry) => entry.endsWith('.json'));
   if (!file) throw new Error(`no profile written in ${traceFolder}`);
   const events = JSON.parse(readFileSync(join(traceFolder, file), 'utf8')) as TraceEvent[];
   rmSync(traceFolder, { recursive: true, force: true });
@@ -67,7 +51,7 @@ async function main(): Promise<void> {
     perOp.set(op, entry);
   }
   const kernelMs = [...perOp.values()].reduce((sum, e) => sum + e.us, 0) / steps / 1000;
-  console.log(`${entry.name}, ${weights}, past ${past}, ${values.threads} threads, ${steps} profiled steps: ${wall.toFixed(1)} ms a step, ${perRun} kernels a step`);
+  console.log(`${name}, ${weights}, past ${past}, ${values.threads} threads, ${steps} profiled steps: ${wall.toFixed(1)} ms a step, ${perRun} kernels a step`);
   for (const [op, { us, kernels: count }] of [...perOp.entries()].sort((a, b) => b[1].us - a[1].us)) {
     console.log(`  ${op.padEnd(32)} ${(us / steps / 1000).toFixed(2).padStart(7)} ms  ${String(count / steps).padStart(5)} kernels`);
   }

@@ -3,37 +3,21 @@
 // a spinning session's threads also spin while the other session runs. Run it alternately under
 // the lock, e.g.
 //   for r in 1 2 3 4 5; do for s in "" --spin; do flock /work/bench.lock npx tsx bench/spinOnce.ts $s [--family llama] [--past 512] [--weights int8]; done; done
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { onnx } from 'onnx-proto';
-import { prepareDecodeGraph } from '../src/core/local/decodeFile';
 import type { DecodeWeights } from '../src/core/local/decodeFile';
-import { ensureLlamaTestModel, llamaDims } from '../test/support/llamaTestModel';
-import type { LlamaFamily } from '../test/support/llamaModel';
-import { repoRoot } from '../test/support/testModel';
-import { SHAPES } from './familyShapes';
 import { median } from './stats';
-import { openStepSession, sessionOptions, stepFeeds, stepModel, timeStep } from './stepHarness';
+import { familyStepModel, openStepSession, sessionOptions, stepFeeds, stepModel, timeStep } from './stepHarness';
 import type { CacheShape, StepModel } from './stepHarness';
 
 const { values } = parseArgs({
   options: { spin: { type: 'boolean', default: false }, family: { type: 'string' }, past: { type: 'string', default: '512' }, steps: { type: 'string', default: '40' }, weights: { type: 'string', default: 'float' }, threads: { type: 'string', default: '2' } },
 });
 
-/** GPT-2's bench model, or the product's graph of a family's real shape (familyShapes.ts). */
+/** GPT-2's bench model, or the product's graph of a family's real shape. */
 async function model(weights: DecodeWeights): Promise<{ step: StepModel; cache?: CacheShape }> {
   if (!values.family) return { step: await stepModel(weights) };
-  const entry = SHAPES[values.family as LlamaFamily];
-  if (!entry) throw new Error(`--family must be one of ${Object.keys(SHAPES).join(', ')}`);
-  const dims = llamaDims(entry.shape);
-  const folder = await ensureLlamaTestModel(entry.shape);
-  const prepared = prepareDecodeGraph(
-    join(folder, 'onnx', 'model.onnx'),
-    { contextSize: dims.contextSize, hiddenSize: dims.hidden, vocabSize: dims.vocabSize, headDim: dims.headDim, heads: dims.heads, kvHeads: dims.kvHeads },
-    join(repoRoot(), '.cache', 'split-ab', weights),
-    weights,
-  );
-  return { step: { graph: onnx.ModelProto.decode(prepared.bytes), dataFolder: prepared.dataFolder, weights }, cache: { heads: dims.kvHeads, headDim: dims.headDim } };
+  const { model: step, cache } = await familyStepModel(values.family, weights);
+  return { step, cache };
 }
 
 async function main(): Promise<void> {

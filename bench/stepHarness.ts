@@ -8,8 +8,11 @@ import { onnx } from 'onnx-proto';
 import { prepareDecodeGraph } from '../src/core/local/decodeFile';
 import type { DecodeWeights } from '../src/core/local/decodeFile';
 import { SHARED_KV_PREFIX } from '../src/core/local/decodeGraph';
+import { ensureLlamaTestModel, llamaDims } from '../test/support/llamaTestModel';
+import type { LlamaFamily } from '../test/support/llamaModel';
 import { ensureTestModel, repoRoot } from '../test/support/testModel';
 import type { TestModelShape } from '../test/support/testModel';
+import { SHAPES } from './familyShapes';
 import { rawSessionOptions } from './baselines';
 
 export const BENCH_SHAPE: TestModelShape = { layers: 12, dim: 768, heads: 12, quantized: true };
@@ -27,6 +30,29 @@ export async function stepModel(weights: DecodeWeights, fuse = true): Promise<St
   const folder = await ensureTestModel(BENCH_SHAPE);
   const prepared = prepareDecodeGraph(join(folder, 'onnx', 'model.onnx'), DIMS, join(repoRoot(), '.cache', 'step-graphs'), weights, fuse);
   return { graph: onnx.ModelProto.decode(prepared.bytes), dataFolder: prepared.dataFolder, weights };
+}
+
+/** The cache's heads (KV heads under grouped-query attention) and their width. */
+export interface CacheShape {
+  heads: number;
+  headDim: number;
+}
+
+/**
+ * The product's rewritten decode graph of a seeded model of the family's real shape
+ * (familyShapes.ts), and its cache's shape; `headCounts` false: the rewrite without the head
+ * counts, which concatenates the cache in the graph behind repeat_kv (splitAb.ts's other side).
+ */
+export async function familyStepModel(family: string, weights: DecodeWeights, headCounts = true): Promise<{ name: string; model: StepModel; cache: CacheShape }> {
+  const entry = SHAPES[family as LlamaFamily];
+  if (!entry) throw new Error(`--family must be one of ${Object.keys(SHAPES).join(', ')}`);
+  const dims = llamaDims(entry.shape);
+  const folder = await ensureLlamaTestModel(entry.shape);
+  const heads = headCounts ? { heads: dims.heads, kvHeads: dims.kvHeads } : {};
+  // The graph cache is keyed by the model file, not the dims: each form in a folder of its own.
+  const cacheDir = join(repoRoot(), '.cache', 'step-graphs', `${family}-${headCounts ? 'split' : 'whole'}`);
+  const prepared = prepareDecodeGraph(join(folder, 'onnx', 'model.onnx'), { contextSize: dims.contextSize, hiddenSize: dims.hidden, vocabSize: dims.vocabSize, headDim: dims.headDim, ...heads }, cacheDir, weights);
+  return { name: entry.name, model: { graph: onnx.ModelProto.decode(prepared.bytes), dataFolder: prepared.dataFolder, weights }, cache: { heads: dims.kvHeads, headDim: dims.headDim } };
 }
 
 export type Options = ort.InferenceSession.SessionOptions;
@@ -55,12 +81,6 @@ function noise(length: number, seed: number): Float32Array {
     out[i] = ((state >>> 0) / 2 ** 32) * 2 - 1;
   }
   return out;
-}
-
-/** The cache's heads (KV heads under grouped-query attention) and their width. */
-export interface CacheShape {
-  heads: number;
-  headDim: number;
 }
 
 const BENCH_CACHE: CacheShape = { heads: BENCH_SHAPE.heads as number, headDim: (BENCH_SHAPE.dim as number) / (BENCH_SHAPE.heads as number) };
